@@ -1,0 +1,157 @@
+package file
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/smartgroups/smartgroups/engine"
+)
+
+// MaxLineBytes bounds one input line (a record value is at most 1 MiB by
+// default; the envelope and escaping need some room).
+const MaxLineBytes = 8 << 20
+
+// Line is one input line of `smartgroups process`.
+type Line struct {
+	Topic string          `json:"topic"`
+	Key   *string         `json:"key"`
+	Value json.RawMessage `json:"value"`
+}
+
+// Source reads NDJSON input lines.
+type Source struct {
+	sc     *bufio.Scanner
+	offset int64
+	done   bool
+}
+
+// NewSource returns a source reading r.
+func NewSource(r io.Reader) *Source {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), MaxLineBytes)
+	return &Source{sc: sc}
+}
+
+// Next returns up to max records; io.EOF once the input is exhausted.
+func (s *Source) Next(max int) ([]engine.Record, error) {
+	if s.done {
+		return nil, io.EOF
+	}
+	var out []engine.Record
+	for len(out) < max {
+		if !s.sc.Scan() {
+			s.done = true
+			if err := s.sc.Err(); err != nil {
+				if errors.Is(err, bufio.ErrTooLong) {
+					return out, fmt.Errorf("file: line %d is longer than %d bytes", s.offset+1, MaxLineBytes)
+				}
+				return out, fmt.Errorf("file: read input: %w", err)
+			}
+			break
+		}
+		line := bytes.TrimSpace(s.sc.Bytes())
+		off := s.offset
+		s.offset++
+		if len(line) == 0 {
+			continue
+		}
+		out = append(out, Decode(line, off))
+	}
+	if len(out) == 0 && s.done {
+		return nil, io.EOF
+	}
+	return out, nil
+}
+
+// Decode frames one input line as a record.
+func Decode(line []byte, offset int64) engine.Record {
+	rec := engine.Record{Partition: 0, Offset: offset}
+	var l Line
+	if err := json.Unmarshal(line, &l); err != nil {
+		rec.Value = append([]byte(nil), line...)
+		rec.Err = fmt.Sprintf("input line %d is not a JSON object {topic, key, value}: %v", offset+1, err)
+		return rec
+	}
+	rec.Topic = l.Topic
+	if k, ok := engine.ParseKind(l.Topic); ok {
+		rec.Kind = k
+	}
+	if l.Key != nil {
+		rec.Key = []byte(*l.Key)
+	}
+	v := bytes.TrimSpace(l.Value)
+	switch {
+	case len(v) == 0 || bytes.Equal(v, []byte("null")):
+		rec.Value = nil
+	case v[0] == '"':
+		var s string
+		if err := json.Unmarshal(v, &s); err == nil {
+			rec.Value = []byte(s)
+		}
+	default:
+		rec.Value = append([]byte(nil), v...)
+	}
+	return rec
+}
+
+// Sink writes membership events and dead letters as NDJSON.
+type Sink struct {
+	out, dead *bufio.Writer
+}
+
+// NewSink returns a sink writing events to out and dead letters to dead.
+func NewSink(out, dead io.Writer) *Sink {
+	return &Sink{out: bufio.NewWriterSize(out, 256<<10), dead: bufio.NewWriterSize(dead, 64<<10)}
+}
+
+// Write appends a result's events and dead letters.
+func (s *Sink) Write(res *engine.Result) error {
+	for i := range res.Events {
+		if err := writeJSON(s.out, &res.Events[i]); err != nil {
+			return err
+		}
+	}
+	for i := range res.DeadLetters {
+		if err := writeJSON(s.dead, &res.DeadLetters[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriteOutbox appends recovered outbox entries (after a crash).
+func (s *Sink) WriteOutbox(entries []engine.OutboxEntry) error {
+	for _, o := range entries {
+		if err := s.Write(&engine.Result{Events: o.Events, DeadLetters: o.DeadLetters}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Flush flushes both outputs.
+func (s *Sink) Flush() error {
+	if err := s.out.Flush(); err != nil {
+		return fmt.Errorf("file: write output: %w", err)
+	}
+	if err := s.dead.Flush(); err != nil {
+		return fmt.Errorf("file: write dead letters: %w", err)
+	}
+	return nil
+}
+
+func writeJSON(w *bufio.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("file: encode: %w", err)
+	}
+	b = append(b, '\n')
+	if _, err := w.Write(b); err != nil {
+		return fmt.Errorf("file: write: %w", err)
+	}
+	return nil
+}

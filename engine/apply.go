@@ -1,0 +1,370 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/json"
+	"sort"
+
+	"github.com/smartgroups/smartgroups/state"
+)
+
+// applyMemberRecord decodes, validates and applies a member record.
+func (t *txn) applyMemberRecord(rec *Record) error {
+	mc, rerr := DecodeMember(*rec, t.e.cfg.Limits, t.e.defs)
+	if rerr != nil {
+		t.deadLetter(rec, rerr)
+		return nil
+	}
+	if mc.Unknown > 0 {
+		t.e.metrics.UnknownFields.WithLabelValues(string(rec.Kind)).Add(float64(mc.Unknown))
+	}
+	if t.e.cfg.Clock == ClockEvent && mc.TS != noTS && mc.TS > t.e.now {
+		if err := t.advance(mc.TS); err != nil {
+			return err
+		}
+	}
+	part := rec.Partition
+	t.ts = mc.TS
+	if mc.Erase {
+		t.reason = ReasonErased
+		return t.erase(part, mc.Spot, mc.Member)
+	}
+	t.reason = ReasonRule
+	m, err := t.memberByID(part, mc.Spot, mc.Member, true)
+	if err != nil {
+		return err
+	}
+	wasEligible := m.eligible()
+	oldTerms := m.terms()
+	var deps []string
+	switch {
+	case mc.Profile != nil:
+		for _, f := range mc.Profile.Apply(&m.st.Profile) {
+			deps = append(deps, "p."+f)
+		}
+	case mc.Activity != nil:
+		d, err := t.addActivity(m, mc.Activity)
+		if err != nil {
+			return err
+		}
+		deps = d
+	default:
+		deps = append(deps, mergeValues(&m.st.Custom, mc.Custom, "c.")...)
+		deps = append(deps, mergeValues(&m.st.Form, mc.Form, "f.")...)
+	}
+	if len(deps) == 0 {
+		return nil
+	}
+	m.dirty = true
+	if err := t.updateTerms(m, oldTerms, m.terms()); err != nil {
+		return err
+	}
+	sd := t.e.defs.Spot(mc.Spot)
+	if sd == nil {
+		return nil
+	}
+	eligChanged := wasEligible != m.eligible()
+	var groups []string
+	if eligChanged {
+		t.reason = ReasonEligibility
+		groups = sd.order
+	} else {
+		groups = readersOf(sd, deps)
+	}
+	if err := t.reevaluate(m, sd, groups); err != nil {
+		return err
+	}
+	if eligChanged || touchesTime(sd, deps) {
+		return t.rescheduleTimer(m, sd)
+	}
+	return nil
+}
+
+// mergeValues applies a merge patch of custom values or form answers and
+// returns the dependency keys of the ids whose value changed.
+func mergeValues(dst *map[string]json.RawMessage, patch map[string]json.RawMessage, prefix string) []string {
+	var deps []string
+	for id, v := range patch {
+		old, had := (*dst)[id]
+		if v == nil {
+			if had {
+				delete(*dst, id)
+				deps = append(deps, prefix+id)
+			}
+			continue
+		}
+		if had && bytes.Equal(old, v) {
+			continue
+		}
+		if *dst == nil {
+			*dst = map[string]json.RawMessage{}
+		}
+		(*dst)[id] = v
+		deps = append(deps, prefix+id)
+	}
+	sort.Strings(deps)
+	return deps
+}
+
+// addActivity stores an activity unless its id was seen; returns deps.
+func (t *txn) addActivity(m *member, a *Activity) ([]string, error) {
+	if a.ID != "" {
+		k := state.ActivityIDKey(m.part, m.spot, m.ord, a.ID)
+		_, seen, err := t.b.Get(k)
+		if err != nil {
+			return nil, err
+		}
+		if seen {
+			return nil, nil
+		}
+		if err := t.b.Set(k, nil); err != nil {
+			return nil, err
+		}
+	}
+	m.st.ActN++
+	if err := t.b.Set(state.ActivityKey(m.part, m.spot, m.ord, a.Type, a.TS, m.st.ActN), []byte(a.Resource)); err != nil {
+		return nil, err
+	}
+	if m.acts != nil {
+		delete(m.acts, a.Type)
+	}
+	deps := []string{"a." + a.Type}
+	if m.st.LastAct == nil || a.TS > *m.st.LastAct {
+		ts := a.TS
+		m.st.LastAct = &ts
+		deps = append(deps, "p.last_activity_at")
+	}
+	if err := t.postAdd(m.part, m.spot, "a:"+a.Type, m.ord); err != nil {
+		return nil, err
+	}
+	if a.Resource != "" {
+		if err := t.postAdd(m.part, m.spot, "a:"+a.Type+":"+a.Resource, m.ord); err != nil {
+			return nil, err
+		}
+	}
+	return deps, nil
+}
+
+func readersOf(sd *SpotDefs, deps []string) []string {
+	var out []string
+	for _, d := range deps {
+		out = append(out, sd.Readers(d)...)
+	}
+	return out
+}
+
+func touchesTime(sd *SpotDefs, deps []string) bool {
+	for _, g := range sd.timeGroups {
+		for _, d := range deps {
+			if sd.Groups[g].compiled.dependsOn(d) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (r *Rule) dependsOn(dep string) bool {
+	i := sort.SearchStrings(r.Deps, dep)
+	return i < len(r.Deps) && r.Deps[i] == dep
+}
+
+// reevaluate evaluates the given smart groups for a member, then the
+// groups depending on any that flipped, in dependency order, and emits
+// the flips with the transaction's reason.
+func (t *txn) reevaluate(m *member, sd *SpotDefs, groups []string) error {
+	if !m.eligible() {
+		// Not eligible: in no smart group, whatever the rules say.
+		for len(m.st.Groups) > 0 {
+			if err := t.flip(m, m.st.Groups[0], false); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	pending := make(map[int]bool, len(groups))
+	for _, g := range groups {
+		if r, ok := sd.rank[g]; ok {
+			pending[r] = true
+		}
+	}
+	for len(pending) > 0 {
+		next := -1
+		for r := range pending {
+			if next < 0 || r < next {
+				next = r
+			}
+		}
+		delete(pending, next)
+		g := sd.order[next]
+		want := false
+		if !sd.Blacklist[g][m.st.ID] {
+			v, err := Eval(sd.Groups[g].compiled, m, t.e.now)
+			if err != nil {
+				return err
+			}
+			want = v
+		}
+		if want == m.InSmartGroup(g) {
+			continue
+		}
+		if err := t.flip(m, g, want); err != nil {
+			return err
+		}
+		for _, d := range sd.dependents[g] {
+			if r, ok := sd.rank[d]; ok {
+				pending[r] = true
+			}
+		}
+	}
+	return nil
+}
+
+// erase deletes everything about a member; they leave every group.
+func (t *txn) erase(part int32, spot, id string) error {
+	if sd := t.e.defs.Spot(spot); sd != nil {
+		for _, g := range sortedKeys(sd.Blacklist) {
+			if sd.Blacklist[g][id] {
+				if err := t.deleteDefinition(&DefChange{Spot: spot, Kind: "blacklist", ID: g, Member: id, Delete: true}); err != nil {
+					return err
+				}
+				if err := t.b.Delete(state.BlacklistKey(part, spot, g, id)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	m, err := t.memberByID(part, spot, id, false)
+	if err != nil || m == nil {
+		return err
+	}
+	for len(m.st.Groups) > 0 {
+		if err := t.flip(m, m.st.Groups[0], false); err != nil {
+			return err
+		}
+	}
+	terms := m.terms()
+	ap := state.ActivityPrefix(part, spot, m.ord, "")
+	err = t.b.Scan(ap, state.PrefixEnd(ap), func(k, v []byte) bool {
+		rest := k[len(ap):]
+		typ := string(rest[:bytes.IndexByte(rest, 0)])
+		terms = append(terms, "a:"+typ)
+		if len(v) > 0 {
+			terms = append(terms, "a:"+typ+":"+string(v))
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	terms = append(terms, "*")
+	sort.Strings(terms)
+	for _, term := range dedupe(terms) {
+		if err := t.postRemove(part, spot, term, m.ord); err != nil {
+			return err
+		}
+	}
+	if m.st.Timer != nil {
+		if err := t.b.Delete(state.TimerKey(part, *m.st.Timer, spot, m.ord)); err != nil {
+			return err
+		}
+		t.e.timers.Add(-1)
+	}
+	for _, r := range [][2][]byte{
+		{ap, state.PrefixEnd(ap)},
+		{state.ActivityIDPrefix(part, spot, m.ord), state.PrefixEnd(state.ActivityIDPrefix(part, spot, m.ord))},
+	} {
+		if err := t.b.DeleteRange(r[0], r[1]); err != nil {
+			return err
+		}
+	}
+	if err := t.b.Delete(state.MemberKey(part, spot, m.ord)); err != nil {
+		return err
+	}
+	if err := t.b.Delete(state.MemberIDKey(part, spot, id)); err != nil {
+		return err
+	}
+	delete(t.members, memberRef{part, spot, m.ord})
+	delete(t.ords, idRef{part, spot, id})
+	t.e.liveMembers.Add(-1)
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// terms returns the posting-list terms of a member's profile and values
+// (activity terms are maintained as activities arrive).
+func (m *member) terms() []string {
+	p := &m.st.Profile
+	var out []string
+	if p.Status != nil {
+		out = append(out, "s:"+*p.Status)
+	}
+	if p.Role != nil {
+		out = append(out, "r:"+fold(*p.Role))
+	}
+	if p.Language != nil {
+		out = append(out, "l:"+fold(*p.Language))
+	}
+	for _, tag := range p.Tags {
+		out = append(out, "t:"+fold(tag))
+	}
+	for _, g := range p.StaticGroups {
+		out = append(out, "sg:"+g)
+	}
+	out = appendValueTerms(out, "c:", m.st.Custom)
+	out = appendValueTerms(out, "f:", m.st.Form)
+	sort.Strings(out)
+	return dedupe(out)
+}
+
+// appendValueTerms indexes string values and string-array elements that
+// could be option ids (at most MaxIDBytes).
+func appendValueTerms(out []string, prefix string, vals map[string]json.RawMessage) []string {
+	for id, raw := range vals {
+		if s, ok := jsonString(raw); ok {
+			if len(s) <= MaxIDBytes {
+				out = append(out, prefix+id+"="+s)
+			}
+			continue
+		}
+		if ss, ok := jsonStrings(raw); ok {
+			for _, s := range ss {
+				if len(s) <= MaxIDBytes {
+					out = append(out, prefix+id+"="+s)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// updateTerms applies the difference of two sorted term lists.
+func (t *txn) updateTerms(m *member, old, cur []string) error {
+	i, j := 0, 0
+	for i < len(old) || j < len(cur) {
+		switch {
+		case j >= len(cur) || (i < len(old) && old[i] < cur[j]):
+			if err := t.postRemove(m.part, m.spot, old[i], m.ord); err != nil {
+				return err
+			}
+			i++
+		case i >= len(old) || cur[j] < old[i]:
+			if err := t.postAdd(m.part, m.spot, cur[j], m.ord); err != nil {
+				return err
+			}
+			j++
+		default:
+			i++
+			j++
+		}
+	}
+	return nil
+}

@@ -1,0 +1,422 @@
+package engine
+
+import (
+	"bytes"
+	"sort"
+
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/smartgroups/smartgroups/state"
+)
+
+// applyDefinition validates and applies a definitions record, then brings
+// every owned partition in line with it.
+func (t *txn) applyDefinition(rec *Record) error {
+	dc, rerr := DecodeDefinition(*rec, t.e.cfg.Limits)
+	if rerr == nil {
+		rerr = t.e.defs.Check(dc)
+	}
+	if rerr != nil {
+		t.deadLetter(rec, rerr)
+		return nil
+	}
+	t.ts = noTS
+	if dc.Delete {
+		if err := t.deleteDefinition(dc); err != nil {
+			return err
+		}
+	} else {
+		key := state.DefKey(dc.Kind, dc.Spot, dc.ID, dc.Member)
+		if err := t.b.Set(key, rec.Value); err != nil {
+			return err
+		}
+		t.e.defs.Apply(dc)
+	}
+	switch dc.Kind {
+	case "blacklist":
+		p := t.e.cfg.PartitionOf(dc.Spot, dc.Member)
+		if t.e.owned[p] {
+			t.reason = ReasonBlacklist
+			return t.syncBlacklist(p, dc.Spot, dc.ID, dc.Member)
+		}
+	default:
+		for _, p := range t.e.ownedSorted() {
+			if err := t.reconcileGroups(p, dc.Spot); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// deleteDefinition removes a definition from the store and the in-memory
+// definitions; deleting a group deletes its blacklist.
+func (t *txn) deleteDefinition(dc *DefChange) error {
+	key := state.DefKey(dc.Kind, dc.Spot, dc.ID, dc.Member)
+	if err := t.b.Delete(key); err != nil {
+		return err
+	}
+	if dc.Kind == "group" {
+		bl := append(state.DefKey("blacklist", dc.Spot, dc.ID, ""), 0)
+		if err := t.b.DeleteRange(bl, state.PrefixEnd(bl)); err != nil {
+			return err
+		}
+	}
+	t.e.defs.Apply(dc)
+	return nil
+}
+
+// reconcilePartition brings a partition in line with all definitions.
+func (t *txn) reconcilePartition(p int32) error {
+	spots := map[string]bool{}
+	for _, s := range t.e.defs.Spots() {
+		spots[s] = true
+	}
+	ap := state.AppliedSpotsPrefix(p)
+	err := t.b.Scan(ap, state.PrefixEnd(ap), func(k, v []byte) bool {
+		rest := k[len(ap):]
+		if i := bytes.IndexByte(rest, 0); i >= 0 {
+			spots[string(rest[:i])] = true
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	t.ts = noTS
+	for _, s := range sortedKeys(spots) {
+		if err := t.reconcileGroups(p, s); err != nil {
+			return err
+		}
+	}
+	// Blacklist entries: reflected here versus defined.
+	type entry struct{ spot, group, member string }
+	have := map[entry]bool{}
+	bp := state.BlacklistPrefix(p)
+	err = t.b.Scan(bp, state.PrefixEnd(bp), func(k, v []byte) bool {
+		parts := bytes.SplitN(k[len(bp):], []byte{0}, 3)
+		if len(parts) == 3 {
+			have[entry{string(parts[0]), string(parts[1]), string(parts[2])}] = true
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	want := map[entry]bool{}
+	for _, s := range t.e.defs.Spots() {
+		sd := t.e.defs.Spot(s)
+		for g, ms := range sd.Blacklist {
+			for m := range ms {
+				if t.e.cfg.PartitionOf(s, m) == p {
+					want[entry{s, g, m}] = true
+				}
+			}
+		}
+	}
+	var diff []entry
+	for e := range have {
+		if !want[e] {
+			diff = append(diff, e)
+		}
+	}
+	for e := range want {
+		if !have[e] {
+			diff = append(diff, e)
+		}
+	}
+	sort.Slice(diff, func(i, j int) bool {
+		a, b := diff[i], diff[j]
+		if a.spot != b.spot {
+			return a.spot < b.spot
+		}
+		if a.group != b.group {
+			return a.group < b.group
+		}
+		return a.member < b.member
+	})
+	t.reason = ReasonBlacklist
+	for _, e := range diff {
+		if err := t.syncBlacklist(p, e.spot, e.group, e.member); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// syncBlacklist reflects the current blacklist state of (group, member)
+// in partition p and re-evaluates the member for the group.
+func (t *txn) syncBlacklist(p int32, spot, group, id string) error {
+	key := state.BlacklistKey(p, spot, group, id)
+	var err error
+	if t.e.defs.Blacklisted(spot, group, id) {
+		err = t.b.Set(key, nil)
+	} else {
+		err = t.b.Delete(key)
+	}
+	if err != nil {
+		return err
+	}
+	sd := t.e.defs.Spot(spot)
+	if sd == nil {
+		return nil
+	}
+	m, err := t.memberByID(p, spot, id, false)
+	if err != nil || m == nil {
+		return err
+	}
+	if err := t.reevaluate(m, sd, []string{group}); err != nil {
+		return err
+	}
+	t.release(m)
+	return nil
+}
+
+// reconcileGroups empties deleted groups and backfills groups whose
+// definition changed since partition p last reflected them.
+func (t *txn) reconcileGroups(p int32, spot string) error {
+	applied := map[string]string{}
+	prefix := state.AppliedGroupPrefix(p, spot)
+	err := t.b.Scan(prefix, state.PrefixEnd(prefix), func(k, v []byte) bool {
+		applied[string(k[len(prefix):])] = string(v)
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	sd := t.e.defs.Spot(spot)
+	for _, g := range sortedKeys(applied) {
+		if sd != nil {
+			if def := sd.Groups[g]; def != nil && def.Type == GroupSmart {
+				continue
+			}
+		}
+		t.reason = ReasonGroupDeleted
+		if err := t.emptyGroup(p, spot, g); err != nil {
+			return err
+		}
+		if err := t.b.Delete(state.AppliedGroupKey(p, spot, g)); err != nil {
+			return err
+		}
+		bl := state.BlacklistKey(p, spot, g, "")
+		if err := t.b.DeleteRange(bl, state.PrefixEnd(bl)); err != nil {
+			return err
+		}
+	}
+	if sd == nil {
+		return nil
+	}
+	for _, g := range sd.order {
+		fp := sd.Fingerprint(g)
+		if applied[g] == fp {
+			continue
+		}
+		t.reason = ReasonDefinition
+		if err := t.backfill(p, sd, g); err != nil {
+			return err
+		}
+		if err := t.b.Set(state.AppliedGroupKey(p, spot, g), []byte(fp)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// emptyGroup removes every member of a group in partition p.
+func (t *txn) emptyGroup(p int32, spot, g string) error {
+	bm, err := t.posting(p, spot, "g:"+g)
+	if err != nil {
+		return err
+	}
+	it := bm.Clone().Iterator()
+	for it.HasNext() {
+		m, err := t.memberByOrd(p, spot, it.Next())
+		if err != nil {
+			return err
+		}
+		if m == nil || !m.InSmartGroup(g) {
+			continue
+		}
+		if err := t.flip(m, g, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// backfill recomputes a group's members in partition p: the candidates are
+// narrowed with posting lists wherever the rule allows, and only they (and
+// the current members) are evaluated.
+func (t *txn) backfill(p int32, sd *SpotDefs, g string) error {
+	t.e.metrics.BackfillsRunning.Inc()
+	defer t.e.metrics.BackfillsRunning.Dec()
+	work, err := t.backfillSet(p, sd.Spot, sd.Groups[g].compiled)
+	if err != nil {
+		return err
+	}
+	cur, err := t.posting(p, sd.Spot, "g:"+g)
+	if err != nil {
+		return err
+	}
+	work.Or(cur)
+	timeDep := sd.Groups[g].compiled.TimeDependent
+	it := work.Iterator()
+	for it.HasNext() {
+		m, err := t.memberByOrd(p, sd.Spot, it.Next())
+		if err != nil {
+			return err
+		}
+		if m == nil {
+			continue
+		}
+		t.e.metrics.BackfillMembers.Inc()
+		if err := t.reevaluate(m, sd, []string{g}); err != nil {
+			return err
+		}
+		if timeDep {
+			if err := t.rescheduleTimer(m, sd); err != nil {
+				return err
+			}
+		}
+		t.release(m)
+	}
+	return nil
+}
+
+// backfillSet is the set of eligible members that can match the rule, as
+// narrowed by posting lists. The result is a fresh bitmap.
+func (t *txn) backfillSet(p int32, spot string, r *Rule) (*roaring.Bitmap, error) {
+	c, err := t.candidates(p, spot, r.Root)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		if c, err = t.posting(p, spot, "*"); err != nil {
+			return nil, err
+		}
+	}
+	elig, err := t.union(p, spot, []string{"s:accepted", "s:invited", "s:pending"})
+	if err != nil {
+		return nil, err
+	}
+	return roaring.And(c, elig), nil
+}
+
+// Candidates returns the members a rule can be true for in a partition,
+// narrowed by posting lists (read-only use; nil means every member).
+func (t *txn) candidates(p int32, spot string, n *Node) (*roaring.Bitmap, error) {
+	switch n.Kind {
+	case NodeAll:
+		var acc *roaring.Bitmap
+		for _, c := range n.Children {
+			bm, err := t.candidates(p, spot, c)
+			if err != nil {
+				return nil, err
+			}
+			if bm == nil {
+				continue
+			}
+			if acc == nil {
+				acc = bm.Clone()
+			} else {
+				acc.And(bm)
+			}
+		}
+		return acc, nil
+	case NodeAny:
+		acc := roaring.New()
+		for _, c := range n.Children {
+			bm, err := t.candidates(p, spot, c)
+			if err != nil || bm == nil {
+				return nil, err
+			}
+			acc.Or(bm)
+		}
+		return acc, nil
+	case NodeGroup:
+		if n.groupStatic {
+			return t.posting(p, spot, "sg:"+n.Group)
+		}
+		return t.posting(p, spot, "g:"+n.Group)
+	case NodeActivity:
+		if !(n.CountOp == "gte" && n.CountN >= 1) && !(n.CountOp == "eq" && n.CountN >= 1) {
+			return nil, nil
+		}
+		if n.resSet == nil {
+			return t.posting(p, spot, "a:"+n.Activity)
+		}
+		terms := make([]string, 0, len(n.Resources))
+		for _, r := range n.Resources {
+			terms = append(terms, "a:"+n.Activity+":"+r)
+		}
+		return t.union(p, spot, terms)
+	case NodeField:
+		return t.fieldCandidates(p, spot, n)
+	}
+	return nil, nil
+}
+
+func (t *txn) fieldCandidates(p int32, spot string, n *Node) (*roaring.Bitmap, error) {
+	var prefix string
+	switch {
+	case n.src == srcProfile && n.name == "tags":
+		prefix = "t:"
+	case n.src == srcProfile && n.name == "static_groups":
+		prefix = "sg:"
+	case n.src == srcProfile && n.name == "status":
+		prefix = "s:"
+	case n.src == srcProfile && n.name == "role":
+		prefix = "r:"
+	case n.src == srcProfile && n.name == "language":
+		prefix = "l:"
+	case n.src == srcCustom && n.schema.Type.selectType():
+		prefix = "c:" + n.name + "="
+	case n.src == srcForm && n.schema.Type.selectType():
+		prefix = "f:" + n.name + "="
+	default:
+		return nil, nil
+	}
+	var vals []string
+	switch n.Op {
+	case "eq":
+		if n.ftype != ftString {
+			return nil, nil
+		}
+		vals = []string{n.str}
+	case "in", "has_any":
+		vals = n.strs
+	case "has_all":
+		var acc *roaring.Bitmap
+		for _, v := range n.strs {
+			bm, err := t.posting(p, spot, prefix+v)
+			if err != nil {
+				return nil, err
+			}
+			if acc == nil {
+				acc = bm.Clone()
+			} else {
+				acc.And(bm)
+			}
+		}
+		return acc, nil
+	default:
+		return nil, nil
+	}
+	terms := make([]string, len(vals))
+	for i, v := range vals {
+		terms[i] = prefix + v
+	}
+	return t.union(p, spot, terms)
+}
+
+func (t *txn) union(p int32, spot string, terms []string) (*roaring.Bitmap, error) {
+	bms := make([]*roaring.Bitmap, 0, len(terms))
+	for _, term := range terms {
+		bm, err := t.posting(p, spot, term)
+		if err != nil {
+			return nil, err
+		}
+		bms = append(bms, bm)
+	}
+	return roaring.FastOr(bms...), nil
+}

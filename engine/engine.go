@@ -1,0 +1,451 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/smartgroups/smartgroups/state"
+)
+
+// ClockMode selects what "now" is (SPEC §3.4).
+type ClockMode int
+
+// Clock modes.
+const (
+	// ClockFixed keeps now at Config.Now (process --now).
+	ClockFixed ClockMode = iota + 1
+	// ClockEvent sets now to the largest ts seen on member records.
+	ClockEvent
+	// ClockWall follows the wall clock; the runtime calls Tick.
+	ClockWall
+)
+
+// DefPartition is the pseudo-partition of outbox entries that do not belong
+// to a member partition (dead letters of definition records).
+const DefPartition int32 = -1
+
+// Config configures an Engine. Build it with DefaultConfig.
+type Config struct {
+	// Clock is the clock mode. Default ClockEvent.
+	Clock ClockMode
+	// Now is the fixed instant for ClockFixed, and the initial instant of
+	// ClockEvent for a new store. Default 0.
+	Now Millis
+	// Limits bound records and rules. Default DefaultLimits().
+	Limits Limits
+	// PartitionOf returns the input partition owning a member. Default: 0.
+	PartitionOf func(spot, member string) int32
+	// Registerer receives the engine's metrics. Default: none.
+	Registerer prometheus.Registerer
+	// Logger logs lifecycle events. Default: discard.
+	Logger *slog.Logger
+	// WallClock returns the wall time for ClockWall. Default time.Now.
+	WallClock func() time.Time
+}
+
+// DefaultConfig returns the default configuration.
+func DefaultConfig() Config {
+	return Config{
+		Clock:       ClockEvent,
+		Limits:      DefaultLimits(),
+		PartitionOf: func(string, string) int32 { return 0 },
+		Logger:      slog.New(slog.DiscardHandler),
+		WallClock:   time.Now,
+	}
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	switch {
+	case c.Clock < ClockFixed || c.Clock > ClockWall:
+		return errors.New("engine: clock must be fixed, event or wall")
+	case c.PartitionOf == nil:
+		return errors.New("engine: PartitionOf is required")
+	case c.Limits.MaxRuleDepth <= 0 || c.Limits.MaxRuleNodes <= 0 || c.Limits.MaxValues <= 0 || c.Limits.MaxTags <= 0 || c.Limits.MaxRecordBytes <= 0:
+		return errors.New("engine: every limit must be positive")
+	case c.Logger == nil || c.WallClock == nil:
+		return errors.New("engine: Logger and WallClock are required")
+	}
+	return nil
+}
+
+// Engine maintains smart-group memberships incrementally. Process, Tick,
+// Assign and Ack are serialized; an error they return is fatal for the
+// Engine (its caches may disagree with the store): close it and reopen.
+type Engine struct {
+	mu   sync.Mutex
+	st   *state.Store
+	cfg  Config
+	defs *Defs
+	now  Millis
+
+	owned    map[int32]bool
+	postings map[string]*roaring.Bitmap // cache of posting lists by key
+	nextOut  map[int32]uint64           // next outbox id per partition
+
+	metrics     *Metrics
+	liveGroups  atomic.Int64
+	liveMembers atomic.Int64
+	timers      atomic.Int64
+	broken      error
+}
+
+const metaNow = "now"
+
+// New opens an engine over a store. It loads the persisted definitions and
+// clock. No partition is owned until Assign.
+func New(st *state.Store, cfg Config) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	e := &Engine{st: st, cfg: cfg, defs: NewDefs(cfg.Limits), owned: map[int32]bool{},
+		postings: map[string]*roaring.Bitmap{}, nextOut: map[int32]uint64{}}
+	m, err := newMetrics(cfg.Registerer, e)
+	if err != nil {
+		return nil, err
+	}
+	e.metrics = m
+	if err := e.loadDefs(); err != nil {
+		return nil, err
+	}
+	e.now = cfg.Now
+	if cfg.Clock == ClockEvent {
+		if v, ok, err := st.Get(state.MetaKey(metaNow)); err != nil {
+			return nil, err
+		} else if ok {
+			if saved := state.DecodeI64(v); saved > e.now {
+				e.now = saved
+			}
+		}
+	}
+	if cfg.Clock == ClockWall {
+		e.now = cfg.WallClock().UnixMilli()
+	}
+	e.countGroups()
+	return e, nil
+}
+
+func (e *Engine) loadDefs() error {
+	var loadErr error
+	err := e.st.Scan(state.DefPrefix(), state.PrefixEnd(state.DefPrefix()), func(k, v []byte) bool {
+		var head struct {
+			Kind string `json:"kind"`
+		}
+		if loadErr = json.Unmarshal(v, &head); loadErr != nil {
+			return false
+		}
+		switch head.Kind {
+		case "group":
+			var g GroupDef
+			loadErr = json.Unmarshal(v, &g)
+			e.defs.LoadGroup(&g)
+		case "property", "question":
+			var s Schema
+			loadErr = json.Unmarshal(v, &s)
+			e.defs.LoadSchema(&s)
+		case "blacklist":
+			var b Blacklist
+			loadErr = json.Unmarshal(v, &b)
+			e.defs.LoadBlacklist(&b)
+		default:
+			loadErr = fmt.Errorf("unknown definition kind %q", head.Kind)
+		}
+		return loadErr == nil
+	})
+	if err == nil {
+		err = loadErr
+	}
+	if err != nil {
+		return fmt.Errorf("engine: load definitions: %w", err)
+	}
+	return e.defs.Finish()
+}
+
+func (e *Engine) countGroups() {
+	var n int64
+	for _, s := range e.defs.spots {
+		n += int64(len(s.order))
+	}
+	e.liveGroups.Store(n)
+}
+
+// Defs returns the engine's definitions. Callers must not modify them and
+// must hold no reference across Process calls.
+func (e *Engine) Defs() *Defs { return e.defs }
+
+// Now returns the engine's current instant.
+func (e *Engine) Now() Millis {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.now
+}
+
+// Result is what one Process, Tick or Assign call produced, in emission
+// order, after it was durably committed. Outbox lists the outbox entries
+// written; acknowledge each with Ack once published.
+type Result struct {
+	Events      []Event
+	DeadLetters []DeadLetter
+	Outbox      []OutboxEntry
+}
+
+// OutboxEntry is the durable copy of a batch's output for one partition.
+type OutboxEntry struct {
+	Partition   int32        `json:"partition"`
+	ID          uint64       `json:"id"`
+	Events      []Event      `json:"events,omitempty"`
+	DeadLetters []DeadLetter `json:"dead_letters,omitempty"`
+}
+
+// Assign takes ownership of partitions: their state is brought up to date
+// with the current definitions (changed groups are backfilled, deleted
+// groups emptied) and their timers start firing.
+func (e *Engine) Assign(ctx context.Context, parts []int32) (*Result, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.broken != nil {
+		return nil, e.broken
+	}
+	t := e.begin()
+	for _, p := range parts {
+		e.owned[p] = true
+		if err := t.reconcilePartition(p); err != nil {
+			return nil, e.fail(t, err)
+		}
+	}
+	if err := e.countPartitions(); err != nil {
+		return nil, e.fail(t, err)
+	}
+	return e.commit(t)
+}
+
+// Revoke gives up partitions. Their state stays in the store.
+func (e *Engine) Revoke(parts []int32) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, p := range parts {
+		delete(e.owned, p)
+		prefix := string(state.PartitionPrefix(p))
+		for k := range e.postings {
+			if len(k) >= len(prefix) && k[:len(prefix)] == prefix {
+				delete(e.postings, k)
+			}
+		}
+	}
+	_ = e.countPartitions()
+}
+
+// Owned returns the owned partitions in order.
+func (e *Engine) Owned() []int32 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.ownedSorted()
+}
+
+func (e *Engine) ownedSorted() []int32 {
+	out := make([]int32, 0, len(e.owned))
+	for p := range e.owned {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// countPartitions recounts live members and timers of owned partitions.
+func (e *Engine) countPartitions() error {
+	var members, timers int64
+	for p := range e.owned {
+		pp := state.PartitionPrefix(p)
+		lo := append(append([]byte(nil), pp...), 'l')
+		err := e.st.Scan(lo, state.PrefixEnd(lo), func(k, v []byte) bool {
+			if len(k) >= 2 && k[len(k)-1] == '*' && k[len(k)-2] == 0 {
+				bm := roaring.New()
+				if bm.UnmarshalBinary(v) == nil {
+					members += int64(bm.GetCardinality())
+				}
+			}
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		tp := state.TimerPrefix(p)
+		if err := e.st.Scan(tp, state.PrefixEnd(tp), func(k, v []byte) bool { timers++; return true }); err != nil {
+			return err
+		}
+	}
+	e.liveMembers.Store(members)
+	e.timers.Store(timers)
+	return nil
+}
+
+// Process applies a batch of input records in order and commits their
+// effects, the input positions and the outbox in one durable batch.
+// Invalid records are dead-lettered and change nothing else.
+func (e *Engine) Process(ctx context.Context, recs []Record) (*Result, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.broken != nil {
+		return nil, e.broken
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	t := e.begin()
+	var oldest time.Time
+	for i := range recs {
+		rec := &recs[i]
+		e.metrics.RecordsConsumed.WithLabelValues(string(rec.Kind)).Inc()
+		if !rec.Produced.IsZero() && (oldest.IsZero() || rec.Produced.Before(oldest)) {
+			oldest = rec.Produced
+		}
+		var err error
+		if _, known := ParseKind(string(rec.Kind)); rec.Err != "" || !known {
+			e := rerr("invalid_input", "%s", rec.Err)
+			if rec.Err == "" {
+				e = rerr("unknown_topic", "unknown input topic %q (profiles, activities, properties, definitions)", rec.Topic)
+			}
+			t.deadLetter(rec, e)
+			continue
+		}
+		if rec.Kind == KindDefinitions {
+			err = t.applyDefinition(rec)
+		} else {
+			if !e.owned[rec.Partition] {
+				return nil, e.fail(t, fmt.Errorf("engine: record of partition %d, which is not assigned", rec.Partition))
+			}
+			err = t.applyMemberRecord(rec)
+		}
+		if err != nil {
+			return nil, e.fail(t, err)
+		}
+		t.positions[posKey{rec.Kind, rec.Topic, rec.Partition}] = rec.Offset + 1
+	}
+	res, err := e.commit(t)
+	if err != nil {
+		return nil, err
+	}
+	e.metrics.BatchDuration.Observe(time.Since(start).Seconds())
+	if !oldest.IsZero() && len(res.Events) > 0 {
+		e.metrics.Latency.Observe(time.Since(oldest).Seconds())
+	}
+	return res, nil
+}
+
+// Tick advances a wall clock to the current time and fires due timers.
+// With other clocks it fires timers due at the current now (none, normally).
+func (e *Engine) Tick(ctx context.Context) (*Result, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.broken != nil {
+		return nil, e.broken
+	}
+	t := e.begin()
+	now := e.now
+	if e.cfg.Clock == ClockWall {
+		if w := e.cfg.WallClock().UnixMilli(); w > now {
+			now = w
+		}
+	}
+	if err := t.advance(now); err != nil {
+		return nil, e.fail(t, err)
+	}
+	return e.commit(t)
+}
+
+// NextTimer returns the earliest pending timer instant of owned partitions.
+func (e *Engine) NextTimer() (Millis, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var best Millis
+	found := false
+	for p := range e.owned {
+		tp := state.TimerPrefix(p)
+		_ = e.st.Scan(tp, state.PrefixEnd(tp), func(k, v []byte) bool {
+			if due, _, _, ok := state.DecodeTimerKey(k); ok && (!found || due < best) {
+				best, found = due, true
+			}
+			return false
+		})
+	}
+	return best, found
+}
+
+// Position returns the next offset to read of a topic partition, as
+// committed with the state; ok is false when nothing was committed yet.
+func (e *Engine) Position(kind Kind, topic string, partition int32) (int64, bool, error) {
+	v, ok, err := e.st.Get(positionKey(posKey{kind, topic, partition}))
+	if err != nil || !ok {
+		return 0, false, err
+	}
+	return state.DecodeI64(v), true, nil
+}
+
+type posKey struct {
+	kind  Kind
+	topic string
+	part  int32
+}
+
+func positionKey(p posKey) []byte {
+	if p.kind == KindDefinitions {
+		return state.MetaKey(fmt.Sprintf("pos/%s/%d", p.topic, p.part))
+	}
+	return state.PositionKey(p.part, p.topic)
+}
+
+// Pending returns the outbox entries of a partition not yet acknowledged,
+// in id order: after a restart they must be published (again) before new
+// output of that partition.
+func (e *Engine) Pending(part int32) ([]OutboxEntry, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []OutboxEntry
+	var decErr error
+	p := state.OutboxPrefix(part)
+	err := e.st.Scan(p, state.PrefixEnd(p), func(k, v []byte) bool {
+		var o OutboxEntry
+		if decErr = json.Unmarshal(v, &o); decErr != nil {
+			return false
+		}
+		out = append(out, o)
+		return true
+	})
+	if err == nil {
+		err = decErr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("engine: read outbox: %w", err)
+	}
+	return out, nil
+}
+
+// Ack deletes a partition's outbox entries up to and including id, once
+// they are published.
+func (e *Engine) Ack(part int32, id uint64) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	b := e.st.NewBatch()
+	if err := b.DeleteRange(state.OutboxPrefix(part), state.OutboxKey(part, id+1)); err != nil {
+		_ = b.Close()
+		return err
+	}
+	return b.Commit()
+}
+
+func (e *Engine) fail(t *txn, err error) error {
+	_ = t.b.Close()
+	e.broken = fmt.Errorf("engine: unusable after a failed batch: %w", err)
+	return err
+}

@@ -1,0 +1,664 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Limits bound what records and rules may contain (SPEC §4). Each breach is
+// dead-lettered or refused with a reason naming the limit.
+type Limits struct {
+	MaxRecordBytes int // a record value, default 1 MiB
+	MaxRuleDepth   int // nesting of a rule, default 32
+	MaxRuleNodes   int // nodes of a rule, default 1,000
+	MaxValues      int // entries in a trigger's value list, default 1,000
+	MaxTags        int // tags per member, default 1,000
+}
+
+// DefaultLimits returns the limits of SPEC §4.
+func DefaultLimits() Limits {
+	return Limits{MaxRecordBytes: 1 << 20, MaxRuleDepth: 32, MaxRuleNodes: 1000, MaxValues: 1000, MaxTags: 1000}
+}
+
+// NodeKind says what a rule node is.
+type NodeKind uint8
+
+// Rule node kinds.
+const (
+	NodeAll NodeKind = iota + 1
+	NodeAny
+	NodeNot
+	NodeField
+	NodeActivity
+	NodeGroup
+)
+
+type fieldType uint8
+
+const (
+	ftString fieldType = iota + 1
+	ftStatus
+	ftTags   // set of strings compared case-insensitively
+	ftIDSet  // set of ids compared exactly (static_groups, multi_select)
+	ftDate   // timestamp
+	ftNumber // number
+	ftBool
+	ftSingle // single_select
+)
+
+func (t fieldType) String() string {
+	return [...]string{"", "string", "status", "set", "set", "date", "number", "boolean", "single_select"}[t]
+}
+
+type fieldSource uint8
+
+const (
+	srcProfile fieldSource = iota + 1
+	srcUTM
+	srcCustom
+	srcForm
+)
+
+// DateCond is a compiled date filter. For the relative ops within_last and
+// more_than_ago, A holds the duration in milliseconds.
+type DateCond struct {
+	Op string
+	A  Millis
+	B  Millis
+}
+
+func (d *DateCond) relative() bool { return d.Op == "within_last" || d.Op == "more_than_ago" }
+
+// test reports whether t passes the filter at now.
+func (d *DateCond) test(t, now Millis) bool {
+	switch d.Op {
+	case "before":
+		return t < d.A
+	case "after":
+		return t > d.A
+	case "between":
+		return d.A <= t && t <= d.B
+	case "within_last":
+		return now-d.A <= t && t <= now
+	case "more_than_ago":
+		return t < now-d.A
+	}
+	return false
+}
+
+// flips appends the instants after now at which test(t, ·) can change.
+func (d *DateCond) flips(t, now Millis, out []Millis) []Millis {
+	switch d.Op {
+	case "within_last":
+		if t > now {
+			out = append(out, t)
+		}
+		if t+d.A+1 > now {
+			out = append(out, t+d.A+1)
+		}
+	case "more_than_ago":
+		if t+d.A+1 > now {
+			out = append(out, t+d.A+1)
+		}
+	}
+	return out
+}
+
+// Node is a compiled rule node.
+type Node struct {
+	Kind     NodeKind
+	Children []*Node
+
+	// Attribute trigger.
+	Field  string
+	Op     string
+	Value  json.RawMessage
+	src    fieldSource
+	name   string // profile field, utm key, property or question id
+	ftype  fieldType
+	schema *Schema
+	str    string   // folded string operand
+	strs   []string // folded (strings, tags) or exact (ids) operands
+	num    float64
+	lo, hi float64
+	date   DateCond
+
+	// Activity trigger.
+	Activity  string
+	Resources []string
+	resSet    map[string]struct{}
+	When      *DateCond
+	CountOp   string
+	CountN    int64
+
+	// Group trigger.
+	Group       string
+	groupStatic bool
+
+	raw json.RawMessage
+}
+
+// Rule is a compiled, type-checked smart-group rule.
+type Rule struct {
+	Root *Node
+	// Canonical is the compact JSON of the rule as given.
+	Canonical string
+	// Deps are the inputs the rule reads: "p.<field>", "p.utm", "c.<id>",
+	// "f.<id>", "a.<activity type>", "g.<smart group id>".
+	Deps []string
+	// TimeDependent is true when some trigger's value can change with time
+	// alone (within_last, more_than_ago).
+	TimeDependent bool
+	// References, for referential integrity and the references endpoint.
+	Tags         []string            // as written in the rule
+	Properties   []string            // custom property ids
+	Questions    []string            // form question ids
+	Options      map[string][]string // "property:<id>" / "question:<id>" -> option ids
+	Groups       []string            // groups named by group triggers
+	StaticGroups []string            // group ids in profile.static_groups triggers
+	Nodes        int
+}
+
+// ReferencesGroup reports whether the rule references group id.
+func (r *Rule) ReferencesGroup(id string) bool {
+	return contains(r.Groups, id) || contains(r.StaticGroups, id)
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Catalog resolves the names a rule refers to within one spot.
+type Catalog interface {
+	Property(id string) (*Schema, bool)
+	Question(id string) (*Schema, bool)
+	Group(id string) (GroupType, bool)
+}
+
+// ActivityTypes are the activity types of SPEC §2.2.
+var ActivityTypes = []string{
+	"registered_to_live", "attended_live", "watched_replay", "joined_spot",
+	"requested_to_join_spot", "left_spot", "started_course", "completed_course",
+	"opened_document", "opened_link", "created_topic", "answered_topic",
+	"started_learning_path", "completed_learning_path",
+}
+
+var activityTypeSet = func() map[string]bool {
+	m := make(map[string]bool, len(ActivityTypes))
+	for _, t := range ActivityTypes {
+		m[t] = true
+	}
+	return m
+}()
+
+// activityHasResource reports whether an activity type carries a resource.
+func activityHasResource(t string) bool {
+	return t != "joined_spot" && t != "requested_to_join_spot" && t != "left_spot"
+}
+
+// Statuses are the member statuses of SPEC §2.1.
+var Statuses = []string{"accepted", "invited", "pending", "deactivated", "unsubscribed", "declined", "rejected"}
+
+func validStatus(s string) bool {
+	for _, x := range Statuses {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Eligible reports whether a status allows smart-group membership.
+func Eligible(status string) bool {
+	return status == "accepted" || status == "invited" || status == "pending"
+}
+
+var profileFieldTypes = map[string]fieldType{
+	"first_name": ftString, "last_name": ftString, "email": ftString, "title": ftString,
+	"status": ftStatus, "role": ftString, "tags": ftTags, "language": ftString,
+	"invited_at": ftDate, "registered_at": ftDate, "last_activity_at": ftDate,
+	"static_groups": ftIDSet,
+}
+
+var utmKeys = map[string]bool{"source": true, "medium": true, "campaign": true, "term": true, "content": true}
+
+// CompileRule parses and type-checks a rule against a spot's catalog.
+func CompileRule(raw json.RawMessage, cat Catalog, lim Limits) (*Rule, error) {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, fmt.Errorf("rule is not valid JSON: %w", err)
+	}
+	c := &compiler{cat: cat, lim: lim, rule: &Rule{Options: map[string][]string{}}, deps: map[string]bool{}}
+	root, err := c.node(buf.Bytes(), "rule", 1)
+	if err != nil {
+		return nil, err
+	}
+	r := c.rule
+	r.Root = root
+	r.Canonical = buf.String()
+	for d := range c.deps {
+		r.Deps = append(r.Deps, d)
+	}
+	sort.Strings(r.Deps)
+	for _, l := range [][]string{r.Tags, r.Properties, r.Questions, r.Groups, r.StaticGroups} {
+		sort.Strings(l)
+	}
+	r.Tags, r.Properties, r.Questions = dedupe(r.Tags), dedupe(r.Properties), dedupe(r.Questions)
+	r.Groups, r.StaticGroups = dedupe(r.Groups), dedupe(r.StaticGroups)
+	for k, v := range r.Options {
+		sort.Strings(v)
+		r.Options[k] = dedupe(v)
+	}
+	return r, nil
+}
+
+func dedupe(sorted []string) []string {
+	out := sorted[:0]
+	for i, s := range sorted {
+		if i == 0 || s != sorted[i-1] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+type compiler struct {
+	cat  Catalog
+	lim  Limits
+	rule *Rule
+	deps map[string]bool
+}
+
+func (c *compiler) node(raw json.RawMessage, path string, depth int) (*Node, error) {
+	if depth > c.lim.MaxRuleDepth {
+		return nil, fmt.Errorf("%s: rule is deeper than the limit of %d levels", path, c.lim.MaxRuleDepth)
+	}
+	c.rule.Nodes++
+	if c.rule.Nodes > c.lim.MaxRuleNodes {
+		return nil, fmt.Errorf("rule has more than the limit of %d nodes", c.lim.MaxRuleNodes)
+	}
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, fmt.Errorf("%s: a rule node must be a JSON object", path)
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	only := func(allowed ...string) error {
+		for k := range obj {
+			if !contains(allowed, k) {
+				return fmt.Errorf("%s: unexpected key %q", path, k)
+			}
+		}
+		return nil
+	}
+	switch {
+	case obj["all"] != nil || obj["any"] != nil:
+		key, kind := "all", NodeAll
+		if obj["any"] != nil {
+			key, kind = "any", NodeAny
+		}
+		if err := only(key); err != nil {
+			return nil, err
+		}
+		var kids []json.RawMessage
+		if err := json.Unmarshal(obj[key], &kids); err != nil || isNull(obj[key]) {
+			return nil, fmt.Errorf("%s.%s: expected an array of rule nodes", path, key)
+		}
+		n := &Node{Kind: kind, raw: raw}
+		for i, k := range kids {
+			child, err := c.node(k, fmt.Sprintf("%s.%s[%d]", path, key, i), depth+1)
+			if err != nil {
+				return nil, err
+			}
+			n.Children = append(n.Children, child)
+		}
+		return n, nil
+	case obj["not"] != nil:
+		if err := only("not"); err != nil {
+			return nil, err
+		}
+		child, err := c.node(obj["not"], path+".not", depth+1)
+		if err != nil {
+			return nil, err
+		}
+		return &Node{Kind: NodeNot, Children: []*Node{child}, raw: raw}, nil
+	case obj["field"] != nil:
+		if err := only("field", "op", "value"); err != nil {
+			return nil, err
+		}
+		return c.field(obj, path, raw)
+	case obj["activity"] != nil:
+		if err := only("activity", "resources", "when", "count"); err != nil {
+			return nil, err
+		}
+		return c.activity(obj, path, raw)
+	case obj["group"] != nil:
+		if err := only("group"); err != nil {
+			return nil, err
+		}
+		id, ok := jsonString(obj["group"])
+		if !ok || id == "" {
+			return nil, fmt.Errorf("%s.group: expected a group id string", path)
+		}
+		gt, ok := c.cat.Group(id)
+		if !ok {
+			return nil, fmt.Errorf("%s: group %q does not exist", path, id)
+		}
+		c.rule.Groups = append(c.rule.Groups, id)
+		if gt == GroupSmart {
+			c.deps["g."+id] = true
+		} else {
+			c.deps["p.static_groups"] = true
+		}
+		return &Node{Kind: NodeGroup, Group: id, groupStatic: gt != GroupSmart, raw: raw}, nil
+	}
+	return nil, fmt.Errorf("%s: a rule node needs one of the keys all, any, not, field, activity or group", path)
+}
+
+func (c *compiler) field(obj map[string]json.RawMessage, path string, raw json.RawMessage) (*Node, error) {
+	field, ok := jsonString(obj["field"])
+	if !ok {
+		return nil, fmt.Errorf("%s.field: expected a string", path)
+	}
+	op, ok := jsonString(obj["op"])
+	if !ok {
+		return nil, fmt.Errorf("%s: trigger on %q needs an op string", path, field)
+	}
+	n := &Node{Kind: NodeField, Field: field, Op: op, Value: obj["value"], raw: raw}
+	switch {
+	case strings.HasPrefix(field, "profile.utm."):
+		n.src, n.name, n.ftype = srcUTM, strings.TrimPrefix(field, "profile.utm."), ftString
+		if !utmKeys[n.name] {
+			return nil, fmt.Errorf("%s: unknown field %q (utm keys are source, medium, campaign, term, content)", path, field)
+		}
+		c.deps["p.utm"] = true
+	case strings.HasPrefix(field, "profile."):
+		n.src, n.name = srcProfile, strings.TrimPrefix(field, "profile.")
+		ft, ok := profileFieldTypes[n.name]
+		if !ok {
+			return nil, fmt.Errorf("%s: unknown field %q", path, field)
+		}
+		n.ftype = ft
+		c.deps["p."+n.name] = true
+	case strings.HasPrefix(field, "custom."), strings.HasPrefix(field, "form."):
+		kind, lookup, src, dep := "property", c.cat.Property, srcCustom, "c."
+		if strings.HasPrefix(field, "form.") {
+			kind, lookup, src, dep = "question", c.cat.Question, srcForm, "f."
+		}
+		n.src = src
+		n.name = field[strings.IndexByte(field, '.')+1:]
+		s, ok := lookup(n.name)
+		if !ok {
+			return nil, fmt.Errorf("%s: %s %q is not declared", path, kind, n.name)
+		}
+		n.schema = s
+		n.ftype = map[ValueType]fieldType{TypeText: ftString, TypeNumber: ftNumber, TypeDate: ftDate,
+			TypeBoolean: ftBool, TypeSingleSelect: ftSingle, TypeMultiSelect: ftIDSet}[s.Type]
+		c.deps[dep+n.name] = true
+		if src == srcCustom {
+			c.rule.Properties = append(c.rule.Properties, n.name)
+		} else {
+			c.rule.Questions = append(c.rule.Questions, n.name)
+		}
+	default:
+		return nil, fmt.Errorf("%s: unknown field %q (fields start with profile., custom. or form.)", path, field)
+	}
+	if err := c.operand(n, path); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+var opsByType = map[fieldType][]string{
+	ftString: {"eq", "neq", "in", "not_in", "contains", "not_contains", "starts_with", "ends_with"},
+	ftStatus: {"in", "not_in"},
+	ftTags:   {"has_any", "has_all", "has_none"},
+	ftIDSet:  {"has_any", "has_all", "has_none"},
+	ftNumber: {"eq", "neq", "lt", "lte", "gt", "gte", "between"},
+	ftDate:   {"before", "after", "between", "within_last", "more_than_ago"},
+	ftBool:   {"is_true", "is_false"},
+	ftSingle: {"in", "not_in"},
+}
+
+func (c *compiler) operand(n *Node, path string) error {
+	where := fmt.Sprintf("%s: %s %s", path, n.Field, n.Op)
+	noValue := func() error {
+		if n.Value != nil && !isNull(n.Value) {
+			return fmt.Errorf("%s takes no value", where)
+		}
+		return nil
+	}
+	if n.Op == "is_set" || n.Op == "is_not_set" {
+		return noValue()
+	}
+	if !contains(opsByType[n.ftype], n.Op) {
+		return fmt.Errorf("%s: op %q does not apply to a %s field (allowed: %s, is_set, is_not_set)",
+			path, n.Op, n.ftype, strings.Join(opsByType[n.ftype], ", "))
+	}
+	list := func() ([]string, error) {
+		ss, ok := jsonStrings(n.Value)
+		if !ok {
+			return nil, fmt.Errorf("%s: value must be an array of strings", where)
+		}
+		if len(ss) == 0 {
+			return nil, fmt.Errorf("%s: value must be a non-empty array", where)
+		}
+		if len(ss) > c.lim.MaxValues {
+			return nil, fmt.Errorf("%s: value list has %d entries, more than the limit of %d", where, len(ss), c.lim.MaxValues)
+		}
+		return ss, nil
+	}
+	switch n.ftype {
+	case ftString:
+		if n.Op == "in" || n.Op == "not_in" {
+			ss, err := list()
+			if err != nil {
+				return err
+			}
+			for _, s := range ss {
+				n.strs = append(n.strs, fold(s))
+			}
+			return nil
+		}
+		s, ok := jsonString(n.Value)
+		if !ok {
+			return fmt.Errorf("%s: value must be a string", where)
+		}
+		n.str = fold(s)
+	case ftStatus:
+		ss, err := list()
+		if err != nil {
+			return err
+		}
+		for _, s := range ss {
+			if !validStatus(s) {
+				return fmt.Errorf("%s: %q is not a status (%s)", where, s, strings.Join(Statuses, ", "))
+			}
+		}
+		n.strs = ss
+	case ftTags, ftIDSet, ftSingle:
+		ss, err := list()
+		if err != nil {
+			return err
+		}
+		for _, s := range ss {
+			switch {
+			case n.ftype == ftTags:
+				n.strs = append(n.strs, fold(s))
+				c.rule.Tags = append(c.rule.Tags, s)
+			case n.schema != nil:
+				if !n.schema.HasOption(s) {
+					return fmt.Errorf("%s: option %q is not declared for %s %q", where, s, n.schema.Kind, n.schema.ID)
+				}
+				k := n.schema.Kind + ":" + n.schema.ID
+				c.rule.Options[k] = append(c.rule.Options[k], s)
+				n.strs = append(n.strs, s)
+			default: // profile.static_groups
+				if err := checkID("group id", s); err != nil {
+					return fmt.Errorf("%s: %w", where, err)
+				}
+				c.rule.StaticGroups = append(c.rule.StaticGroups, s)
+				n.strs = append(n.strs, s)
+			}
+		}
+	case ftNumber:
+		if n.Op == "between" {
+			var pair []json.RawMessage
+			if err := json.Unmarshal(n.Value, &pair); err != nil || len(pair) != 2 {
+				return fmt.Errorf("%s: value must be [lo, hi]", where)
+			}
+			lo, ok1 := jsonNumber(pair[0])
+			hi, ok2 := jsonNumber(pair[1])
+			if !ok1 || !ok2 {
+				return fmt.Errorf("%s: value must be [lo, hi] of numbers", where)
+			}
+			if lo > hi {
+				return fmt.Errorf("%s: lo %v is greater than hi %v", where, lo, hi)
+			}
+			n.lo, n.hi = lo, hi
+			return nil
+		}
+		f, ok := jsonNumber(n.Value)
+		if !ok {
+			return fmt.Errorf("%s: value must be a number", where)
+		}
+		n.num = f
+	case ftDate:
+		d, err := compileDate(n.Op, n.Value, where)
+		if err != nil {
+			return err
+		}
+		n.date = d
+		if d.relative() {
+			c.rule.TimeDependent = true
+		}
+	case ftBool:
+		return noValue()
+	}
+	return nil
+}
+
+func compileDate(op string, v json.RawMessage, where string) (DateCond, error) {
+	d := DateCond{Op: op}
+	switch op {
+	case "before", "after":
+		t, err := parseTimestamp(v)
+		if err != nil {
+			return d, fmt.Errorf("%s: value: %w", where, err)
+		}
+		d.A = t
+	case "between":
+		var pair []json.RawMessage
+		if err := json.Unmarshal(v, &pair); err != nil || len(pair) != 2 {
+			return d, fmt.Errorf("%s: value must be [from, to]", where)
+		}
+		a, err := parseTimestamp(pair[0])
+		if err != nil {
+			return d, fmt.Errorf("%s: from: %w", where, err)
+		}
+		b, err := parseTimestamp(pair[1])
+		if err != nil {
+			return d, fmt.Errorf("%s: to: %w", where, err)
+		}
+		if a > b {
+			return d, fmt.Errorf("%s: from is after to", where)
+		}
+		d.A, d.B = a, b
+	case "within_last", "more_than_ago":
+		var dur map[string]json.RawMessage
+		if err := json.Unmarshal(v, &dur); err != nil || len(dur) != 1 {
+			return d, fmt.Errorf(`%s: value must be {"days": N} or {"hours": N}`, where)
+		}
+		for unit, nraw := range dur {
+			var per Millis
+			switch unit {
+			case "days":
+				per = 24 * 3600 * 1000
+			case "hours":
+				per = 3600 * 1000
+			default:
+				return d, fmt.Errorf(`%s: value must be {"days": N} or {"hours": N}, not %q`, where, unit)
+			}
+			f, ok := jsonNumber(nraw)
+			if !ok || f < 0 || f != float64(int64(f)) || f > 1e6 {
+				return d, fmt.Errorf("%s: %s must be a whole number between 0 and 1000000", where, unit)
+			}
+			d.A = Millis(f) * per
+		}
+	default:
+		return d, fmt.Errorf("%s: unknown date op %q (before, after, between, within_last, more_than_ago)", where, op)
+	}
+	return d, nil
+}
+
+func (c *compiler) activity(obj map[string]json.RawMessage, path string, raw json.RawMessage) (*Node, error) {
+	typ, ok := jsonString(obj["activity"])
+	if !ok || !activityTypeSet[typ] {
+		return nil, fmt.Errorf("%s: unknown activity type %s", path, string(obj["activity"]))
+	}
+	n := &Node{Kind: NodeActivity, Activity: typ, CountOp: "gte", CountN: 1, raw: raw}
+	c.deps["a."+typ] = true
+	if r, present := obj["resources"]; present && !isNull(r) {
+		ss, ok := jsonStrings(r)
+		if !ok || len(ss) == 0 {
+			return nil, fmt.Errorf("%s.resources: expected a non-empty array of resource ids", path)
+		}
+		if len(ss) > c.lim.MaxValues {
+			return nil, fmt.Errorf("%s.resources: %d entries, more than the limit of %d", path, len(ss), c.lim.MaxValues)
+		}
+		if !activityHasResource(typ) {
+			return nil, fmt.Errorf("%s.resources: %s activities have no resource", path, typ)
+		}
+		n.resSet = make(map[string]struct{}, len(ss))
+		for _, s := range ss {
+			n.resSet[s] = struct{}{}
+		}
+		for s := range n.resSet {
+			n.Resources = append(n.Resources, s)
+		}
+		sort.Strings(n.Resources)
+	}
+	if w, present := obj["when"]; present && !isNull(w) {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(w, &m); err != nil || len(m) != 1 {
+			return nil, fmt.Errorf("%s.when: expected an object with one date op", path)
+		}
+		for op, v := range m {
+			d, err := compileDate(op, v, path+".when")
+			if err != nil {
+				return nil, err
+			}
+			n.When = &d
+			if d.relative() {
+				c.rule.TimeDependent = true
+			}
+		}
+	}
+	if cnt, present := obj["count"]; present && !isNull(cnt) {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(cnt, &m); err != nil || len(m) != 1 {
+			return nil, fmt.Errorf(`%s.count: expected one of {"gte": N}, {"lte": N}, {"eq": N}`, path)
+		}
+		for op, v := range m {
+			if op != "gte" && op != "lte" && op != "eq" {
+				return nil, fmt.Errorf(`%s.count: unknown op %q (gte, lte, eq)`, path, op)
+			}
+			f, ok := jsonNumber(v)
+			if !ok || f < 0 || f != float64(int64(f)) || f > 1e9 {
+				return nil, fmt.Errorf("%s.count.%s: expected a whole number >= 0", path, op)
+			}
+			n.CountOp, n.CountN = op, int64(f)
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,143 @@
+package engine
+
+import (
+	"github.com/smartgroups/smartgroups/state"
+)
+
+// advance moves now forward and fires every timer due by then, in due
+// order, through the same transaction as the records.
+func (t *txn) advance(now Millis) error {
+	if now < t.e.now {
+		return nil
+	}
+	if now > t.e.now {
+		t.e.now = now
+		t.nowDirty = true
+	}
+	savedReason, savedTS := t.reason, t.ts
+	defer func() { t.reason, t.ts = savedReason, savedTS }()
+	t.reason, t.ts = ReasonTime, now
+	for _, p := range t.e.ownedSorted() {
+		type due struct {
+			key  []byte
+			spot string
+			ord  uint32
+		}
+		var fire []due
+		err := t.b.Scan(state.TimerPrefix(p), state.TimerBound(p, now), func(k, v []byte) bool {
+			if _, spot, ord, ok := state.DecodeTimerKey(k); ok {
+				fire = append(fire, due{append([]byte(nil), k...), spot, ord})
+			}
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		for _, d := range fire {
+			if err := t.b.Delete(d.key); err != nil {
+				return err
+			}
+			t.e.timers.Add(-1)
+			t.e.metrics.TimersFired.Inc()
+			m, err := t.memberByOrd(p, d.spot, d.ord)
+			if err != nil {
+				return err
+			}
+			if m == nil {
+				continue
+			}
+			m.st.Timer = nil
+			m.dirty = true
+			sd := t.e.defs.Spot(d.spot)
+			if sd == nil {
+				continue
+			}
+			if err := t.reevaluate(m, sd, sd.timeGroups); err != nil {
+				return err
+			}
+			if err := t.rescheduleTimer(m, sd); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// rescheduleTimer sets the member's single timer to the earliest instant
+// after now at which a time-dependent group's rule can change value for
+// them, or removes it when there is none.
+func (t *txn) rescheduleTimer(m *member, sd *SpotDefs) error {
+	var next *Millis
+	if m.eligible() {
+		var instants []Millis
+		for _, g := range sd.timeGroups {
+			var err error
+			instants, err = flipInstants(sd.Groups[g].compiled.Root, m, t.e.now, instants)
+			if err != nil {
+				return err
+			}
+		}
+		for i := range instants {
+			if instants[i] > t.e.now && (next == nil || instants[i] < *next) {
+				next = &instants[i]
+			}
+		}
+	}
+	cur := m.st.Timer
+	if (cur == nil && next == nil) || (cur != nil && next != nil && *cur == *next) {
+		return nil
+	}
+	if cur != nil {
+		if err := t.b.Delete(state.TimerKey(m.part, *cur, m.spot, m.ord)); err != nil {
+			return err
+		}
+		t.e.timers.Add(-1)
+	}
+	if next != nil {
+		if err := t.b.Set(state.TimerKey(m.part, *next, m.spot, m.ord), nil); err != nil {
+			return err
+		}
+		t.e.timers.Add(1)
+		v := *next
+		next = &v
+	}
+	m.st.Timer = next
+	m.dirty = true
+	return nil
+}
+
+// flipInstants appends the instants after now at which a relative date
+// trigger in the tree can change value for the member.
+func flipInstants(n *Node, m MemberView, now Millis, out []Millis) ([]Millis, error) {
+	switch n.Kind {
+	case NodeAll, NodeAny, NodeNot:
+		for _, c := range n.Children {
+			var err error
+			if out, err = flipInstants(c, m, now, out); err != nil {
+				return nil, err
+			}
+		}
+	case NodeField:
+		if n.ftype == ftDate && n.date.relative() {
+			if v, ok := fieldValue(n, m); ok {
+				out = n.date.flips(v.t, now, out)
+			}
+		}
+	case NodeActivity:
+		if n.When != nil && n.When.relative() {
+			acts, err := m.Activities(n.Activity)
+			if err != nil {
+				return nil, err
+			}
+			for i := range acts {
+				if n.resSet != nil {
+					if _, ok := n.resSet[acts[i].Resource]; !ok {
+						continue
+					}
+				}
+				out = n.When.flips(acts[i].TS, now, out)
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,446 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/smartgroups/smartgroups/state"
+)
+
+// MemberState is the stored state of one member (key 'm', JSON).
+type MemberState struct {
+	ID      string                     `json:"id"`
+	Profile Profile                    `json:"p"`
+	Custom  map[string]json.RawMessage `json:"c,omitempty"`
+	Form    map[string]json.RawMessage `json:"f,omitempty"`
+	// LastAct is the newest activity ts.
+	LastAct *Millis `json:"la,omitempty"`
+	// ActN numbers activities to keep their keys unique.
+	ActN uint32 `json:"an,omitempty"`
+	// Groups are the smart groups the member is in, sorted.
+	Groups []string `json:"g,omitempty"`
+	// Timer is the due instant of the member's pending timer.
+	Timer *Millis `json:"t,omitempty"`
+}
+
+// member is a member loaded into a transaction; it implements MemberView.
+type member struct {
+	t     *txn
+	part  int32
+	spot  string
+	ord   uint32
+	st    *MemberState
+	dirty bool
+	acts  map[string][]Activity
+}
+
+var _ MemberView = (*member)(nil)
+
+func (m *member) Profile() *Profile { return &m.st.Profile }
+
+func (m *member) Custom(id string) (json.RawMessage, bool) {
+	v, ok := m.st.Custom[id]
+	return v, ok
+}
+
+func (m *member) Form(id string) (json.RawMessage, bool) {
+	v, ok := m.st.Form[id]
+	return v, ok
+}
+
+func (m *member) LastActivity() (Millis, bool) {
+	if m.st.LastAct == nil {
+		return 0, false
+	}
+	return *m.st.LastAct, true
+}
+
+func (m *member) Activities(typ string) ([]Activity, error) {
+	if a, ok := m.acts[typ]; ok {
+		return a, nil
+	}
+	prefix := state.ActivityPrefix(m.part, m.spot, m.ord, typ)
+	var out []Activity
+	err := m.t.b.Scan(prefix, state.PrefixEnd(prefix), func(k, v []byte) bool {
+		out = append(out, Activity{Type: typ, TS: state.ActivityTS(k, len(prefix)), Resource: string(v)})
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	if m.acts == nil {
+		m.acts = map[string][]Activity{}
+	}
+	m.acts[typ] = out
+	return out, nil
+}
+
+func (m *member) InSmartGroup(id string) bool {
+	i := sort.SearchStrings(m.st.Groups, id)
+	return i < len(m.st.Groups) && m.st.Groups[i] == id
+}
+
+func (m *member) eligible() bool { return Eligible(m.st.Profile.StatusValue()) }
+
+func (m *member) setGroup(id string, in bool) {
+	g := m.st.Groups
+	i := sort.SearchStrings(g, id)
+	has := i < len(g) && g[i] == id
+	switch {
+	case in && !has:
+		g = append(g, "")
+		copy(g[i+1:], g[i:])
+		g[i] = id
+	case !in && has:
+		g = append(g[:i], g[i+1:]...)
+	}
+	m.st.Groups = g
+	m.dirty = true
+}
+
+type memberRef struct {
+	part int32
+	spot string
+	ord  uint32
+}
+
+type idRef struct {
+	part   int32
+	spot   string
+	member string
+}
+
+type seqRef struct {
+	part               int32
+	spot, group, membr string
+}
+
+// txn is the work of one Process/Tick/Assign call: a Pebble batch plus
+// decoded caches flushed into it at commit.
+type txn struct {
+	e         *Engine
+	b         *state.Batch
+	members   map[memberRef]*member
+	ords      map[idRef]uint32
+	dirtyPost map[string]*roaring.Bitmap
+	seqs      map[seqRef]uint64
+	positions map[posKey]int64
+	events    []Event
+	dead      []DeadLetter
+	deadParts []int32
+	nowDirty  bool
+
+	// cause of the changes being made
+	reason Reason
+	ts     Millis
+}
+
+func (e *Engine) begin() *txn {
+	return &txn{e: e, b: e.st.NewBatch(), members: map[memberRef]*member{}, ords: map[idRef]uint32{},
+		dirtyPost: map[string]*roaring.Bitmap{}, seqs: map[seqRef]uint64{}, positions: map[posKey]int64{}}
+}
+
+// posting returns a posting list for reading (nil when empty).
+func (t *txn) posting(part int32, spot, term string) (*roaring.Bitmap, error) {
+	k := string(state.PostingKey(part, spot, term))
+	if bm, ok := t.dirtyPost[k]; ok {
+		return bm, nil
+	}
+	if bm, ok := t.e.postings[k]; ok {
+		return bm, nil
+	}
+	v, ok, err := t.b.Get([]byte(k))
+	if err != nil {
+		return nil, err
+	}
+	bm := roaring.New()
+	if ok {
+		if err := bm.UnmarshalBinary(v); err != nil {
+			return nil, fmt.Errorf("engine: decode posting list %q: %w", term, err)
+		}
+	}
+	t.e.postings[k] = bm
+	return bm, nil
+}
+
+// mutPosting returns a posting list for writing (copy-on-write per txn).
+func (t *txn) mutPosting(part int32, spot, term string) (*roaring.Bitmap, error) {
+	k := string(state.PostingKey(part, spot, term))
+	if bm, ok := t.dirtyPost[k]; ok {
+		return bm, nil
+	}
+	bm, err := t.posting(part, spot, term)
+	if err != nil {
+		return nil, err
+	}
+	bm = bm.Clone()
+	t.dirtyPost[k] = bm
+	return bm, nil
+}
+
+func (t *txn) postAdd(part int32, spot, term string, ord uint32) error {
+	bm, err := t.mutPosting(part, spot, term)
+	if err == nil {
+		bm.Add(ord)
+	}
+	return err
+}
+
+func (t *txn) postRemove(part int32, spot, term string, ord uint32) error {
+	bm, err := t.mutPosting(part, spot, term)
+	if err == nil {
+		bm.Remove(ord)
+	}
+	return err
+}
+
+// lookupOrd finds a member's ordinal.
+func (t *txn) lookupOrd(part int32, spot, id string) (uint32, bool, error) {
+	r := idRef{part, spot, id}
+	if o, ok := t.ords[r]; ok {
+		return o, true, nil
+	}
+	v, ok, err := t.b.Get(state.MemberIDKey(part, spot, id))
+	if err != nil || !ok {
+		return 0, false, err
+	}
+	o := state.DecodeU32(v)
+	t.ords[r] = o
+	return o, true, nil
+}
+
+// memberByID loads a member; with create it allocates a new one.
+func (t *txn) memberByID(part int32, spot, id string, create bool) (*member, error) {
+	ord, ok, err := t.lookupOrd(part, spot, id)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		return t.memberByOrd(part, spot, ord)
+	}
+	if !create {
+		return nil, nil
+	}
+	ck := append(state.OrdCounterKey(part, spot), spot...)
+	var next uint32
+	if v, ok, err := t.b.Get(ck); err != nil {
+		return nil, err
+	} else if ok {
+		next = state.DecodeU32(v)
+	}
+	if next == ^uint32(0) {
+		return nil, fmt.Errorf("engine: spot %q partition %d has allocated every member ordinal", spot, part)
+	}
+	if err := t.b.Set(ck, state.EncodeU32(next+1)); err != nil {
+		return nil, err
+	}
+	if err := t.b.Set(state.MemberIDKey(part, spot, id), state.EncodeU32(next)); err != nil {
+		return nil, err
+	}
+	t.ords[idRef{part, spot, id}] = next
+	m := &member{t: t, part: part, spot: spot, ord: next, st: &MemberState{ID: id}, dirty: true}
+	t.members[memberRef{part, spot, next}] = m
+	if err := t.postAdd(part, spot, "*", next); err != nil {
+		return nil, err
+	}
+	t.e.liveMembers.Add(1)
+	return m, nil
+}
+
+func (t *txn) memberByOrd(part int32, spot string, ord uint32) (*member, error) {
+	r := memberRef{part, spot, ord}
+	if m, ok := t.members[r]; ok {
+		return m, nil
+	}
+	v, ok, err := t.b.Get(state.MemberKey(part, spot, ord))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, nil
+	}
+	st := &MemberState{}
+	if err := json.Unmarshal(v, st); err != nil {
+		return nil, fmt.Errorf("engine: decode member %s#%d: %w", spot, ord, err)
+	}
+	m := &member{t: t, part: part, spot: spot, ord: ord, st: st}
+	t.members[r] = m
+	return m, nil
+}
+
+// release drops a clean member from the cache (bounded memory in backfills).
+func (t *txn) release(m *member) {
+	if !m.dirty {
+		delete(t.members, memberRef{m.part, m.spot, m.ord})
+	}
+}
+
+// flip changes a member's membership in a smart group and emits the event.
+func (t *txn) flip(m *member, group string, in bool) error {
+	m.setGroup(group, in)
+	term := "g:" + group
+	var err error
+	if in {
+		err = t.postAdd(m.part, m.spot, term, m.ord)
+	} else {
+		err = t.postRemove(m.part, m.spot, term, m.ord)
+	}
+	if err != nil {
+		return err
+	}
+	seq, err := t.nextSeq(m.part, m.spot, group, m.st.ID)
+	if err != nil {
+		return err
+	}
+	op := OpRemove
+	if in {
+		op = OpAdd
+	}
+	ts := t.ts
+	if ts == noTS {
+		ts = t.e.now
+	}
+	t.events = append(t.events, Event{Spot: m.spot, Group: group, Member: m.st.ID, Op: op,
+		TS: FormatMillis(ts), Reason: t.reason, Seq: seq, Partition: m.part})
+	t.e.metrics.MembershipChanges.WithLabelValues(string(op), string(t.reason)).Inc()
+	return nil
+}
+
+func (t *txn) nextSeq(part int32, spot, group, mem string) (uint64, error) {
+	r := seqRef{part, spot, group, mem}
+	seq, ok := t.seqs[r]
+	if !ok {
+		v, found, err := t.b.Get(state.SeqKey(part, spot, group, mem))
+		if err != nil {
+			return 0, err
+		}
+		if found {
+			seq = state.DecodeU64(v)
+		}
+	}
+	seq++
+	t.seqs[r] = seq
+	return seq, nil
+}
+
+func (t *txn) deadLetter(rec *Record, e *RecordError) {
+	part := rec.Partition
+	if rec.Kind == KindDefinitions {
+		part = DefPartition
+	}
+	t.dead = append(t.dead, DeadLetter{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
+		Key: string(rec.Key), Value: string(rec.Value), Reason: e.Reason, Code: e.Code})
+	t.deadParts = append(t.deadParts, part)
+	t.e.metrics.DeadLetters.WithLabelValues(string(rec.Kind), e.Code).Inc()
+}
+
+// commit flushes caches into the batch, writes the outbox and commits.
+func (e *Engine) commit(t *txn) (*Result, error) {
+	b := t.b
+	for r, m := range t.members {
+		if !m.dirty {
+			continue
+		}
+		v, err := json.Marshal(m.st)
+		if err != nil {
+			return nil, e.fail(t, fmt.Errorf("engine: encode member: %w", err))
+		}
+		if err := b.Set(state.MemberKey(r.part, r.spot, r.ord), v); err != nil {
+			return nil, e.fail(t, err)
+		}
+	}
+	for k, bm := range t.dirtyPost {
+		var err error
+		if bm.IsEmpty() {
+			err = b.Delete([]byte(k))
+		} else {
+			bm.RunOptimize()
+			var v []byte
+			if v, err = bm.ToBytes(); err == nil {
+				err = b.Set([]byte(k), v)
+			}
+		}
+		if err != nil {
+			return nil, e.fail(t, err)
+		}
+	}
+	for r, seq := range t.seqs {
+		if err := b.Set(state.SeqKey(r.part, r.spot, r.group, r.membr), state.EncodeU64(seq)); err != nil {
+			return nil, e.fail(t, err)
+		}
+	}
+	for p, off := range t.positions {
+		if err := b.Set(positionKey(p), state.EncodeI64(off)); err != nil {
+			return nil, e.fail(t, err)
+		}
+	}
+	if t.nowDirty {
+		if err := b.Set(state.MetaKey(metaNow), state.EncodeI64(e.now)); err != nil {
+			return nil, e.fail(t, err)
+		}
+	}
+	res := &Result{Events: t.events, DeadLetters: t.dead}
+	byPart := map[int32]*OutboxEntry{}
+	var order []int32
+	entry := func(p int32) *OutboxEntry {
+		o := byPart[p]
+		if o == nil {
+			o = &OutboxEntry{Partition: p}
+			byPart[p] = o
+			order = append(order, p)
+		}
+		return o
+	}
+	for _, ev := range t.events {
+		o := entry(ev.Partition)
+		o.Events = append(o.Events, ev)
+	}
+	for i, d := range t.dead {
+		o := entry(t.deadParts[i])
+		o.DeadLetters = append(o.DeadLetters, d)
+	}
+	sort.Slice(order, func(i, j int) bool { return order[i] < order[j] })
+	for _, p := range order {
+		o := byPart[p]
+		id, err := e.allocOutbox(b, p)
+		if err != nil {
+			return nil, e.fail(t, err)
+		}
+		o.ID = id
+		v, err := json.Marshal(o)
+		if err != nil {
+			return nil, e.fail(t, fmt.Errorf("engine: encode outbox: %w", err))
+		}
+		if err := b.Set(state.OutboxKey(p, id), v); err != nil {
+			return nil, e.fail(t, err)
+		}
+		res.Outbox = append(res.Outbox, *o)
+	}
+	if err := b.Commit(); err != nil {
+		return nil, e.fail(t, err)
+	}
+	for k, bm := range t.dirtyPost {
+		e.postings[k] = bm
+	}
+	e.countGroups()
+	return res, nil
+}
+
+func (e *Engine) allocOutbox(b *state.Batch, p int32) (uint64, error) {
+	next, ok := e.nextOut[p]
+	if !ok {
+		v, found, err := b.Get(state.OutboxNextKey(p))
+		if err != nil {
+			return 0, err
+		}
+		next = 1
+		if found {
+			next = state.DecodeU64(v)
+		}
+	}
+	e.nextOut[p] = next + 1
+	return next, b.Set(state.OutboxNextKey(p), state.EncodeU64(next+1))
+}

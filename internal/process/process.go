@@ -1,0 +1,136 @@
+package process
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/smartgroups/smartgroups/connectors/file"
+	"github.com/smartgroups/smartgroups/engine"
+	"github.com/smartgroups/smartgroups/state"
+)
+
+// Options configure a run.
+type Options struct {
+	// DataDir holds the state; empty means a temporary directory removed
+	// at the end, so every run starts from nothing.
+	DataDir string
+	// Now fixes the clock when HasNow; otherwise the event clock is used.
+	Now    engine.Millis
+	HasNow bool
+	// BatchSize is the number of input lines per committed batch.
+	BatchSize int
+	// Limits; zero value means engine.DefaultLimits().
+	Limits engine.Limits
+	// Registerer receives engine metrics (may be nil).
+	Registerer prometheus.Registerer
+}
+
+// Stats summarize a run.
+type Stats struct {
+	Records     int
+	Events      int
+	DeadLetters int
+}
+
+// Run reads in, applies every record in order and writes membership events
+// to out and dead letters to dead.
+func Run(ctx context.Context, o Options, in io.Reader, out, dead io.Writer) (Stats, error) {
+	var stats Stats
+	if o.BatchSize <= 0 {
+		o.BatchSize = 1000
+	}
+	dir := o.DataDir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "smartgroups-process-")
+		if err != nil {
+			return stats, fmt.Errorf("process: temp dir: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	st, err := state.Open(dir, state.Options{})
+	if err != nil {
+		return stats, err
+	}
+	defer st.Close()
+	cfg := engine.DefaultConfig()
+	cfg.Registerer = o.Registerer
+	if o.Limits != (engine.Limits{}) {
+		cfg.Limits = o.Limits
+	}
+	if o.HasNow {
+		cfg.Clock, cfg.Now = engine.ClockFixed, o.Now
+	}
+	eng, err := engine.New(st, cfg)
+	if err != nil {
+		return stats, err
+	}
+	sink := file.NewSink(out, dead)
+	// Output committed by an earlier run that crashed before writing it.
+	for _, p := range []int32{engine.DefPartition, 0} {
+		pending, err := eng.Pending(p)
+		if err != nil {
+			return stats, err
+		}
+		if err := sink.WriteOutbox(pending); err != nil {
+			return stats, err
+		}
+		if err := sink.Flush(); err != nil {
+			return stats, err
+		}
+		if len(pending) > 0 {
+			if err := eng.Ack(p, pending[len(pending)-1].ID); err != nil {
+				return stats, err
+			}
+		}
+	}
+	res, err := eng.Assign(ctx, []int32{0})
+	if err != nil {
+		return stats, err
+	}
+	if err := emit(eng, sink, res, &stats); err != nil {
+		return stats, err
+	}
+	src := file.NewSource(in)
+	for {
+		recs, rerr := src.Next(o.BatchSize)
+		if len(recs) > 0 {
+			stats.Records += len(recs)
+			res, err := eng.Process(ctx, recs)
+			if err != nil {
+				return stats, err
+			}
+			if err := emit(eng, sink, res, &stats); err != nil {
+				return stats, err
+			}
+		}
+		if errors.Is(rerr, io.EOF) {
+			return stats, nil
+		}
+		if rerr != nil {
+			return stats, rerr
+		}
+	}
+}
+
+func emit(eng *engine.Engine, sink *file.Sink, res *engine.Result, stats *Stats) error {
+	if err := sink.Write(res); err != nil {
+		return err
+	}
+	if err := sink.Flush(); err != nil {
+		return err
+	}
+	stats.Events += len(res.Events)
+	stats.DeadLetters += len(res.DeadLetters)
+	for _, o := range res.Outbox {
+		if err := eng.Ack(o.Partition, o.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}

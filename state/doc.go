@@ -1,0 +1,49 @@
+// Package state is the Pebble-backed store of the engine: member state,
+// activities, posting lists, membership sets, per-key output sequence
+// numbers, timers, input positions and the output outbox.
+//
+// # Model
+//
+// Everything lives in one Pebble database. The engine reads through a
+// Reader (the Store itself, or a Batch, which sees its own writes) and
+// writes an input batch's effects into ONE Batch committed with Sync, so
+// state, indexes, timers, outbox and input positions never disagree after
+// a crash.
+//
+// # Key encoding
+//
+// Keys are byte strings; "0" below is a 0x00 separator (ids never contain
+// NUL), u32 and u64 are big-endian, and i64 is big-endian with the sign bit
+// flipped so negative instants sort first.
+//
+// Global keys (not tied to an input partition):
+//
+//	'd' kind 0 spot 0 id [0 member]   a definition (kind = group, property,
+//	                                   question, blacklist), raw JSON value
+//	'x' name                          engine metadata (for example the clock)
+//
+// Partition-scoped keys start with 'p' u32(partition), so that the state
+// of one input partition can be iterated, dropped or rebuilt on its own:
+//
+//	'k' spot 0 member                 -> u32 ordinal of the member in the spot
+//	'n' spot                          -> u32 next ordinal to allocate
+//	'm' spot 0 u32(ord)               -> member state (JSON)
+//	'a' spot 0 u32(ord) type 0 i64(ts) u32(n) -> resource id, activity log
+//	'i' spot 0 u32(ord) id            -> activity id seen (de-duplication)
+//	'l' spot 0 term                   -> roaring bitmap of ordinals (posting
+//	                                     list; term "g:<group>" is a smart
+//	                                     group's membership set)
+//	's' spot 0 group 0 member         -> u64 last output seq of the key
+//	't' i64(due) spot 0 u32(ord)      -> timer: re-evaluate the member at due
+//	'o' topic                         -> i64 next input offset to read
+//	'e' u64(id)                       -> outbox entry not yet acknowledged
+//	'E'                               -> u64 next outbox id
+//	'G' spot 0 group                  -> fingerprint of the group definition
+//	                                     this partition's memberships reflect
+//	'B' spot 0 group 0 member         -> blacklist entry reflected here
+//
+// Ordinals are allocated per (partition, spot) and never reused, so posting
+// lists are 32-bit roaring bitmaps. Output sequence numbers ('s') survive
+// an erasure: they are output bookkeeping that keeps seq increasing by one
+// per key, and they hold no member data beyond the key.
+package state

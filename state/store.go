@@ -1,0 +1,199 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// ErrClosed is returned by operations on a closed store.
+var ErrClosed = errors.New("state: closed")
+
+// Reader reads keys. Both the Store and a Batch (which sees its own
+// uncommitted writes) are Readers.
+type Reader interface {
+	// Get returns a copy of the value of key; ok is false when absent.
+	Get(key []byte) (value []byte, ok bool, err error)
+	// Scan calls fn for every key in [lower, upper) in order until fn
+	// returns false. key and value are only valid during the call.
+	Scan(lower, upper []byte, fn func(key, value []byte) bool) error
+}
+
+// Writer writes keys.
+type Writer interface {
+	Set(key, value []byte) error
+	Delete(key []byte) error
+	DeleteRange(start, end []byte) error
+}
+
+// Options configure the store.
+type Options struct {
+	// CacheBytes is the Pebble block cache size. Default 64 MiB.
+	CacheBytes int64
+	// Logger receives Pebble's log lines; nil discards them.
+	Logger pebble.Logger
+}
+
+// Store is the engine's Pebble database.
+type Store struct {
+	db *pebble.DB
+}
+
+var (
+	_ Reader = (*Store)(nil)
+	_ Reader = (*Batch)(nil)
+	_ Writer = (*Batch)(nil)
+)
+
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf(format, args...)) // Pebble's contract: Fatalf must not return
+}
+
+// Open opens (creating if needed) the store in dir.
+func Open(dir string, o Options) (*Store, error) {
+	if o.CacheBytes == 0 {
+		o.CacheBytes = 64 << 20
+	}
+	cache := pebble.NewCache(o.CacheBytes)
+	defer cache.Unref()
+	opts := &pebble.Options{Cache: cache, Logger: o.Logger}
+	if opts.Logger == nil {
+		opts.Logger = quietLogger{}
+	}
+	db, err := pebble.Open(dir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("state: open %s: %w", dir, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the store.
+func (s *Store) Close() error {
+	if s.db == nil {
+		return ErrClosed
+	}
+	err := s.db.Close()
+	s.db = nil
+	if err != nil {
+		return fmt.Errorf("state: close: %w", err)
+	}
+	return nil
+}
+
+// Get implements Reader.
+func (s *Store) Get(key []byte) ([]byte, bool, error) { return get(s.db, key) }
+
+// Scan implements Reader.
+func (s *Store) Scan(lower, upper []byte, fn func(k, v []byte) bool) error {
+	return scan(s.db, lower, upper, fn)
+}
+
+// DiskBytes is the size of the database on disk.
+func (s *Store) DiskBytes() uint64 {
+	if s.db == nil {
+		return 0
+	}
+	m := s.db.Metrics()
+	return m.DiskSpaceUsage()
+}
+
+// Flush flushes memtables to disk (tests and tooling).
+func (s *Store) Flush() error { return s.db.Flush() }
+
+type getter interface {
+	Get(key []byte) ([]byte, io.Closer, error)
+	NewIter(o *pebble.IterOptions) (*pebble.Iterator, error)
+}
+
+func get(g getter, key []byte) ([]byte, bool, error) {
+	v, closer, err := g.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("state: get: %w", err)
+	}
+	out := append([]byte(nil), v...)
+	if err := closer.Close(); err != nil {
+		return nil, false, fmt.Errorf("state: get: %w", err)
+	}
+	return out, true, nil
+}
+
+func scan(g getter, lower, upper []byte, fn func(k, v []byte) bool) error {
+	it, err := g.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return fmt.Errorf("state: scan: %w", err)
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			_ = it.Close()
+			return fmt.Errorf("state: scan: %w", err)
+		}
+		if !fn(it.Key(), v) {
+			break
+		}
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("state: scan: %w", err)
+	}
+	return nil
+}
+
+// Batch is an atomic set of writes that also reads its own writes.
+type Batch struct {
+	b *pebble.Batch
+}
+
+// NewBatch starts a batch.
+func (s *Store) NewBatch() *Batch { return &Batch{b: s.db.NewIndexedBatch()} }
+
+// Get implements Reader.
+func (b *Batch) Get(key []byte) ([]byte, bool, error) { return get(b.b, key) }
+
+// Scan implements Reader.
+func (b *Batch) Scan(lower, upper []byte, fn func(k, v []byte) bool) error {
+	return scan(b.b, lower, upper, fn)
+}
+
+// Set implements Writer.
+func (b *Batch) Set(key, value []byte) error { return wrap(b.b.Set(key, value, nil)) }
+
+// Delete implements Writer.
+func (b *Batch) Delete(key []byte) error { return wrap(b.b.Delete(key, nil)) }
+
+// DeleteRange implements Writer.
+func (b *Batch) DeleteRange(start, end []byte) error {
+	return wrap(b.b.DeleteRange(start, end, nil))
+}
+
+// Len is the size of the batch's representation in bytes.
+func (b *Batch) Len() int { return b.b.Len() }
+
+// Empty reports whether the batch holds no writes.
+func (b *Batch) Empty() bool { return b.b.Empty() }
+
+// Commit applies the batch atomically and durably (fsync).
+func (b *Batch) Commit() error {
+	if err := b.b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("state: commit: %w", err)
+	}
+	return b.b.Close()
+}
+
+// Close discards an uncommitted batch.
+func (b *Batch) Close() error { return b.b.Close() }
+
+func wrap(err error) error {
+	if err != nil {
+		return fmt.Errorf("state: write: %w", err)
+	}
+	return nil
+}
