@@ -182,21 +182,20 @@ func (t *txn) reevaluate(m *member, sd *SpotDefs, groups []string) error {
 		}
 		return nil
 	}
-	pending := make(map[int]bool, len(groups))
+	// Ranks to evaluate, ascending; dependants always rank after the group
+	// they depend on, so they are inserted ahead of the cursor.
+	pending := make([]int, 0, len(groups))
 	for _, g := range groups {
 		if r, ok := sd.rank[g]; ok {
-			pending[r] = true
+			pending = append(pending, r)
 		}
 	}
-	for len(pending) > 0 {
-		next := -1
-		for r := range pending {
-			if next < 0 || r < next {
-				next = r
-			}
+	sort.Ints(pending)
+	for i := 0; i < len(pending); i++ {
+		if i > 0 && pending[i] == pending[i-1] {
+			continue
 		}
-		delete(pending, next)
-		g := sd.order[next]
+		g := sd.order[pending[i]]
 		want := false
 		if !sd.Blacklist[g][m.st.ID] {
 			v, err := Eval(sd.Groups[g].compiled, m, t.e.now)
@@ -213,7 +212,10 @@ func (t *txn) reevaluate(m *member, sd *SpotDefs, groups []string) error {
 		}
 		for _, d := range sd.dependents[g] {
 			if r, ok := sd.rank[d]; ok {
-				pending[r] = true
+				j := i + 1 + sort.SearchInts(pending[i+1:], r)
+				pending = append(pending, 0)
+				copy(pending[j+1:], pending[j:])
+				pending[j] = r
 			}
 		}
 	}
@@ -242,6 +244,9 @@ func (t *txn) erase(part int32, spot, id string) error {
 		if err := t.flip(m, m.st.Groups[0], false); err != nil {
 			return err
 		}
+	}
+	if err := t.saveSeqs(m); err != nil {
+		return err
 	}
 	terms := m.terms()
 	ap := state.ActivityPrefix(part, spot, m.ord, "")

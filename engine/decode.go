@@ -336,6 +336,11 @@ func DecodeDefinition(rec Record, lim Limits) (*DefChange, *RecordError) {
 		if g.Type != GroupStatic && g.Type != GroupSmart {
 			return nil, rerr("invalid_field", "group %q: type must be static or smart, not %q", g.ID, g.Type)
 		}
+		if len(g.TS) > 0 && !isNull(g.TS) {
+			if _, err := parseTimestamp(g.TS); err != nil {
+				return nil, rerr("invalid_field", "group %q: ts: %v", g.ID, err)
+			}
+		}
 		if strings.TrimSpace(g.Name) == "" {
 			return nil, rerr("missing_field", "group %q: name is required", g.ID)
 		}

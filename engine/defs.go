@@ -84,12 +84,26 @@ func (d *Defs) Blacklisted(spot, group, member string) bool {
 }
 
 type spotCatalog struct {
-	s    *SpotDefs
-	self *GroupDef // the group being defined, visible to its own rule
+	s      *SpotDefs
+	self   *GroupDef // the group being defined, visible to its own rule
+	schema *Schema   // a schema being redefined, seen instead of the current one
 }
 
-func (c spotCatalog) Property(id string) (*Schema, bool) { p, ok := c.s.Properties[id]; return p, ok }
-func (c spotCatalog) Question(id string) (*Schema, bool) { q, ok := c.s.Questions[id]; return q, ok }
+func (c spotCatalog) Property(id string) (*Schema, bool) {
+	if c.schema != nil && c.schema.Kind == "property" && c.schema.ID == id {
+		return c.schema, true
+	}
+	p, ok := c.s.Properties[id]
+	return p, ok
+}
+
+func (c spotCatalog) Question(id string) (*Schema, bool) {
+	if c.schema != nil && c.schema.Kind == "question" && c.schema.ID == id {
+		return c.schema, true
+	}
+	q, ok := c.s.Questions[id]
+	return q, ok
+}
 func (c spotCatalog) Group(id string) (GroupType, bool) {
 	if c.self != nil && c.self.ID == id {
 		return c.self.Type, true
@@ -214,6 +228,11 @@ func (d *Defs) Check(c *DefChange) *RecordError {
 				return referencedErr(fmt.Sprintf("option %q of %s %q", o.ID, c.Kind, c.ID), refs)
 			}
 		}
+		for _, gid := range refs {
+			if _, err := CompileRule(s.Groups[gid].Rule, spotCatalog{s: s, schema: c.Schema}, d.lim); err != nil {
+				return rerr("referenced", "%s %q: smart group %s would no longer be valid: %v", c.Kind, c.ID, gid, err)
+			}
+		}
 	case "blacklist":
 		if c.Delete {
 			return nil
@@ -289,7 +308,8 @@ func (d *Defs) Apply(c *DefChange) {
 		} else {
 			schemas[c.ID] = c.Schema
 		}
-		s.recompile(c.Kind, c.ID)
+		// Check compiled every referencing rule against the new schema.
+		_ = s.recompile(c.Kind, c.ID, d.lim)
 	case "blacklist":
 		if c.Delete {
 			delete(s.Blacklist[c.ID], c.Member)
@@ -305,16 +325,23 @@ func (d *Defs) Apply(c *DefChange) {
 	}
 }
 
-// recompile recompiles the rules reading a schema after it changed; the
-// change passed Check, so they stay valid.
-func (s *SpotDefs) recompile(kind, id string) {
+// recompile recompiles the rules reading a schema after it changed. The
+// change passed Check (no referenced option removed, no type change while
+// referenced), so they stay valid; a rule that still fails to compile is
+// kept as it was and reported.
+func (s *SpotDefs) recompile(kind, id string, lim Limits) []error {
+	var errs []error
 	for _, gid := range s.ReferencingSchema(kind, id) {
 		g := s.Groups[gid]
-		if r, err := CompileRule(g.Rule, spotCatalog{s: s}, DefaultLimits()); err == nil {
-			g.compiled = r
+		r, err := CompileRule(g.Rule, spotCatalog{s: s}, lim)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("engine: group %s/%s no longer compiles after %s %q changed: %w", s.Spot, gid, kind, id, err))
+			continue
 		}
+		g.compiled = r
 	}
 	s.derive()
+	return errs
 }
 
 // LoadGroup installs a group definition without checks, used when

@@ -37,22 +37,21 @@ type Option struct {
 
 // Schema declares a custom property or a form question (SPEC §2.3, §4.1).
 type Schema struct {
-	Kind    string    `json:"kind"` // "property" or "question"
-	Spot    string    `json:"spot"`
-	ID      string    `json:"id"`
-	Label   string    `json:"label"`
-	Type    ValueType `json:"type"`
-	Options []Option  `json:"options,omitempty"`
-	TS      string    `json:"ts,omitempty"`
+	Kind    string          `json:"kind"` // "property" or "question"
+	Spot    string          `json:"spot"`
+	ID      string          `json:"id"`
+	Label   string          `json:"label"`
+	Type    ValueType       `json:"type"`
+	Options []Option        `json:"options,omitempty"`
+	TS      json.RawMessage `json:"ts,omitempty"`
 
 	optionSet map[string]struct{}
 }
 
-// HasOption reports whether the schema declares option id.
+// HasOption reports whether the schema declares option id. The option
+// index is built when the schema is validated or loaded, never lazily, so
+// concurrent readers are safe.
 func (s *Schema) HasOption(id string) bool {
-	if s.optionSet == nil {
-		s.index()
-	}
 	_, ok := s.optionSet[id]
 	return ok
 }
@@ -85,6 +84,11 @@ func (s *Schema) validate() error {
 	}
 	if err := checkID(s.Kind+" id", s.ID); err != nil {
 		return err
+	}
+	if len(s.TS) > 0 && !isNull(s.TS) {
+		if _, err := parseTimestamp(s.TS); err != nil {
+			return fmt.Errorf("%s %q: ts: %w", s.Kind, s.ID, err)
+		}
 	}
 	if !s.Type.valid() {
 		return fmt.Errorf("%s %q: type %q is not one of text, number, date, boolean, single_select, multi_select", s.Kind, s.ID, s.Type)
@@ -178,7 +182,7 @@ type GroupDef struct {
 	Icon        string          `json:"icon,omitempty"`
 	Description string          `json:"description,omitempty"`
 	Rule        json.RawMessage `json:"rule,omitempty"`
-	TS          string          `json:"ts,omitempty"`
+	TS          json.RawMessage `json:"ts,omitempty"`
 
 	compiled *Rule
 }

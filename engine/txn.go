@@ -24,6 +24,8 @@ type MemberState struct {
 	Groups []string `json:"g,omitempty"`
 	// Timer is the due instant of the member's pending timer.
 	Timer *Millis `json:"t,omitempty"`
+	// Seqs are the last output seq per smart group key of the member.
+	Seqs map[string]uint64 `json:"q,omitempty"`
 }
 
 // member is a member loaded into a transaction; it implements MemberView.
@@ -113,11 +115,6 @@ type idRef struct {
 	member string
 }
 
-type seqRef struct {
-	part               int32
-	spot, group, membr string
-}
-
 // txn is the work of one Process/Tick/Assign call: a Pebble batch plus
 // decoded caches flushed into it at commit.
 type txn struct {
@@ -126,7 +123,6 @@ type txn struct {
 	members   map[memberRef]*member
 	ords      map[idRef]uint32
 	dirtyPost map[string]*roaring.Bitmap
-	seqs      map[seqRef]uint64
 	positions map[posKey]int64
 	events    []Event
 	dead      []DeadLetter
@@ -140,7 +136,7 @@ type txn struct {
 
 func (e *Engine) begin() *txn {
 	return &txn{e: e, b: e.st.NewBatch(), members: map[memberRef]*member{}, ords: map[idRef]uint32{},
-		dirtyPost: map[string]*roaring.Bitmap{}, seqs: map[seqRef]uint64{}, positions: map[posKey]int64{}}
+		dirtyPost: map[string]*roaring.Bitmap{}, positions: map[posKey]int64{}}
 }
 
 // posting returns a posting list for reading (nil when empty).
@@ -242,6 +238,9 @@ func (t *txn) memberByID(part int32, spot, id string, create bool) (*member, err
 	}
 	t.ords[idRef{part, spot, id}] = next
 	m := &member{t: t, part: part, spot: spot, ord: next, st: &MemberState{ID: id}, dirty: true}
+	if err := t.restoreSeqs(m); err != nil {
+		return nil, err
+	}
 	t.members[memberRef{part, spot, next}] = m
 	if err := t.postAdd(part, spot, "*", next); err != nil {
 		return nil, err
@@ -291,10 +290,11 @@ func (t *txn) flip(m *member, group string, in bool) error {
 	if err != nil {
 		return err
 	}
-	seq, err := t.nextSeq(m.part, m.spot, group, m.st.ID)
-	if err != nil {
-		return err
+	if m.st.Seqs == nil {
+		m.st.Seqs = map[string]uint64{}
 	}
+	m.st.Seqs[group]++
+	seq := m.st.Seqs[group]
 	op := OpRemove
 	if in {
 		op = OpAdd
@@ -307,23 +307,6 @@ func (t *txn) flip(m *member, group string, in bool) error {
 		TS: FormatMillis(ts), Reason: t.reason, Seq: seq, Partition: m.part})
 	t.e.metrics.MembershipChanges.WithLabelValues(string(op), string(t.reason)).Inc()
 	return nil
-}
-
-func (t *txn) nextSeq(part int32, spot, group, mem string) (uint64, error) {
-	r := seqRef{part, spot, group, mem}
-	seq, ok := t.seqs[r]
-	if !ok {
-		v, found, err := t.b.Get(state.SeqKey(part, spot, group, mem))
-		if err != nil {
-			return 0, err
-		}
-		if found {
-			seq = state.DecodeU64(v)
-		}
-	}
-	seq++
-	t.seqs[r] = seq
-	return seq, nil
 }
 
 func (t *txn) deadLetter(rec *Record, e *RecordError) {
@@ -364,11 +347,6 @@ func (e *Engine) commit(t *txn) (*Result, error) {
 			}
 		}
 		if err != nil {
-			return nil, e.fail(t, err)
-		}
-	}
-	for r, seq := range t.seqs {
-		if err := b.Set(state.SeqKey(r.part, r.spot, r.group, r.membr), state.EncodeU64(seq)); err != nil {
 			return nil, e.fail(t, err)
 		}
 	}
@@ -443,4 +421,33 @@ func (e *Engine) allocOutbox(b *state.Batch, p int32) (uint64, error) {
 	}
 	e.nextOut[p] = next + 1
 	return next, b.Set(state.OutboxNextKey(p), state.EncodeU64(next+1))
+}
+
+// restoreSeqs brings back the output seqs of an erased member that
+// reappears, so that seq keeps increasing by one per key.
+func (t *txn) restoreSeqs(m *member) error {
+	prefix := state.SeqMemberPrefix(m.part, m.spot, m.st.ID)
+	var found bool
+	err := t.b.Scan(prefix, state.PrefixEnd(prefix), func(k, v []byte) bool {
+		if m.st.Seqs == nil {
+			m.st.Seqs = map[string]uint64{}
+		}
+		m.st.Seqs[string(k[len(prefix):])] = state.DecodeU64(v)
+		found = true
+		return true
+	})
+	if err != nil || !found {
+		return err
+	}
+	return t.b.DeleteRange(prefix, state.PrefixEnd(prefix))
+}
+
+// saveSeqs keeps an erased member's output seqs.
+func (t *txn) saveSeqs(m *member) error {
+	for g, seq := range m.st.Seqs {
+		if err := t.b.Set(state.SeqKey(m.part, m.spot, m.st.ID, g), state.EncodeU64(seq)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

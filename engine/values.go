@@ -176,15 +176,23 @@ func jsonString(raw json.RawMessage) (string, bool) {
 	return s, true
 }
 
-// jsonStrings decodes a JSON array of strings.
+// jsonStrings decodes a JSON array of strings (null elements are refused).
 func jsonStrings(raw json.RawMessage) ([]string, bool) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '[' {
 		return nil, false
 	}
-	var ss []string
-	if err := json.Unmarshal(raw, &ss); err != nil {
+	var elems []json.RawMessage
+	if err := json.Unmarshal(raw, &elems); err != nil {
 		return nil, false
+	}
+	ss := make([]string, len(elems))
+	for i, e := range elems {
+		s, ok := jsonString(e)
+		if !ok {
+			return nil, false
+		}
+		ss[i] = s
 	}
 	return ss, true
 }

@@ -33,7 +33,9 @@
 //	'l' spot 0 term                   -> roaring bitmap of ordinals (posting
 //	                                     list; term "g:<group>" is a smart
 //	                                     group's membership set)
-//	's' spot 0 group 0 member         -> u64 last output seq of the key
+//	's' spot 0 member 0 group         -> u64 last output seq of the key
+//	                                     <spot>/<group>/<member> of an
+//	                                     erased member
 //	't' i64(due) spot 0 u32(ord)      -> timer: re-evaluate the member at due
 //	'o' topic                         -> i64 next input offset to read
 //	'e' u64(id)                       -> outbox entry not yet acknowledged
@@ -43,7 +45,8 @@
 //	'B' spot 0 group 0 member         -> blacklist entry reflected here
 //
 // Ordinals are allocated per (partition, spot) and never reused, so posting
-// lists are 32-bit roaring bitmaps. Output sequence numbers ('s') survive
-// an erasure: they are output bookkeeping that keeps seq increasing by one
-// per key, and they hold no member data beyond the key.
+// lists are 32-bit roaring bitmaps. A live member's output sequence numbers
+// are part of its state; when the member is erased they move to 's' keys
+// and come back if the member reappears, so seq keeps increasing by one per
+// output key. They hold no member data beyond the key.
 package state

@@ -135,11 +135,17 @@ func PostingKey(part int32, spot, term string) []byte {
 	return append(spotKey(part, subPosting, spot, len(term)), term...)
 }
 
-// SeqKey is the key of the last output seq of <spot>/<group>/<member>.
-func SeqKey(part int32, spot, group, member string) []byte {
-	b := append(spotKey(part, subSeq, spot, len(group)+1+len(member)), group...)
+// SeqKey is the key of the last output seq of <spot>/<group>/<member> of
+// an erased member (live members keep their seqs in their state).
+func SeqKey(part int32, spot, member, group string) []byte {
+	b := append(spotKey(part, subSeq, spot, len(member)+1+len(group)), member...)
 	b = append(b, 0)
-	return append(b, member...)
+	return append(b, group...)
+}
+
+// SeqMemberPrefix is the prefix of the seq keys of one erased member.
+func SeqMemberPrefix(part int32, spot, member string) []byte {
+	return append(append(spotKey(part, subSeq, spot, len(member)+1), member...), 0)
 }
 
 // TimerKey is the key of a member's timer.

@@ -1,4 +1,3 @@
-// Command smartgroups is the smart-group engine: serve, demo and process.
 package main
 
 import (

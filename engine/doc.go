@@ -1,0 +1,52 @@
+// Package engine maintains smart-group memberships incrementally.
+//
+// # Model
+//
+// Input records (profiles, activities, properties, definitions; SPEC §4)
+// are decoded and validated into typed changes. An invalid record is
+// dead-lettered whole with a reason and changes nothing. A valid member
+// record is applied to the member's stored state, and only the smart groups
+// that can be affected are re-evaluated: the predicate index of each spot
+// maps what changed ("p.tags", "c.<property>", "a.<activity type>", ...) to
+// the groups whose compiled rules read it. Groups with a group trigger on a
+// group that flipped are re-evaluated next, in dependency order. A change
+// of eligibility (status) re-evaluates every group of the spot for that
+// member only. Each flip becomes an output Event with a per-key seq.
+//
+// Definitions (groups, property and question schemas, blacklist entries)
+// are global: every instance holds them all (Defs). Each input partition's
+// state records which group definitions and blacklist entries its
+// memberships reflect; reconciling a partition with the definitions
+// backfills created or changed groups (members narrowed by posting lists,
+// see below), empties deleted ones and applies blacklist changes. The same
+// reconciliation runs when a partition is assigned, so definition changes
+// that happened while a partition was elsewhere are applied exactly once.
+//
+// # Indexes
+//
+// Posting lists are roaring bitmaps of per-spot member ordinals, per
+// partition: "*" (all members), "s:<status>", "r:<role>", "l:<language>",
+// "t:<tag>", "sg:<static group>", "c:<property>=<value>",
+// "f:<question>=<value>", "a:<activity type>", "a:<type>:<resource>" and
+// "g:<smart group>" (the membership set). A backfill intersects and unions
+// them following the rule tree and evaluates only the remaining candidates.
+//
+// # Time
+//
+// The clock (ClockFixed, ClockEvent, ClockWall) gives now. Rules with
+// within_last or more_than_ago are time-dependent; for each eligible member
+// the engine keeps ONE timer, at the earliest future instant at which one
+// of those triggers can change value for that member, in the store's timer
+// index. Advancing the clock fires due timers through the same batch as the
+// records, so a restart fires overdue timers at once. Nothing rescans all
+// members on a clock tick.
+//
+// # Durability
+//
+// One Process call is one Pebble batch, committed with Sync: member state,
+// posting lists, timers, per-key seqs, input positions and an outbox entry
+// holding the batch's events and dead letters. A runtime publishes the
+// outbox and acknowledges it with Ack; Pending returns what a crash left
+// unpublished. Process returns an error only for storage failures, after
+// which the Engine must be reopened.
+package engine
