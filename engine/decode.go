@@ -149,11 +149,12 @@ func DecodeMember(rec Record, lim Limits, schemas SchemaLookup) (*MemberChange, 
 		if (env.Custom == nil || isNull(env.Custom)) && (env.Form == nil || isNull(env.Form)) {
 			return nil, rerr("missing_field", "a properties record needs a custom or form object")
 		}
-		if c.Custom, err = decodeValues(env.Custom, "custom", "property", func(id string) (*Schema, bool) { return schemas.Property(c.Spot, id) }); err != nil {
-			return nil, err.(*RecordError)
+		var verr *RecordError
+		if c.Custom, verr = decodeValues(env.Custom, "custom", "property", func(id string) (*Schema, bool) { return schemas.Property(c.Spot, id) }); verr != nil {
+			return nil, verr
 		}
-		if c.Form, err = decodeValues(env.Form, "form", "question", func(id string) (*Schema, bool) { return schemas.Question(c.Spot, id) }); err != nil {
-			return nil, err.(*RecordError)
+		if c.Form, verr = decodeValues(env.Form, "form", "question", func(id string) (*Schema, bool) { return schemas.Question(c.Spot, id) }); verr != nil {
+			return nil, verr
 		}
 	default:
 		return nil, rerr("unknown_topic", "records of kind %q are not member records", rec.Kind)
@@ -222,7 +223,7 @@ func decodeActivity(env envelope, ts Millis) (*Activity, *RecordError) {
 	return a, nil
 }
 
-func decodeValues(raw json.RawMessage, field, kind string, lookup func(string) (*Schema, bool)) (map[string]json.RawMessage, error) {
+func decodeValues(raw json.RawMessage, field, kind string, lookup func(string) (*Schema, bool)) (map[string]json.RawMessage, *RecordError) {
 	if raw == nil || isNull(raw) {
 		return nil, nil
 	}

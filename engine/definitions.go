@@ -339,7 +339,7 @@ func (t *txn) candidates(p int32, spot string, n *Node) (*roaring.Bitmap, error)
 		}
 		return t.posting(p, spot, "g:"+n.Group)
 	case NodeActivity:
-		if !(n.CountOp == "gte" && n.CountN >= 1) && !(n.CountOp == "eq" && n.CountN >= 1) {
+		if n.CountN < 1 || n.CountOp == "lte" { // can be true with no activity
 			return nil, nil
 		}
 		if n.resSet == nil {

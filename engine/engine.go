@@ -269,8 +269,7 @@ func (e *Engine) countPartitions() error {
 		lo := append(append([]byte(nil), pp...), 'l')
 		err := e.st.Scan(lo, state.PrefixEnd(lo), func(k, v []byte) bool {
 			if len(k) >= 2 && k[len(k)-1] == '*' && k[len(k)-2] == 0 {
-				bm := roaring.New()
-				if bm.UnmarshalBinary(v) == nil {
+				if bm, err := state.DecodePosting(v); err == nil {
 					members += int64(bm.GetCardinality())
 				}
 			}

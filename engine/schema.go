@@ -114,13 +114,6 @@ func (s *Schema) validate() error {
 	return nil
 }
 
-// typedValue interprets a kept raw value under the schema. ok is false when
-// the value does not fit the type, which counts as unset (SPEC §2.3).
-// Multi-select values drop option ids that are not declared.
-func (s *Schema) typedValue(raw json.RawMessage) (value, bool) {
-	return interpret(s, raw)
-}
-
 // fits reports whether a value being written fits the declared type
 // exactly (select values must name declared options).
 func (s *Schema) fits(raw json.RawMessage) error {

@@ -122,7 +122,7 @@ type txn struct {
 	b         *state.Batch
 	members   map[memberRef]*member
 	ords      map[idRef]uint32
-	dirtyPost map[string]*roaring.Bitmap
+	deltas    map[string]*postingDelta
 	positions map[posKey]int64
 	events    []Event
 	dead      []DeadLetter
@@ -136,61 +136,72 @@ type txn struct {
 
 func (e *Engine) begin() *txn {
 	return &txn{e: e, b: e.st.NewBatch(), members: map[memberRef]*member{}, ords: map[idRef]uint32{},
-		dirtyPost: map[string]*roaring.Bitmap{}, positions: map[posKey]int64{}}
+		deltas: map[string]*postingDelta{}, positions: map[posKey]int64{}}
 }
 
-// posting returns a posting list for reading (nil when empty).
-func (t *txn) posting(part int32, spot, term string) (*roaring.Bitmap, error) {
-	k := string(state.PostingKey(part, spot, term))
-	if bm, ok := t.dirtyPost[k]; ok {
+// postingDelta is what a transaction changed in one posting list.
+type postingDelta struct {
+	adds, removes *roaring.Bitmap
+}
+
+// base returns the committed posting list (cached; never modified by a
+// transaction before it commits).
+func (t *txn) base(key string) (*roaring.Bitmap, error) {
+	if bm, ok := t.e.postings[key]; ok {
 		return bm, nil
 	}
-	if bm, ok := t.e.postings[k]; ok {
-		return bm, nil
-	}
-	v, ok, err := t.b.Get([]byte(k))
+	v, ok, err := t.b.Get([]byte(key))
 	if err != nil {
 		return nil, err
 	}
 	bm := roaring.New()
 	if ok {
-		if err := bm.UnmarshalBinary(v); err != nil {
-			return nil, fmt.Errorf("engine: decode posting list %q: %w", term, err)
+		if bm, err = state.DecodePosting(v); err != nil {
+			return nil, fmt.Errorf("engine: posting list %q: %w", key, err)
 		}
 	}
-	t.e.postings[k] = bm
+	t.e.postings[key] = bm
 	return bm, nil
 }
 
-// mutPosting returns a posting list for writing (copy-on-write per txn).
-func (t *txn) mutPosting(part int32, spot, term string) (*roaring.Bitmap, error) {
+// posting returns a posting list as this transaction sees it, for reading
+// only.
+func (t *txn) posting(part int32, spot, term string) (*roaring.Bitmap, error) {
 	k := string(state.PostingKey(part, spot, term))
-	if bm, ok := t.dirtyPost[k]; ok {
-		return bm, nil
-	}
-	bm, err := t.posting(part, spot, term)
+	bm, err := t.base(k)
 	if err != nil {
 		return nil, err
 	}
-	bm = bm.Clone()
-	t.dirtyPost[k] = bm
+	if d := t.deltas[k]; d != nil {
+		bm = bm.Clone()
+		bm.Or(d.adds)
+		bm.AndNot(d.removes)
+	}
 	return bm, nil
 }
 
-func (t *txn) postAdd(part int32, spot, term string, ord uint32) error {
-	bm, err := t.mutPosting(part, spot, term)
-	if err == nil {
-		bm.Add(ord)
+func (t *txn) delta(part int32, spot, term string) *postingDelta {
+	k := string(state.PostingKey(part, spot, term))
+	d := t.deltas[k]
+	if d == nil {
+		d = &postingDelta{adds: roaring.New(), removes: roaring.New()}
+		t.deltas[k] = d
 	}
-	return err
+	return d
+}
+
+func (t *txn) postAdd(part int32, spot, term string, ord uint32) error {
+	d := t.delta(part, spot, term)
+	d.adds.Add(ord)
+	d.removes.Remove(ord)
+	return nil
 }
 
 func (t *txn) postRemove(part int32, spot, term string, ord uint32) error {
-	bm, err := t.mutPosting(part, spot, term)
-	if err == nil {
-		bm.Remove(ord)
-	}
-	return err
+	d := t.delta(part, spot, term)
+	d.removes.Add(ord)
+	d.adds.Remove(ord)
+	return nil
 }
 
 // lookupOrd finds a member's ordinal.
@@ -220,7 +231,7 @@ func (t *txn) memberByID(part int32, spot, id string, create bool) (*member, err
 	if !create {
 		return nil, nil
 	}
-	ck := append(state.OrdCounterKey(part, spot), spot...)
+	ck := state.OrdCounterKey(part, spot)
 	var next uint32
 	if v, ok, err := t.b.Get(ck); err != nil {
 		return nil, err
@@ -335,16 +346,10 @@ func (e *Engine) commit(t *txn) (*Result, error) {
 			return nil, e.fail(t, err)
 		}
 	}
-	for k, bm := range t.dirtyPost {
-		var err error
-		if bm.IsEmpty() {
-			err = b.Delete([]byte(k))
-		} else {
-			bm.RunOptimize()
-			var v []byte
-			if v, err = bm.ToBytes(); err == nil {
-				err = b.Set([]byte(k), v)
-			}
+	for k, d := range t.deltas {
+		v, err := state.EncodePostingDelta(d.adds, d.removes)
+		if err == nil {
+			err = b.MergePosting([]byte(k), v)
 		}
 		if err != nil {
 			return nil, e.fail(t, err)
@@ -400,8 +405,11 @@ func (e *Engine) commit(t *txn) (*Result, error) {
 	if err := b.Commit(); err != nil {
 		return nil, e.fail(t, err)
 	}
-	for k, bm := range t.dirtyPost {
-		e.postings[k] = bm
+	for k, d := range t.deltas {
+		if bm, ok := e.postings[k]; ok {
+			bm.Or(d.adds)
+			bm.AndNot(d.removes)
+		}
 	}
 	e.countGroups()
 	return res, nil

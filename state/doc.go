@@ -32,7 +32,8 @@
 //	'i' spot 0 u32(ord) id            -> activity id seen (de-duplication)
 //	'l' spot 0 term                   -> roaring bitmap of ordinals (posting
 //	                                     list; term "g:<group>" is a smart
-//	                                     group's membership set)
+//	                                     group's membership set), written
+//	                                     as merged deltas (posting.go)
 //	's' spot 0 member 0 group         -> u64 last output seq of the key
 //	                                     <spot>/<group>/<member> of an
 //	                                     erased member

@@ -81,11 +81,7 @@ func MemberIDKey(part int32, spot, member string) []byte {
 
 // OrdCounterKey holds the next ordinal of a spot.
 func OrdCounterKey(part int32, spot string) []byte {
-	return partKey(part, subOrdCounter, len(spot)) // no separator needed: whole key
-}
-
-func ordCounterKey(part int32, spot string) []byte {
-	return append(OrdCounterKey(part, spot), spot...)
+	return append(partKey(part, subOrdCounter, len(spot)), spot...)
 }
 
 // MemberKey is the key of a member's state.

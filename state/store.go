@@ -62,7 +62,7 @@ func Open(dir string, o Options) (*Store, error) {
 	}
 	cache := pebble.NewCache(o.CacheBytes)
 	defer cache.Unref()
-	opts := &pebble.Options{Cache: cache, Logger: o.Logger}
+	opts := &pebble.Options{Cache: cache, Logger: o.Logger, Merger: postingMergeOperator}
 	if opts.Logger == nil {
 		opts.Logger = quietLogger{}
 	}
@@ -168,6 +168,9 @@ func (b *Batch) Set(key, value []byte) error { return wrap(b.b.Set(key, value, n
 
 // Delete implements Writer.
 func (b *Batch) Delete(key []byte) error { return wrap(b.b.Delete(key, nil)) }
+
+// MergePosting merges a posting-list delta into key (see posting.go).
+func (b *Batch) MergePosting(key, delta []byte) error { return wrap(b.b.Merge(key, delta, nil)) }
 
 // DeleteRange implements Writer.
 func (b *Batch) DeleteRange(start, end []byte) error {

@@ -27,7 +27,7 @@ Without --now the clock is the event clock (the largest ts seen), so a replay
 is deterministic. Without --data-dir the state lives in a temporary directory
 and every run starts from nothing.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			o := process.Options{DataDir: dataDir, BatchSize: batch}
 			if now != "" {
 				t, err := engine.ParseTime(now)
@@ -42,10 +42,14 @@ and every run starts from nothing.`,
 				if err != nil {
 					return fmt.Errorf("--deadletter: %w", err)
 				}
-				defer f.Close()
 				dead = f
+				defer func() {
+					if cerr := f.Close(); cerr != nil && err == nil {
+						err = fmt.Errorf("--deadletter: %w", cerr)
+					}
+				}()
 			}
-			_, err := process.Run(cmd.Context(), o, cmd.InOrStdin(), cmd.OutOrStdout(), dead)
+			_, err = process.Run(cmd.Context(), o, cmd.InOrStdin(), cmd.OutOrStdout(), dead)
 			return err
 		},
 	}

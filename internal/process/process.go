@@ -39,8 +39,7 @@ type Stats struct {
 
 // Run reads in, applies every record in order and writes membership events
 // to out and dead letters to dead.
-func Run(ctx context.Context, o Options, in io.Reader, out, dead io.Writer) (Stats, error) {
-	var stats Stats
+func Run(ctx context.Context, o Options, in io.Reader, out, dead io.Writer) (stats Stats, err error) {
 	if o.BatchSize <= 0 {
 		o.BatchSize = 1000
 	}
@@ -50,14 +49,18 @@ func Run(ctx context.Context, o Options, in io.Reader, out, dead io.Writer) (Sta
 		if err != nil {
 			return stats, fmt.Errorf("process: temp dir: %w", err)
 		}
-		defer os.RemoveAll(tmp)
+		defer func() { _ = os.RemoveAll(tmp) }()
 		dir = tmp
 	}
 	st, err := state.Open(dir, state.Options{})
 	if err != nil {
 		return stats, err
 	}
-	defer st.Close()
+	defer func() {
+		if cerr := st.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
 	cfg := engine.DefaultConfig()
 	cfg.Registerer = o.Registerer
 	if o.Limits != (engine.Limits{}) {
