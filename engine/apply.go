@@ -117,12 +117,12 @@ func (t *txn) addActivity(m *member, a *Activity) ([]string, error) {
 		if seen {
 			return nil, nil
 		}
-		if err := t.b.Set(k, nil); err != nil {
+		if err := t.set(k, nil); err != nil {
 			return nil, err
 		}
 	}
 	m.st.ActN++
-	if err := t.b.Set(state.ActivityKey(m.part, m.spot, m.ord, a.Type, a.TS, m.st.ActN), []byte(a.Resource)); err != nil {
+	if err := t.set(state.ActivityKey(m.part, m.spot, m.ord, a.Type, a.TS, m.st.ActN), []byte(a.Resource)); err != nil {
 		return nil, err
 	}
 	if m.acts != nil {
@@ -230,7 +230,8 @@ func (t *txn) erase(part int32, spot, id string) error {
 				if err := t.deleteDefinition(&DefChange{Spot: spot, Kind: "blacklist", ID: g, Member: id, Delete: true}); err != nil {
 					return err
 				}
-				if err := t.b.Delete(state.BlacklistKey(part, spot, g, id)); err != nil {
+				t.tombs[part] = append(t.tombs[part], spot+"/blacklist/"+g+"/"+id)
+				if err := t.del(state.BlacklistKey(part, spot, g, id)); err != nil {
 					return err
 				}
 			}
@@ -270,7 +271,7 @@ func (t *txn) erase(part int32, spot, id string) error {
 		}
 	}
 	if m.st.Timer != nil {
-		if err := t.b.Delete(state.TimerKey(part, *m.st.Timer, spot, m.ord)); err != nil {
+		if err := t.del(state.TimerKey(part, *m.st.Timer, spot, m.ord)); err != nil {
 			return err
 		}
 		t.e.timers.Add(-1)
@@ -279,14 +280,14 @@ func (t *txn) erase(part int32, spot, id string) error {
 		{ap, state.PrefixEnd(ap)},
 		{state.ActivityIDPrefix(part, spot, m.ord), state.PrefixEnd(state.ActivityIDPrefix(part, spot, m.ord))},
 	} {
-		if err := t.b.DeleteRange(r[0], r[1]); err != nil {
+		if err := t.delRange(r[0], r[1]); err != nil {
 			return err
 		}
 	}
-	if err := t.b.Delete(state.MemberKey(part, spot, m.ord)); err != nil {
+	if err := t.del(state.MemberKey(part, spot, m.ord)); err != nil {
 		return err
 	}
-	if err := t.b.Delete(state.MemberIDKey(part, spot, id)); err != nil {
+	if err := t.del(state.MemberIDKey(part, spot, id)); err != nil {
 		return err
 	}
 	delete(t.members, memberRef{part, spot, m.ord})

@@ -27,7 +27,7 @@ func (t *txn) applyDefinition(rec *Record) error {
 		}
 	} else {
 		key := state.DefKey(dc.Kind, dc.Spot, dc.ID, dc.Member)
-		if err := t.b.Set(key, rec.Value); err != nil {
+		if err := t.set(key, rec.Value); err != nil {
 			return err
 		}
 		t.e.defs.Apply(dc)
@@ -53,12 +53,12 @@ func (t *txn) applyDefinition(rec *Record) error {
 // definitions; deleting a group deletes its blacklist.
 func (t *txn) deleteDefinition(dc *DefChange) error {
 	key := state.DefKey(dc.Kind, dc.Spot, dc.ID, dc.Member)
-	if err := t.b.Delete(key); err != nil {
+	if err := t.del(key); err != nil {
 		return err
 	}
 	if dc.Kind == "group" {
 		bl := append(state.DefKey("blacklist", dc.Spot, dc.ID, ""), 0)
-		if err := t.b.DeleteRange(bl, state.PrefixEnd(bl)); err != nil {
+		if err := t.delRange(bl, state.PrefixEnd(bl)); err != nil {
 			return err
 		}
 	}
@@ -150,9 +150,9 @@ func (t *txn) syncBlacklist(p int32, spot, group, id string) error {
 	key := state.BlacklistKey(p, spot, group, id)
 	var err error
 	if t.e.defs.Blacklisted(spot, group, id) {
-		err = t.b.Set(key, nil)
+		err = t.set(key, nil)
 	} else {
-		err = t.b.Delete(key)
+		err = t.del(key)
 	}
 	if err != nil {
 		return err
@@ -195,11 +195,11 @@ func (t *txn) reconcileGroups(p int32, spot string) error {
 		if err := t.emptyGroup(p, spot, g); err != nil {
 			return err
 		}
-		if err := t.b.Delete(state.AppliedGroupKey(p, spot, g)); err != nil {
+		if err := t.del(state.AppliedGroupKey(p, spot, g)); err != nil {
 			return err
 		}
 		bl := state.BlacklistKey(p, spot, g, "")
-		if err := t.b.DeleteRange(bl, state.PrefixEnd(bl)); err != nil {
+		if err := t.delRange(bl, state.PrefixEnd(bl)); err != nil {
 			return err
 		}
 	}
@@ -215,7 +215,7 @@ func (t *txn) reconcileGroups(p int32, spot string) error {
 		if err := t.backfill(p, sd, g); err != nil {
 			return err
 		}
-		if err := t.b.Set(state.AppliedGroupKey(p, spot, g), []byte(fp)); err != nil {
+		if err := t.set(state.AppliedGroupKey(p, spot, g), []byte(fp)); err != nil {
 			return err
 		}
 	}

@@ -199,12 +199,18 @@ type Result struct {
 	Outbox      []OutboxEntry
 }
 
-// OutboxEntry is the durable copy of a batch's output for one partition.
+// OutboxEntry is the durable copy of a batch's output for one partition:
+// membership events, dead letters, the partition's state changes (its
+// changelog, for restoring the partition elsewhere) and keys of
+// definitions the engine deleted itself (blacklist entries of an erased
+// member) that a runtime should tombstone on the definitions topic.
 type OutboxEntry struct {
-	Partition   int32        `json:"partition"`
-	ID          uint64       `json:"id"`
-	Events      []Event      `json:"events,omitempty"`
-	DeadLetters []DeadLetter `json:"dead_letters,omitempty"`
+	Partition            int32            `json:"partition"`
+	ID                   uint64           `json:"id"`
+	Events               []Event          `json:"events,omitempty"`
+	DeadLetters          []DeadLetter     `json:"dead_letters,omitempty"`
+	Changelog            []ChangelogEntry `json:"changelog,omitempty"`
+	DefinitionTombstones []string         `json:"definition_tombstones,omitempty"`
 }
 
 // Assign takes ownership of partitions: their state is brought up to date
@@ -235,12 +241,7 @@ func (e *Engine) Revoke(parts []int32) {
 	defer e.mu.Unlock()
 	for _, p := range parts {
 		delete(e.owned, p)
-		prefix := string(state.PartitionPrefix(p))
-		for k := range e.postings {
-			if len(k) >= len(prefix) && k[:len(prefix)] == prefix {
-				delete(e.postings, k)
-			}
-		}
+		e.forget(p)
 	}
 	_ = e.countPartitions()
 }

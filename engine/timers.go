@@ -34,7 +34,7 @@ func (t *txn) advance(now Millis) error {
 			return err
 		}
 		for _, d := range fire {
-			if err := t.b.Delete(d.key); err != nil {
+			if err := t.del(d.key); err != nil {
 				return err
 			}
 			t.e.timers.Add(-1)
@@ -88,13 +88,13 @@ func (t *txn) rescheduleTimer(m *member, sd *SpotDefs) error {
 		return nil
 	}
 	if cur != nil {
-		if err := t.b.Delete(state.TimerKey(m.part, *cur, m.spot, m.ord)); err != nil {
+		if err := t.del(state.TimerKey(m.part, *cur, m.spot, m.ord)); err != nil {
 			return err
 		}
 		t.e.timers.Add(-1)
 	}
 	if next != nil {
-		if err := t.b.Set(state.TimerKey(m.part, *next, m.spot, m.ord), nil); err != nil {
+		if err := t.set(state.TimerKey(m.part, *next, m.spot, m.ord), nil); err != nil {
 			return err
 		}
 		t.e.timers.Add(1)

@@ -128,6 +128,8 @@ type txn struct {
 	dead      []DeadLetter
 	deadParts []int32
 	nowDirty  bool
+	changelog map[int32]*changelog
+	tombs     map[int32][]string
 
 	// cause of the changes being made
 	reason Reason
@@ -136,7 +138,7 @@ type txn struct {
 
 func (e *Engine) begin() *txn {
 	return &txn{e: e, b: e.st.NewBatch(), members: map[memberRef]*member{}, ords: map[idRef]uint32{},
-		deltas: map[string]*postingDelta{}, positions: map[posKey]int64{}}
+		deltas: map[string]*postingDelta{}, changelog: map[int32]*changelog{}, tombs: map[int32][]string{}, positions: map[posKey]int64{}}
 }
 
 // postingDelta is what a transaction changed in one posting list.
@@ -241,10 +243,10 @@ func (t *txn) memberByID(part int32, spot, id string, create bool) (*member, err
 	if next == ^uint32(0) {
 		return nil, fmt.Errorf("engine: spot %q partition %d has allocated every member ordinal", spot, part)
 	}
-	if err := t.b.Set(ck, state.EncodeU32(next+1)); err != nil {
+	if err := t.set(ck, state.EncodeU32(next+1)); err != nil {
 		return nil, err
 	}
-	if err := t.b.Set(state.MemberIDKey(part, spot, id), state.EncodeU32(next)); err != nil {
+	if err := t.set(state.MemberIDKey(part, spot, id), state.EncodeU32(next)); err != nil {
 		return nil, err
 	}
 	t.ords[idRef{part, spot, id}] = next
@@ -342,7 +344,7 @@ func (e *Engine) commit(t *txn) (*Result, error) {
 		if err != nil {
 			return nil, e.fail(t, fmt.Errorf("engine: encode member: %w", err))
 		}
-		if err := b.Set(state.MemberKey(r.part, r.spot, r.ord), v); err != nil {
+		if err := t.set(state.MemberKey(r.part, r.spot, r.ord), v); err != nil {
 			return nil, e.fail(t, err)
 		}
 	}
@@ -356,7 +358,7 @@ func (e *Engine) commit(t *txn) (*Result, error) {
 		}
 	}
 	for p, off := range t.positions {
-		if err := b.Set(positionKey(p), state.EncodeI64(off)); err != nil {
+		if err := t.set(positionKey(p), state.EncodeI64(off)); err != nil {
 			return nil, e.fail(t, err)
 		}
 	}
@@ -384,6 +386,14 @@ func (e *Engine) commit(t *txn) (*Result, error) {
 	for i, d := range t.dead {
 		o := entry(t.deadParts[i])
 		o.DeadLetters = append(o.DeadLetters, d)
+	}
+	for p, c := range t.changelog {
+		o := entry(p)
+		o.Changelog = c.entries
+	}
+	for p, keys := range t.tombs {
+		o := entry(p)
+		o.DefinitionTombstones = keys
 	}
 	sort.Slice(order, func(i, j int) bool { return order[i] < order[j] })
 	for _, p := range order {
@@ -415,6 +425,9 @@ func (e *Engine) commit(t *txn) (*Result, error) {
 	return res, nil
 }
 
+// allocOutbox allocates the next outbox id of a partition. The counter is
+// global (not dropped with the partition's state), so (instance, id) never
+// repeats.
 func (e *Engine) allocOutbox(b *state.Batch, p int32) (uint64, error) {
 	next, ok := e.nextOut[p]
 	if !ok {
@@ -447,15 +460,88 @@ func (t *txn) restoreSeqs(m *member) error {
 	if err != nil || !found {
 		return err
 	}
-	return t.b.DeleteRange(prefix, state.PrefixEnd(prefix))
+	return t.delRange(prefix, state.PrefixEnd(prefix))
 }
 
 // saveSeqs keeps an erased member's output seqs.
 func (t *txn) saveSeqs(m *member) error {
 	for g, seq := range m.st.Seqs {
-		if err := t.b.Set(state.SeqKey(m.part, m.spot, m.st.ID, g), state.EncodeU64(seq)); err != nil {
+		if err := t.set(state.SeqKey(m.part, m.spot, m.st.ID, g), state.EncodeU64(seq)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// changelog collects a transaction's writes to one partition's state, the
+// record that lets another instance restore the partition.
+type changelog struct {
+	entries []ChangelogEntry
+	index   map[string]int
+}
+
+// ChangelogEntry is one write to a partition's state.
+type ChangelogEntry struct {
+	Key    []byte `json:"k"`
+	Value  []byte `json:"v,omitempty"`
+	Delete bool   `json:"d,omitempty"`
+}
+
+// logged reports the partition of a state key that belongs in the
+// changelog: partition-scoped, and neither a posting list (rebuilt from
+// members on restore) nor the outbox (local publishing bookkeeping).
+func logged(key []byte) (int32, bool) {
+	part, sub, ok := state.PartitionOfKey(key)
+	if !ok {
+		return 0, false
+	}
+	return part, sub != state.SubPosting && sub != state.SubOutbox
+}
+
+func (t *txn) record(key, value []byte, del bool) {
+	p, ok := logged(key)
+	if !ok {
+		return
+	}
+	c := t.changelog[p]
+	if c == nil {
+		c = &changelog{index: map[string]int{}}
+		t.changelog[p] = c
+	}
+	e := ChangelogEntry{Key: append([]byte(nil), key...), Value: value, Delete: del}
+	if i, dup := c.index[string(key)]; dup {
+		c.entries[i] = e
+		return
+	}
+	c.index[string(key)] = len(c.entries)
+	c.entries = append(c.entries, e)
+}
+
+// set writes a key in the transaction's batch and changelog.
+func (t *txn) set(key, value []byte) error {
+	if value == nil {
+		value = []byte{}
+	}
+	t.record(key, append([]byte(nil), value...), false)
+	return t.b.Set(key, value)
+}
+
+// del deletes a key.
+func (t *txn) del(key []byte) error {
+	t.record(key, nil, true)
+	return t.b.Delete(key)
+}
+
+// delRange deletes [lo, hi); the changelog gets one delete per key.
+func (t *txn) delRange(lo, hi []byte) error {
+	if _, ok := logged(lo); ok {
+		err := t.b.Scan(lo, hi, func(k, _ []byte) bool {
+			t.record(k, nil, true)
+			return true
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return t.b.DeleteRange(lo, hi)
 }

@@ -20,7 +20,9 @@
 //
 //	'd' kind 0 spot 0 id [0 member]   a definition (kind = group, property,
 //	                                   question, blacklist), raw JSON value
-//	'x' name                          engine metadata (for example the clock)
+//	'x' name                          engine metadata: the clock, the
+//	                                   instance id, the next outbox id of
+//	                                   each partition, definitions positions
 //
 // Partition-scoped keys start with 'p' u32(partition), so that the state
 // of one input partition can be iterated, dropped or rebuilt on its own:
@@ -40,7 +42,6 @@
 //	't' i64(due) spot 0 u32(ord)      -> timer: re-evaluate the member at due
 //	'o' topic                         -> i64 next input offset to read
 //	'e' u64(id)                       -> outbox entry not yet acknowledged
-//	'E'                               -> u64 next outbox id
 //	'G' spot 0 group                  -> fingerprint of the group definition
 //	                                     this partition's memberships reflect
 //	'B' spot 0 group 0 member         -> blacklist entry reflected here

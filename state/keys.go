@@ -2,7 +2,23 @@ package state
 
 import (
 	"encoding/binary"
+	"fmt"
 )
+
+// Sub-key bytes of partition-scoped keys that callers need to recognize.
+const (
+	SubPosting byte = subPosting
+	SubOutbox  byte = subOutbox
+)
+
+// PartitionOfKey returns the partition and sub-key byte of a
+// partition-scoped key.
+func PartitionOfKey(key []byte) (part int32, sub byte, ok bool) {
+	if len(key) < 6 || key[0] != prefixPartition {
+		return 0, 0, false
+	}
+	return int32(binary.BigEndian.Uint32(key[1:5])), key[5], true
+}
 
 // Key prefixes; see the package documentation for the layout.
 const (
@@ -20,7 +36,6 @@ const (
 	subTimer      = 't'
 	subPosition   = 'o'
 	subOutbox     = 'e'
-	subOutboxNext = 'E'
 	subApplied    = 'G'
 	subBlacklist  = 'B'
 )
@@ -185,8 +200,9 @@ func OutboxPrefix(part int32) []byte { return partKey(part, subOutbox, 0) }
 // OutboxID decodes the id of an outbox key.
 func OutboxID(key []byte) uint64 { return binary.BigEndian.Uint64(key[len(key)-8:]) }
 
-// OutboxNextKey holds the next outbox id of a partition.
-func OutboxNextKey(part int32) []byte { return partKey(part, subOutboxNext, 0) }
+// OutboxNextKey holds the next outbox id of a partition. It is a global key:
+// ids keep increasing when the partition's state is dropped and restored.
+func OutboxNextKey(part int32) []byte { return MetaKey(fmt.Sprintf("outbox-next/%d", part)) }
 
 // AppliedGroupKey records which definition of a group a partition reflects.
 func AppliedGroupKey(part int32, spot, group string) []byte {

@@ -149,3 +149,13 @@ var postingMergeOperator = &pebble.Merger{
 		return &postingMerger{acc: p}, nil
 	},
 }
+
+// EncodePostingFull encodes a whole posting list.
+func EncodePostingFull(bm *roaring.Bitmap) ([]byte, error) {
+	bm.RunOptimize()
+	b, err := bm.ToBytes()
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte{postingFull}, b...), nil
+}
