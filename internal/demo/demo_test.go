@@ -1,0 +1,66 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/smartgroups/smartgroups/connectors/file"
+	"github.com/smartgroups/smartgroups/engine"
+	"github.com/smartgroups/smartgroups/internal/process"
+)
+
+// TestCommunityIsLively runs a generated community through the engine and
+// checks that every record is valid and that every smart group gets
+// members, so the demo shows each trigger kind at work.
+func TestCommunityIsLively(t *testing.T) {
+	g := New(Config{Spots: []string{"acme", "globex"}, Members: 300, Seed: 7})
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	recs := g.Definitions()
+	recs = append(recs, g.Members(now)...)
+	for i := 0; i < 20000; i++ {
+		recs = append(recs, g.Next(now.Add(time.Duration(i)*time.Second)))
+	}
+	var in bytes.Buffer
+	for _, r := range recs {
+		k := r.Key
+		line, _ := json.Marshal(file.Line{Topic: string(r.Kind), Key: &k, Value: r.Value})
+		in.Write(append(line, '\n'))
+	}
+	var out, dead bytes.Buffer
+	_, err := process.Run(context.Background(), process.Options{Now: now.Add(6 * time.Hour).UnixMilli(), HasNow: true}, &in, &out, &dead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dead.Len() > 0 {
+		t.Fatalf("generated records were dead-lettered:\n%s", firstLines(dead.String(), 5))
+	}
+	adds := map[string]int{}
+	dec := json.NewDecoder(&out)
+	for dec.More() {
+		var ev engine.Event
+		if err := dec.Decode(&ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Op == engine.OpAdd {
+			adds[ev.Spot+"/"+ev.Group]++
+		}
+	}
+	for _, r := range g.Definitions() {
+		var d struct{ Spot, ID, Type string }
+		_ = json.Unmarshal(r.Value, &d)
+		if d.Type == "smart" && adds[d.Spot+"/"+d.ID] == 0 {
+			t.Errorf("smart group %s/%s never got a member", d.Spot, d.ID)
+		}
+	}
+}
+
+func firstLines(s string, n int) string {
+	lines := bytes.SplitN([]byte(s), []byte("\n"), n+1)
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return string(bytes.Join(lines, []byte("\n")))
+}
