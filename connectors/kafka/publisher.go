@@ -1,0 +1,498 @@
+package kafka
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/smartgroups/smartgroups/engine"
+)
+
+// Publisher errors.
+var (
+	// ErrNotAcquired is returned by Publish for a partition that was not
+	// acquired, was released, or whose last Publish failed.
+	ErrNotAcquired = errors.New("kafka: partition not acquired by the publisher")
+	// ErrPublisherClosed is returned after Close.
+	ErrPublisherClosed = errors.New("kafka: publisher closed")
+	// ErrOutcomeUnknown wraps a commit error after which Kafka may or may
+	// not have committed the transaction. Acquire the partition again: the
+	// outbox id it returns tells what was published.
+	ErrOutcomeUnknown = errors.New("kafka: transaction outcome unknown")
+)
+
+// Batch is what one Publish call writes: the outbox entries of one input
+// partition, through outbox id OutboxID.
+type Batch struct {
+	// Partition is the input partition whose outbox this is, or
+	// engine.DefPartition for the outbox of the definitions topic (its
+	// dead letters).
+	Partition int32
+	// Events go to the memberships topic, keyed Event.Key(), in order.
+	Events []engine.Event
+	// DeadLetters go to the dead-letter topic, keyed by the original key.
+	DeadLetters []engine.DeadLetter
+	// OutboxID is the id of the last outbox entry in the batch. Ids are
+	// per partition, start at 1 and increase; the marker records it.
+	OutboxID uint64
+}
+
+// ProgressMarker is the value of a progress record: input partition
+// Partition is published through outbox id OutboxID. Its key is the decimal
+// partition number and it lives in progress partition Partition (partition
+// 0 for engine.DefPartition, -1).
+type ProgressMarker struct {
+	Partition int32  `json:"partition"`
+	OutboxID  uint64 `json:"outbox_id"`
+}
+
+// Dead-letter record headers.
+const (
+	HeaderTopic     = "topic"
+	HeaderPartition = "partition"
+	HeaderOffset    = "offset"
+	HeaderReason    = "reason"
+	HeaderCode      = "code"
+)
+
+// Publisher publishes outbox batches exactly once (SPEC §4.2): each Batch is
+// one Kafka transaction holding the batch's events, its dead letters and the
+// progress marker of its partition, so the records and "published through N"
+// become visible to read_committed consumers together or not at all.
+//
+// Every input partition has its own transactional producer, with
+// transactional id Config.TransactionalID(partition). The definitions
+// pseudo-partition engine.DefPartition is published like a partition; give
+// it to one instance only (say, the owner of partition 0), or instances
+// acquiring it fence each other in turn. Acquire initializes
+// it, which fences any other producer of that id (a previous owner of the
+// partition that is still running) and aborts its open transaction; only
+// then does it read the partition's progress, which therefore cannot change
+// behind the new owner's back.
+//
+// Publish calls for one partition are serialized; different partitions
+// publish concurrently.
+type Publisher struct {
+	cfg     Config
+	base    []kgo.Opt
+	metrics *Metrics
+	reader  *kgo.Client // non-transactional, for reading progress
+
+	mu        sync.Mutex
+	closed    bool
+	producers map[int32]*partitionProducer
+}
+
+type partitionProducer struct {
+	mu     sync.Mutex // serializes Publish and Release
+	cl     *kgo.Client
+	last   uint64 // last outbox id known committed
+	broken bool   // closed after an error or a release
+}
+
+// NewPublisher creates a Publisher. Extra kgo options (a logger, say) are
+// applied to every client it creates. m may be nil.
+func NewPublisher(cfg Config, m *Metrics, opts ...kgo.Opt) (*Publisher, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	base, err := cfg.ClientOpts()
+	if err != nil {
+		return nil, err
+	}
+	base = append(base, opts...)
+	reader, err := kgo.NewClient(append(append([]kgo.Opt{}, base...), m.clientOpts(cfg.ClientID+"-progress")...)...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: creating progress reader: %w", err)
+	}
+	return &Publisher{
+		cfg:       cfg,
+		base:      base,
+		metrics:   m,
+		reader:    reader,
+		producers: make(map[int32]*partitionProducer),
+	}, nil
+}
+
+// Acquire takes over publishing for an input partition: it fences every
+// other producer of the partition's transactional id, waits for their open
+// transaction to be aborted, and returns the last outbox id committed for
+// the partition (0 when none was). Republish the outbox entries above it,
+// then keep publishing. Acquiring an acquired partition starts over with a
+// new producer.
+func (p *Publisher) Acquire(ctx context.Context, partition int32) (uint64, error) {
+	if partition < 0 && partition != engine.DefPartition {
+		return 0, fmt.Errorf("kafka: invalid partition %d", partition)
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return 0, ErrPublisherClosed
+	}
+	old := p.producers[partition]
+	delete(p.producers, partition)
+	p.mu.Unlock()
+	if old != nil {
+		old.close()
+	}
+
+	opts := append([]kgo.Opt{}, p.base...)
+	opts = append(opts, p.metrics.clientOpts(fmt.Sprintf("%s-publisher-p%d", p.cfg.ClientID, partition))...)
+	opts = append(opts,
+		kgo.TransactionalID(p.cfg.TransactionalID(partition)),
+		kgo.TransactionTimeout(p.cfg.TransactionTimeout),
+		kgo.RecordDeliveryTimeout(p.cfg.TransactionTimeout),
+		kgo.RecordPartitioner(outputPartitioner{progress: p.cfg.ProgressTopic()}),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return 0, fmt.Errorf("kafka: creating producer for partition %d: %w", partition, err)
+	}
+	// InitProducerID bumps the epoch of the transactional id: older
+	// producers are fenced and their open transaction is aborted.
+	if _, _, err := cl.ProducerID(ctx); err != nil {
+		cl.Close()
+		return 0, fmt.Errorf("kafka: initializing producer for partition %d: %w", partition, err)
+	}
+	last, _, err := p.readProgress(ctx, partition)
+	if err != nil {
+		cl.Close()
+		return 0, err
+	}
+
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		cl.Close()
+		return 0, ErrPublisherClosed
+	}
+	other := p.producers[partition]
+	p.producers[partition] = &partitionProducer{cl: cl, last: last}
+	p.mu.Unlock()
+	if other != nil {
+		// A concurrent Acquire of the same partition got there first;
+		// ours fenced its producer, so it is useless now.
+		other.close()
+	}
+	return last, nil
+}
+
+// Release stops publishing for a partition (for example when it is revoked)
+// and closes its producer. It waits for an in-flight Publish.
+func (p *Publisher) Release(partition int32) {
+	p.mu.Lock()
+	pp := p.producers[partition]
+	delete(p.producers, partition)
+	p.mu.Unlock()
+	if pp != nil {
+		pp.close()
+	}
+}
+
+// Published returns the last outbox id committed for an acquired partition.
+func (p *Publisher) Published(partition int32) (uint64, bool) {
+	p.mu.Lock()
+	pp := p.producers[partition]
+	p.mu.Unlock()
+	if pp == nil {
+		return 0, false
+	}
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	return pp.last, !pp.broken
+}
+
+// Publish writes one batch in one transaction and returns once it
+// committed. A batch ending at or below the last published outbox id was
+// published already and is skipped (nil error).
+//
+// On any error the transaction is aborted when possible and the partition's
+// producer is dropped: Acquire the partition again (it tells what was
+// committed) and republish from there. Errors wrap the Kafka error, so
+// errors.Is(err, kerr.ProducerFenced) tells that another instance now owns
+// the partition.
+func (p *Publisher) Publish(ctx context.Context, b Batch) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrPublisherClosed
+	}
+	pp := p.producers[b.Partition]
+	p.mu.Unlock()
+	if pp == nil {
+		return fmt.Errorf("%w: partition %d", ErrNotAcquired, b.Partition)
+	}
+
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	if pp.broken {
+		return fmt.Errorf("%w: partition %d", ErrNotAcquired, b.Partition)
+	}
+	if b.OutboxID <= pp.last {
+		return nil
+	}
+	recs, err := p.records(b)
+	if err != nil {
+		return err // nothing started; the producer stays usable
+	}
+	if err := p.transact(ctx, pp.cl, recs); err != nil {
+		pp.broken = true
+		pp.cl.Close()
+		p.mu.Lock()
+		if p.producers[b.Partition] == pp {
+			delete(p.producers, b.Partition)
+		}
+		p.mu.Unlock()
+		return fmt.Errorf("kafka: publishing partition %d through outbox id %d: %w", b.Partition, b.OutboxID, err)
+	}
+	pp.last = b.OutboxID
+	return nil
+}
+
+// transact produces recs in one transaction and commits it, or aborts it.
+func (p *Publisher) transact(ctx context.Context, cl *kgo.Client, recs []*kgo.Record) error {
+	if err := cl.BeginTransaction(); err != nil {
+		return err
+	}
+	var (
+		errMu    sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	wg.Add(len(recs))
+	for _, r := range recs {
+		cl.Produce(ctx, r, func(r *kgo.Record, err error) {
+			defer wg.Done()
+			if err != nil {
+				errMu.Lock()
+				if firstErr == nil {
+					firstErr = fmt.Errorf("producing to %s: %w", r.Topic, err)
+				}
+				errMu.Unlock()
+			}
+		})
+	}
+	flushErr := cl.Flush(ctx)
+	if flushErr == nil {
+		// Flush returned: every promise has run. Wait anyway so that
+		// firstErr is final even if that ever changes.
+		wg.Wait()
+	}
+
+	// EndTransaction must not be interrupted halfway: use a context
+	// that outlives ctx but still ends.
+	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.TransactionTimeout+10*time.Second)
+	defer cancel()
+
+	errMu.Lock()
+	produceErr := firstErr
+	errMu.Unlock()
+	if produceErr == nil && flushErr != nil {
+		produceErr = fmt.Errorf("flushing: %w", flushErr)
+	}
+	if produceErr != nil {
+		// kgo commits whatever was produced successfully: never
+		// commit a transaction with a failed record.
+		abortErr := cl.AbortBufferedRecords(endCtx)
+		if abortErr == nil {
+			wg.Wait() // every record has its final result now
+		}
+		if err := cl.EndTransaction(endCtx, kgo.TryAbort); err != nil && abortErr == nil {
+			abortErr = err
+		}
+		p.metrics.transaction(false)
+		if abortErr != nil {
+			return fmt.Errorf("%w (and aborting: %v)", produceErr, abortErr)
+		}
+		return produceErr
+	}
+
+	if err := cl.EndTransaction(endCtx, kgo.TryCommit); err != nil {
+		// Retry with TryAbort as kgo documents; the outcome of the
+		// commit attempt is still unknown to us.
+		_ = cl.EndTransaction(endCtx, kgo.TryAbort)
+		p.metrics.transaction(false)
+		return fmt.Errorf("%w: committing: %w", ErrOutcomeUnknown, err)
+	}
+	p.metrics.transaction(true)
+	return nil
+}
+
+// records builds the output records of a batch: events, dead letters, then
+// the progress marker.
+func (p *Publisher) records(b Batch) ([]*kgo.Record, error) {
+	recs := make([]*kgo.Record, 0, len(b.Events)+len(b.DeadLetters)+1)
+	for _, e := range b.Events {
+		v, err := json.Marshal(e)
+		if err != nil {
+			return nil, fmt.Errorf("kafka: encoding event %s: %w", e.Key(), err)
+		}
+		recs = append(recs, &kgo.Record{Topic: p.cfg.MembershipsTopic(), Key: []byte(e.Key()), Value: v})
+	}
+	for _, d := range b.DeadLetters {
+		recs = append(recs, DeadLetterRecord(p.cfg.DeadLetterTopic(), d))
+	}
+	marker, err := json.Marshal(ProgressMarker{Partition: b.Partition, OutboxID: b.OutboxID})
+	if err != nil {
+		return nil, err
+	}
+	recs = append(recs, &kgo.Record{
+		Topic:     p.cfg.ProgressTopic(),
+		Partition: progressPartition(b.Partition),
+		Key:       []byte(strconv.Itoa(int(b.Partition))),
+		Value:     marker,
+	})
+	return recs, nil
+}
+
+// DeadLetterRecord builds the dead-letter record of d: key = the original
+// key (nil when it was empty), value = JSON of d, headers topic, partition,
+// offset, reason and code.
+func DeadLetterRecord(topic string, d engine.DeadLetter) *kgo.Record {
+	v, _ := json.Marshal(d) // only strings and integers: cannot fail
+	var key []byte
+	if d.Key != "" {
+		key = []byte(d.Key)
+	}
+	return &kgo.Record{
+		Topic: topic,
+		Key:   key,
+		Value: v,
+		Headers: []kgo.RecordHeader{
+			{Key: HeaderTopic, Value: []byte(d.Topic)},
+			{Key: HeaderPartition, Value: []byte(strconv.Itoa(int(d.Partition)))},
+			{Key: HeaderOffset, Value: []byte(strconv.FormatInt(d.Offset, 10))},
+			{Key: HeaderReason, Value: []byte(d.Reason)},
+			{Key: HeaderCode, Value: []byte(d.Code)},
+		},
+	}
+}
+
+// ReadProgress reads the whole progress topic read_committed and returns
+// the last published outbox id per input partition. It is a snapshot: a
+// partition another instance is publishing can move on right after. To take
+// a partition over, use Acquire, which fences first.
+func (p *Publisher) ReadProgress(ctx context.Context) (map[int32]uint64, error) {
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return nil, ErrPublisherClosed
+	}
+	return ReadProgress(ctx, p.reader, p.cfg)
+}
+
+// ReadProgress is Publisher.ReadProgress with any client.
+func ReadProgress(ctx context.Context, cl *kgo.Client, cfg Config) (map[int32]uint64, error) {
+	parts, err := partitionCount(ctx, cl, cfg.ProgressTopic())
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int32]uint64)
+	for part := range parts {
+		err := readProgressPartition(ctx, cl, cfg.ProgressTopic(), part, func(m ProgressMarker) {
+			out[m.Partition] = m.OutboxID
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (p *Publisher) readProgress(ctx context.Context, partition int32) (uint64, bool, error) {
+	var (
+		last  uint64
+		found bool
+	)
+	err := readProgressPartition(ctx, p.reader, p.cfg.ProgressTopic(), progressPartition(partition), func(m ProgressMarker) {
+		if m.Partition == partition {
+			last, found = m.OutboxID, true
+		}
+	})
+	return last, found, err
+}
+
+// readProgressPartition reads one progress partition and calls fn for every
+// marker in order.
+func readProgressPartition(ctx context.Context, cl *kgo.Client, topic string, part int32, fn func(ProgressMarker)) error {
+	_, err := readPartitionToEnd(ctx, cl, topic, part, -1, func(r *kgo.Record) error {
+		if r.Value == nil {
+			return nil // a tombstone: someone reset the partition's progress
+		}
+		var m ProgressMarker
+		if err := json.Unmarshal(r.Value, &m); err != nil {
+			return fmt.Errorf("kafka: progress record %s/%d@%d: %w", topic, part, r.Offset, err)
+		}
+		fn(m)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("kafka: reading progress: %w", err)
+	}
+	return nil
+}
+
+func partitionCount(ctx context.Context, cl *kgo.Client, topic string) (int32, error) {
+	adm := kadm.NewClient(cl)
+	details, err := adm.ListTopics(fresh(ctx), topic)
+	if err != nil {
+		return 0, fmt.Errorf("kafka: listing %s: %w", topic, err)
+	}
+	d, ok := details[topic]
+	if !ok || d.Err != nil {
+		if ok {
+			err = d.Err
+		}
+		if err == nil {
+			err = kerr.UnknownTopicOrPartition
+		}
+		return 0, fmt.Errorf("kafka: topic %s: %w", topic, err)
+	}
+	return int32(len(d.Partitions)), nil
+}
+
+// Close releases every partition and closes the Publisher's clients.
+func (p *Publisher) Close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	pps := p.producers
+	p.producers = nil
+	p.mu.Unlock()
+	for _, pp := range pps {
+		pp.close()
+	}
+	p.reader.Close()
+}
+
+func (pp *partitionProducer) close() {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	if !pp.broken {
+		pp.broken = true
+		pp.cl.Close()
+	}
+}
+
+// outputPartitioner hashes keys like the Java client (murmur2), except on
+// the progress topic, where a record goes to the partition it names.
+type outputPartitioner struct{ progress string }
+
+func (o outputPartitioner) ForTopic(t string) kgo.TopicPartitioner {
+	if t == o.progress {
+		return kgo.ManualPartitioner().ForTopic(t)
+	}
+	return kgo.StickyKeyPartitioner(nil).ForTopic(t)
+}
