@@ -303,6 +303,13 @@ func (e *Engine) Process(ctx context.Context, recs []Record) (*Result, error) {
 	}
 	start := time.Now()
 	t := e.begin()
+	if e.cfg.Clock == ClockWall {
+		// The wall clock moves on between ticks too: records are evaluated
+		// at the time they are processed (due timers fire first).
+		if err := t.advance(e.cfg.WallClock().UnixMilli()); err != nil {
+			return nil, e.fail(t, err)
+		}
+	}
 	var oldest time.Time
 	for i := range recs {
 		rec := &recs[i]

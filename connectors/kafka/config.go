@@ -28,6 +28,7 @@ const (
 	SuffixMemberships = "memberships"
 	SuffixDeadLetter  = "deadletter"
 	SuffixProgress    = "progress"
+	SuffixChangelog   = "changelog"
 )
 
 // MemberKinds are the three co-partitioned member input kinds, in the order
@@ -201,6 +202,10 @@ func (c Config) DeadLetterTopic() string { return c.TopicPrefix + SuffixDeadLett
 
 // ProgressTopic holds the Publisher's progress markers.
 func (c Config) ProgressTopic() string { return c.TopicPrefix + SuffixProgress }
+
+// ChangelogTopic holds every partition's state changes, for restoring a
+// partition on another instance.
+func (c Config) ChangelogTopic() string { return c.TopicPrefix + SuffixChangelog }
 
 // MemberTopics returns the physical names of the three member topics.
 func (c Config) MemberTopics() []string {

@@ -48,7 +48,7 @@ func TestMetricsKafkaClient(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m, err := NewMetrics(reg)
 	require.NoError(t, err)
-	pub, err := NewPublisher(e.cfg, m)
+	pub, err := NewPublisher(e.cfg, "test-instance", m)
 	require.NoError(t, err)
 	ctx := e.ctx()
 	// Two clients at once: the progress reader and partition 0's producer.

@@ -40,8 +40,14 @@ type Batch struct {
 	Events []engine.Event
 	// DeadLetters go to the dead-letter topic, keyed by the original key.
 	DeadLetters []engine.DeadLetter
+	// Changelog is the partition's state changes, written to the changelog
+	// topic partition Partition (compacted; a delete is a tombstone).
+	Changelog []engine.ChangelogEntry
+	// DefinitionTombstones are definitions keys to delete on the
+	// definitions topic (blacklist entries of an erased member).
+	DefinitionTombstones []string
 	// OutboxID is the id of the last outbox entry in the batch. Ids are
-	// per partition, start at 1 and increase; the marker records it.
+	// per partition and instance and increase; the marker records it.
 	OutboxID uint64
 }
 
@@ -52,6 +58,9 @@ type Batch struct {
 type ProgressMarker struct {
 	Partition int32  `json:"partition"`
 	OutboxID  uint64 `json:"outbox_id"`
+	// Instance identifies the engine store that published it: outbox ids
+	// are only comparable between markers of the same instance.
+	Instance string `json:"instance,omitempty"`
 }
 
 // Dead-letter record headers.
@@ -81,8 +90,9 @@ const (
 // Publish calls for one partition are serialized; different partitions
 // publish concurrently.
 type Publisher struct {
-	cfg     Config
-	base    []kgo.Opt
+	cfg      Config
+	instance string
+	base     []kgo.Opt
 	metrics *Metrics
 	reader  *kgo.Client // non-transactional, for reading progress
 
@@ -98,9 +108,10 @@ type partitionProducer struct {
 	broken bool   // closed after an error or a release
 }
 
-// NewPublisher creates a Publisher. Extra kgo options (a logger, say) are
-// applied to every client it creates. m may be nil.
-func NewPublisher(cfg Config, m *Metrics, opts ...kgo.Opt) (*Publisher, error) {
+// NewPublisher creates a Publisher for the engine store identified by
+// instance (written in every progress marker). Extra kgo options (a
+// logger, say) are applied to every client it creates. m may be nil.
+func NewPublisher(cfg Config, instance string, m *Metrics, opts ...kgo.Opt) (*Publisher, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -115,6 +126,7 @@ func NewPublisher(cfg Config, m *Metrics, opts ...kgo.Opt) (*Publisher, error) {
 	}
 	return &Publisher{
 		cfg:       cfg,
+		instance:  instance,
 		base:      base,
 		metrics:   m,
 		reader:    reader,
@@ -124,18 +136,21 @@ func NewPublisher(cfg Config, m *Metrics, opts ...kgo.Opt) (*Publisher, error) {
 
 // Acquire takes over publishing for an input partition: it fences every
 // other producer of the partition's transactional id, waits for their open
-// transaction to be aborted, and returns the last outbox id committed for
-// the partition (0 when none was). Republish the outbox entries above it,
-// then keep publishing. Acquiring an acquired partition starts over with a
-// new producer.
-func (p *Publisher) Acquire(ctx context.Context, partition int32) (uint64, error) {
+// transaction to be aborted, and returns the partition's last committed
+// progress marker (zero when none was). When the marker is this instance's,
+// republish the outbox entries above its id; when it is another instance's,
+// that instance changed the partition since: restore the partition from
+// the changelog before publishing. Acquiring an acquired partition starts
+// over with a new producer.
+func (p *Publisher) Acquire(ctx context.Context, partition int32) (ProgressMarker, error) {
+	var none ProgressMarker
 	if partition < 0 && partition != engine.DefPartition {
-		return 0, fmt.Errorf("kafka: invalid partition %d", partition)
+		return none, fmt.Errorf("kafka: invalid partition %d", partition)
 	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return 0, ErrPublisherClosed
+		return none, ErrPublisherClosed
 	}
 	old := p.producers[partition]
 	delete(p.producers, partition)
@@ -150,29 +165,34 @@ func (p *Publisher) Acquire(ctx context.Context, partition int32) (uint64, error
 		kgo.TransactionalID(p.cfg.TransactionalID(partition)),
 		kgo.TransactionTimeout(p.cfg.TransactionTimeout),
 		kgo.RecordDeliveryTimeout(p.cfg.TransactionTimeout),
-		kgo.RecordPartitioner(outputPartitioner{progress: p.cfg.ProgressTopic()}),
+		kgo.RecordPartitioner(outputPartitioner{progress: p.cfg.ProgressTopic(), changelog: p.cfg.ChangelogTopic(),
+			definitions: p.cfg.Topic(engine.KindDefinitions)}),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
-		return 0, fmt.Errorf("kafka: creating producer for partition %d: %w", partition, err)
+		return none, fmt.Errorf("kafka: creating producer for partition %d: %w", partition, err)
 	}
 	// InitProducerID bumps the epoch of the transactional id: older
 	// producers are fenced and their open transaction is aborted.
 	if _, _, err := cl.ProducerID(ctx); err != nil {
 		cl.Close()
-		return 0, fmt.Errorf("kafka: initializing producer for partition %d: %w", partition, err)
+		return none, fmt.Errorf("kafka: initializing producer for partition %d: %w", partition, err)
 	}
-	last, _, err := p.readProgress(ctx, partition)
+	marker, _, err := p.readProgress(ctx, partition)
 	if err != nil {
 		cl.Close()
-		return 0, err
+		return none, err
+	}
+	last := marker.OutboxID
+	if marker.Instance != p.instance {
+		last = 0 // another instance's ids say nothing about ours
 	}
 
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		cl.Close()
-		return 0, ErrPublisherClosed
+		return none, ErrPublisherClosed
 	}
 	other := p.producers[partition]
 	p.producers[partition] = &partitionProducer{cl: cl, last: last}
@@ -182,7 +202,7 @@ func (p *Publisher) Acquire(ctx context.Context, partition int32) (uint64, error
 		// ours fenced its producer, so it is useless now.
 		other.close()
 	}
-	return last, nil
+	return marker, nil
 }
 
 // Release stops publishing for a partition (for example when it is revoked)
@@ -329,7 +349,7 @@ func (p *Publisher) transact(ctx context.Context, cl *kgo.Client, recs []*kgo.Re
 // records builds the output records of a batch: events, dead letters, then
 // the progress marker.
 func (p *Publisher) records(b Batch) ([]*kgo.Record, error) {
-	recs := make([]*kgo.Record, 0, len(b.Events)+len(b.DeadLetters)+1)
+	recs := make([]*kgo.Record, 0, len(b.Events)+len(b.DeadLetters)+len(b.Changelog)+len(b.DefinitionTombstones)+1)
 	for _, e := range b.Events {
 		v, err := json.Marshal(e)
 		if err != nil {
@@ -340,7 +360,13 @@ func (p *Publisher) records(b Batch) ([]*kgo.Record, error) {
 	for _, d := range b.DeadLetters {
 		recs = append(recs, DeadLetterRecord(p.cfg.DeadLetterTopic(), d))
 	}
-	marker, err := json.Marshal(ProgressMarker{Partition: b.Partition, OutboxID: b.OutboxID})
+	for _, c := range b.Changelog {
+		recs = append(recs, ChangelogRecord(p.cfg.ChangelogTopic(), b.Partition, c))
+	}
+	for _, k := range b.DefinitionTombstones {
+		recs = append(recs, &kgo.Record{Topic: p.cfg.Topic(engine.KindDefinitions), Partition: 0, Key: []byte(k)})
+	}
+	marker, err := json.Marshal(ProgressMarker{Partition: b.Partition, OutboxID: b.OutboxID, Instance: p.instance})
 	if err != nil {
 		return nil, err
 	}
@@ -408,17 +434,68 @@ func ReadProgress(ctx context.Context, cl *kgo.Client, cfg Config) (map[int32]ui
 	return out, nil
 }
 
-func (p *Publisher) readProgress(ctx context.Context, partition int32) (uint64, bool, error) {
+func (p *Publisher) readProgress(ctx context.Context, partition int32) (ProgressMarker, bool, error) {
 	var (
-		last  uint64
+		last  ProgressMarker
 		found bool
 	)
 	err := readProgressPartition(ctx, p.reader, p.cfg.ProgressTopic(), progressPartition(partition), func(m ProgressMarker) {
 		if m.Partition == partition {
-			last, found = m.OutboxID, true
+			last, found = m, true
 		}
 	})
 	return last, found, err
+}
+
+// ChangelogRecord builds the changelog record of a state change: the key
+// is the state key, the value the state value prefixed with 'v' (so an
+// empty value is not a tombstone), nil for a delete.
+func ChangelogRecord(topic string, partition int32, c engine.ChangelogEntry) *kgo.Record {
+	r := &kgo.Record{Topic: topic, Partition: partition, Key: c.Key}
+	if !c.Delete {
+		r.Value = append([]byte{'v'}, c.Value...)
+	}
+	return r
+}
+
+// ReadChangelog reads a partition's changelog from the start to its end
+// (read_committed) and calls fn with chunks of entries in order, oldest
+// first. remaining is an estimate of the records left, for progress.
+func (p *Publisher) ReadChangelog(ctx context.Context, partition int32, fn func(entries []engine.ChangelogEntry, remaining int64) error) error {
+	var chunk []engine.ChangelogEntry
+	var hwm int64 = -1
+	if offs, err := kadm.NewClient(p.reader).ListEndOffsets(fresh(ctx), p.cfg.ChangelogTopic()); err == nil {
+		if o, ok := offs.Lookup(p.cfg.ChangelogTopic(), partition); ok && o.Err == nil {
+			hwm = o.Offset
+		}
+	}
+	_, err := readPartitionToEnd(ctx, p.reader, p.cfg.ChangelogTopic(), partition, -1, func(r *kgo.Record) error {
+		e := engine.ChangelogEntry{Key: append([]byte(nil), r.Key...)}
+		if r.Value == nil {
+			e.Delete = true
+		} else {
+			if len(r.Value) == 0 || r.Value[0] != 'v' {
+				return fmt.Errorf("kafka: changelog record %d/%d has a malformed value", partition, r.Offset)
+			}
+			e.Value = append([]byte(nil), r.Value[1:]...)
+		}
+		chunk = append(chunk, e)
+		if len(chunk) >= 4096 {
+			rem := int64(0)
+			if hwm > r.Offset {
+				rem = hwm - r.Offset - 1
+			}
+			if err := fn(chunk, rem); err != nil {
+				return err
+			}
+			chunk = nil
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("kafka: reading changelog partition %d: %w", partition, err)
+	}
+	return fn(chunk, 0)
 }
 
 // readProgressPartition reads one progress partition and calls fn for every
@@ -488,10 +565,10 @@ func (pp *partitionProducer) close() {
 
 // outputPartitioner hashes keys like the Java client (murmur2), except on
 // the progress topic, where a record goes to the partition it names.
-type outputPartitioner struct{ progress string }
+type outputPartitioner struct{ progress, changelog, definitions string }
 
 func (o outputPartitioner) ForTopic(t string) kgo.TopicPartitioner {
-	if t == o.progress {
+	if t == o.progress || t == o.changelog || t == o.definitions {
 		return kgo.ManualPartitioner().ForTopic(t)
 	}
 	return kgo.StickyKeyPartitioner(nil).ForTopic(t)

@@ -26,7 +26,7 @@ func event(group, member string, op engine.Op, seq uint64) engine.Event {
 
 func newPublisher(t *testing.T, e *testEnv, m *Metrics) *Publisher {
 	t.Helper()
-	p, err := NewPublisher(e.cfg, m)
+	p, err := NewPublisher(e.cfg, "test-instance", m)
 	require.NoError(t, err)
 	t.Cleanup(p.Close)
 	return p
@@ -53,7 +53,8 @@ func TestPublisherExactlyOnce(t *testing.T) {
 	require.NoError(t, err)
 	pub := newPublisher(t, e, m)
 
-	last, err := pub.Acquire(ctx, 1)
+	marker, err := pub.Acquire(ctx, 1)
+	last := marker.OutboxID
 	require.NoError(t, err)
 	require.Zero(t, last)
 
@@ -146,7 +147,8 @@ func TestPublisherAbortedTransactionInvisible(t *testing.T) {
 	progress, err := pub.ReadProgress(ctx)
 	require.NoError(t, err)
 	require.Equal(t, map[int32]uint64{0: 1}, progress)
-	last, err := pub.Acquire(ctx, 0)
+	marker, err := pub.Acquire(ctx, 0)
+	last := marker.OutboxID
 	require.NoError(t, err)
 	require.Equal(t, uint64(1), last)
 
@@ -183,7 +185,8 @@ func TestPublisherFencing(t *testing.T) {
 	require.NoError(t, a.Publish(ctx, Batch{Partition: 2, OutboxID: 5, Events: []engine.Event{event("g", "u1", engine.OpAdd, 1)}}))
 
 	// b takes partition 2 over: it sees a's progress and fences a.
-	last, err := b.Acquire(ctx, 2)
+	marker, err := b.Acquire(ctx, 2)
+	last := marker.OutboxID
 	require.NoError(t, err)
 	require.Equal(t, uint64(5), last)
 
@@ -236,7 +239,8 @@ func TestReadProgressLastCommittedMarker(t *testing.T) {
 	progress, err = pub2.ReadProgress(ctx)
 	require.NoError(t, err)
 	require.Equal(t, map[int32]uint64{0: 50, 1: 50, 2: 20}, progress)
-	last, err := pub2.Acquire(ctx, 2)
+	marker, err := pub2.Acquire(ctx, 2)
+	last := marker.OutboxID
 	require.NoError(t, err)
 	require.Equal(t, uint64(20), last)
 }
@@ -245,7 +249,7 @@ func TestPublisherErrors(t *testing.T) {
 	e := newEnv(t)
 	e.ensureTopics()
 	ctx := e.ctx()
-	pub, err := NewPublisher(e.cfg, nil)
+	pub, err := NewPublisher(e.cfg, "test-instance", nil)
 	require.NoError(t, err)
 
 	require.ErrorIs(t, pub.Publish(ctx, Batch{Partition: 0, OutboxID: 1}), ErrNotAcquired)
@@ -265,7 +269,7 @@ func TestPublisherErrors(t *testing.T) {
 
 	bad := e.cfg
 	bad.Brokers = nil
-	_, err = NewPublisher(bad, nil)
+	_, err = NewPublisher(bad, "test-instance", nil)
 	require.Error(t, err)
 }
 
@@ -277,7 +281,8 @@ func TestPublisherDefinitionsPartition(t *testing.T) {
 	require.Equal(t, e.cfg.TransactionalIDPrefix+"definitions", e.cfg.TransactionalID(engine.DefPartition))
 
 	for _, p := range []int32{engine.DefPartition, 0} {
-		last, err := pub.Acquire(ctx, p)
+		marker, err := pub.Acquire(ctx, p)
+		last := marker.OutboxID
 		require.NoError(t, err)
 		require.Zero(t, last)
 	}
@@ -292,10 +297,12 @@ func TestPublisherDefinitionsPartition(t *testing.T) {
 
 	// Both markers share progress partition 0 and stay apart.
 	pub2 := newPublisher(t, e, nil)
-	last, err := pub2.Acquire(ctx, engine.DefPartition)
+	marker, err := pub2.Acquire(ctx, engine.DefPartition)
+	last := marker.OutboxID
 	require.NoError(t, err)
 	require.Equal(t, uint64(2), last)
-	last, err = pub2.Acquire(ctx, 0)
+	marker, err = pub2.Acquire(ctx, 0)
+	last = marker.OutboxID
 	require.NoError(t, err)
 	require.Equal(t, uint64(9), last)
 
@@ -334,7 +341,8 @@ func TestPublisherTakeoverAbortsZombie(t *testing.T) {
 	require.NoError(t, zombie.ProduceSync(ctx, recs...).FirstErr())
 
 	next := newPublisher(t, e, nil)
-	last, err := next.Acquire(ctx, 1)
+	marker, err := next.Acquire(ctx, 1)
+	last := marker.OutboxID
 	require.NoError(t, err)
 	require.Equal(t, uint64(1), last, "the open transaction does not count")
 	require.Error(t, zombie.EndTransaction(ctx, kgo.TryCommit), "the zombie is fenced")
@@ -362,7 +370,7 @@ func TestPublisherProgressSurvivesBrokerRestart(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, EnsureTopics(ctx, kadm.NewClient(cl), cfg))
 	cl.Close()
-	pub, err := NewPublisher(cfg, nil)
+	pub, err := NewPublisher(cfg, "test-instance", nil)
 	require.NoError(t, err)
 	_, err = pub.Acquire(ctx, 1)
 	require.NoError(t, err)
@@ -375,13 +383,14 @@ func TestPublisherProgressSurvivesBrokerRestart(t *testing.T) {
 	require.NoError(t, err)
 	defer emb2.Close()
 	require.Zero(t, emb2.RepairedTransactions(), "clean shutdown: nothing to repair")
-	pub2, err := NewPublisher(cfg, nil)
+	pub2, err := NewPublisher(cfg, "test-instance", nil)
 	require.NoError(t, err)
 	defer pub2.Close()
 	progress, err := pub2.ReadProgress(ctx)
 	require.NoError(t, err)
 	require.Equal(t, map[int32]uint64{1: 5}, progress)
-	last, err := pub2.Acquire(ctx, 1)
+	marker, err := pub2.Acquire(ctx, 1)
+	last := marker.OutboxID
 	require.NoError(t, err)
 	require.Equal(t, uint64(5), last)
 	require.NoError(t, pub2.Publish(ctx, Batch{Partition: 1, OutboxID: 6, Events: []engine.Event{event("g", "u", engine.OpRemove, 2)}}))

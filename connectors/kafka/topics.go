@@ -48,6 +48,7 @@ func TopicSpecs(cfg Config) []TopicSpec {
 		TopicSpec{Name: cfg.MembershipsTopic(), Partitions: cfg.Partitions, Configs: compact},
 		TopicSpec{Name: cfg.DeadLetterTopic(), Partitions: cfg.Partitions, Configs: del},
 		TopicSpec{Name: cfg.ProgressTopic(), Partitions: cfg.Partitions, Configs: compact},
+		TopicSpec{Name: cfg.ChangelogTopic(), Partitions: cfg.Partitions, Configs: compact},
 	)
 }
 
@@ -136,9 +137,11 @@ func CheckTopics(ctx context.Context, adm *kadm.Client, cfg Config) error {
 	if defs := cfg.Topic(engine.KindDefinitions); counts(defs) != 1 {
 		return fmt.Errorf("kafka: definitions topic %s must have exactly 1 partition, has %d", defs, counts(defs))
 	}
-	if p := cfg.ProgressTopic(); counts(p) < counts(member[0]) {
-		return fmt.Errorf("kafka: progress topic %s has %d partitions, fewer than the %d of the member topics; add partitions to it",
-			p, counts(p), counts(member[0]))
+	for _, p := range []string{cfg.ProgressTopic(), cfg.ChangelogTopic()} {
+		if counts(p) < counts(member[0]) {
+			return fmt.Errorf("kafka: topic %s has %d partitions, fewer than the %d of the member topics; add partitions to it",
+				p, counts(p), counts(member[0]))
+		}
 	}
 	return nil
 }

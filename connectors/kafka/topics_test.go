@@ -96,7 +96,7 @@ func TestEnsureTopicsProgressTooSmall(t *testing.T) {
 
 func TestTopicSpecs(t *testing.T) {
 	specs := TopicSpecs(DefaultConfig())
-	require.Len(t, specs, 7)
+	require.Len(t, specs, 8)
 	seen := map[string]bool{}
 	for _, s := range specs {
 		require.False(t, seen[s.Name], s.Name)

@@ -108,6 +108,8 @@ func (g *Generator) Definitions() []Record {
 		smart := func(id, name string, rule any) {
 			def("group", id, map[string]any{"type": "smart", "name": name, "rule": rule})
 		}
+		smart("live-last-hour", "Attended a live in the last hour", map[string]any{
+			"activity": "attended_live", "when": map[string]any{"within_last": map[string]int{"hours": 1}}})
 		smart("recent-attendees", "Attended a live in the last 7 days", map[string]any{
 			"activity": "attended_live", "when": map[string]any{"within_last": map[string]int{"days": 7}}})
 		smart("engaged-vips", "Engaged VIPs", map[string]any{"all": []any{
@@ -253,6 +255,11 @@ func (g *Generator) Next(now time.Time) Record {
 			res["id"] = g.pick(topics)
 		}
 		res["title"] = res["id"]
+		if typ == "attended_live" && g.r.IntN(2) == 0 {
+			// Reported late: it leaves the one-hour window within minutes,
+			// which shows time-driven changes.
+			now = now.Add(-time.Duration(50+g.r.IntN(10)) * time.Minute)
+		}
 		return g.record(engine.KindActivities, spot, g.member(i), now, map[string]any{
 			"id": fmt.Sprintf("evt-%d-%d", g.cfg.Seed, g.seq), "type": typ, "resource": res})
 	}

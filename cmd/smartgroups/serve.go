@@ -1,0 +1,89 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/smartgroups/smartgroups/engine"
+	"github.com/smartgroups/smartgroups/internal/serve"
+)
+
+// serveFlags binds the flags shared by serve and demo to a serve.Config.
+type serveFlags struct {
+	brokers, clock, logLevel string
+}
+
+func addServeFlags(f *pflag.FlagSet, cfg *serve.Config, sf *serveFlags) {
+	f.StringVar(&sf.brokers, "brokers", "", "Kafka seed brokers, comma-separated (empty: start an embedded broker)")
+	f.StringVar(&cfg.EmbeddedAddr, "embedded-broker", cfg.EmbeddedAddr, "listen address of the embedded broker")
+	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "state directory (and the embedded broker's data)")
+	f.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "HTTP listen address for /metrics, /healthz, /readyz (empty: off)")
+	f.StringVar(&cfg.Kafka.GroupID, "group-id", cfg.Kafka.GroupID, "consumer group of the member topics")
+	f.StringVar(&cfg.Kafka.TopicPrefix, "topic-prefix", cfg.Kafka.TopicPrefix, "prefix of every topic name")
+	f.Int32Var(&cfg.Kafka.Partitions, "partitions", cfg.Kafka.Partitions, "partitions of the topics it creates")
+	f.StringVar(&cfg.Kafka.TransactionalIDPrefix, "transactional-id-prefix", cfg.Kafka.TransactionalIDPrefix, "prefix of the output transactional ids")
+	f.StringVar(&sf.clock, "clock", "wall", "engine clock: wall or event (largest ts seen)")
+	f.IntVar(&cfg.BatchSize, "batch-size", cfg.BatchSize, "most input records per committed batch")
+	f.BoolVar(&cfg.Kafka.TLS.Enable, "tls", false, "connect to Kafka with TLS")
+	f.StringVar(&cfg.Kafka.TLS.CAFile, "tls-ca", "", "CA certificate file (PEM)")
+	f.StringVar(&cfg.Kafka.TLS.CertFile, "tls-cert", "", "client certificate file (PEM)")
+	f.StringVar(&cfg.Kafka.TLS.KeyFile, "tls-key", "", "client key file (PEM)")
+	f.StringVar(&cfg.Kafka.TLS.ServerName, "tls-server-name", "", "server name to verify")
+	f.BoolVar(&cfg.Kafka.TLS.InsecureSkipVerify, "tls-insecure-skip-verify", false, "do not verify the broker certificate")
+	f.StringVar(&cfg.Kafka.SASL.Mechanism, "sasl-mechanism", "", "SASL mechanism: plain, scram-sha-256 or scram-sha-512")
+	f.StringVar(&cfg.Kafka.SASL.User, "sasl-user", "", "SASL user")
+	f.StringVar(&cfg.Kafka.SASL.Password, "sasl-password", "", "SASL password (prefer SMARTGROUPS_SASL_PASSWORD)")
+	f.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+}
+
+// apply finishes the config from the string flags.
+func (sf *serveFlags) apply(cfg *serve.Config) error {
+	cfg.Kafka.Brokers = nil
+	for _, b := range strings.Split(sf.brokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			cfg.Kafka.Brokers = append(cfg.Kafka.Brokers, b)
+		}
+	}
+	switch sf.clock {
+	case "wall":
+		cfg.Clock = engine.ClockWall
+	case "event":
+		cfg.Clock = engine.ClockEvent
+	default:
+		return fmt.Errorf("--clock must be wall or event, not %q", sf.clock)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(sf.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	return cfg.Validate()
+}
+
+func newServeCmd() *cobra.Command {
+	cfg := serve.DefaultConfig()
+	var sf serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the engine on Kafka (an embedded broker when --brokers is empty)",
+		Long: `Consumes the member and definitions topics, maintains every smart group and
+publishes membership changes exactly once to <prefix>memberships. Creates
+missing topics and refuses to start when the member topics are not
+co-partitioned. Serves /metrics, /healthz and /readyz on --http. Stops
+gracefully on SIGINT or SIGTERM.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := sf.apply(&cfg); err != nil {
+				return err
+			}
+			return serve.Run(cmd.Context(), cfg)
+		},
+	}
+	addServeFlags(cmd.Flags(), &cfg, &sf)
+	return cmd
+}

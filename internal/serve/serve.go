@@ -1,0 +1,562 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/smartgroups/smartgroups/connectors/kafka"
+	"github.com/smartgroups/smartgroups/engine"
+	"github.com/smartgroups/smartgroups/state"
+)
+
+// Config configures Run. Build it with DefaultConfig.
+type Config struct {
+	// Kafka is the Kafka configuration. With no brokers, an embedded
+	// broker is started on EmbeddedAddr.
+	Kafka kafka.Config
+	// EmbeddedAddr is where the embedded broker listens. Default
+	// 127.0.0.1:9092.
+	EmbeddedAddr string
+	// DataDir holds the state store (and the embedded broker's data).
+	// Default "./data".
+	DataDir string
+	// HTTPAddr serves /metrics, /healthz and /readyz. Default
+	// 127.0.0.1:8080; empty disables HTTP.
+	HTTPAddr string
+	// Clock is the engine clock: wall (default) or event.
+	Clock engine.ClockMode
+	// BatchSize is the most member records processed per batch. Default 1000.
+	BatchSize int
+	// TickInterval is how often due timers are fired. Default 200ms, so a
+	// time-driven change is emitted well within one second.
+	TickInterval time.Duration
+	// Limits bound records and rules. Default engine.DefaultLimits().
+	Limits engine.Limits
+	// Logger logs lifecycle events. Default: text to stderr.
+	Logger *slog.Logger
+	// OnEvents, when set, is called with the membership changes of every
+	// published batch, after they are committed to Kafka.
+	OnEvents func([]engine.Event)
+	// OnReady, when set, is called once the instance is ready, with the
+	// broker addresses it uses.
+	OnReady func(brokers []string)
+}
+
+// DefaultConfig returns the defaults documented on Config.
+func DefaultConfig() Config {
+	k := kafka.DefaultConfig()
+	k.Brokers = nil
+	return Config{
+		Kafka:        k,
+		EmbeddedAddr: kafka.DefaultEmbeddedAddr,
+		DataDir:      "./data",
+		HTTPAddr:     "127.0.0.1:8080",
+		Clock:        engine.ClockWall,
+		BatchSize:    1000,
+		TickInterval: 200 * time.Millisecond,
+		Limits:       engine.DefaultLimits(),
+	}
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("serve: data dir is required"))
+	}
+	if c.Clock != engine.ClockWall && c.Clock != engine.ClockEvent {
+		errs = append(errs, errors.New("serve: clock must be wall or event"))
+	}
+	if c.BatchSize < 1 {
+		errs = append(errs, errors.New("serve: batch size must be at least 1"))
+	}
+	if c.TickInterval <= 0 || c.TickInterval > time.Second {
+		errs = append(errs, errors.New("serve: tick interval must be in (0, 1s]"))
+	}
+	if len(c.Kafka.Brokers) == 0 && c.EmbeddedAddr == "" {
+		errs = append(errs, errors.New("serve: either brokers or an embedded broker address is required"))
+	}
+	k := c.Kafka
+	if len(k.Brokers) == 0 {
+		k.Brokers = []string{"embedded:0"}
+	}
+	if err := k.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+type server struct {
+	cfg      Config
+	log      *slog.Logger
+	eng      *engine.Engine
+	pub      *kafka.Publisher
+	instance string
+	owned    map[int32]bool // guarded by the engine loop (hooks run while Poll blocks)
+	mu       sync.Mutex     // guards owned against the hooks' goroutine
+
+	ready            atomic.Bool
+	restoring        atomic.Int32
+	restoreRecords   prometheus.Counter
+	restoreRemaining prometheus.Gauge
+	restoresRunning  prometheus.Gauge
+}
+
+// Run runs the service until ctx is done, then shuts down gracefully.
+func Run(ctx context.Context, cfg Config) (err error) {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("serve: data dir: %w", err)
+	}
+	if len(cfg.Kafka.Brokers) == 0 {
+		emb, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Addr: cfg.EmbeddedAddr, DataDir: filepath.Join(cfg.DataDir, "broker")})
+		if err != nil {
+			return fmt.Errorf("serve: embedded broker: %w", err)
+		}
+		defer func() {
+			if cerr := emb.Close(); cerr != nil && err == nil {
+				err = cerr
+			}
+		}()
+		if n := emb.RepairedTransactions(); n > 0 {
+			log.Info("embedded broker repaired transactions left open by a crash", "count", n)
+		}
+		cfg.Kafka.Brokers = []string{emb.Addr()}
+		log.Info("embedded Kafka-compatible broker started", "addr", emb.Addr())
+	}
+
+	reg := prometheus.NewRegistry()
+	if err := registerAll(reg, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+		return err
+	}
+	kmetrics, err := kafka.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+
+	partitions, err := ensureTopics(ctx, cfg.Kafka)
+	if err != nil {
+		return err
+	}
+
+	st, err := state.Open(filepath.Join(cfg.DataDir, "state"), state.Options{})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := st.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	ecfg := engine.DefaultConfig()
+	ecfg.Clock, ecfg.Limits, ecfg.Registerer, ecfg.Logger = cfg.Clock, cfg.Limits, reg, log
+	ecfg.PartitionOf = partitionOf(cfg.Kafka.Topic(engine.KindProfiles), partitions)
+	eng, err := engine.New(st, ecfg)
+	if err != nil {
+		return err
+	}
+	instance, err := eng.InstanceID()
+	if err != nil {
+		return err
+	}
+	pub, err := kafka.NewPublisher(cfg.Kafka, instance, kmetrics)
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+
+	s := &server{cfg: cfg, log: log, eng: eng, pub: pub, instance: instance, owned: map[int32]bool{}}
+	s.restoreRecords = prometheus.NewCounter(prometheus.CounterOpts{Name: "smartgroups_restore_records_total",
+		Help: "Changelog records applied while restoring partitions moved from another instance."})
+	s.restoreRemaining = prometheus.NewGauge(prometheus.GaugeOpts{Name: "smartgroups_restore_remaining_records",
+		Help: "Changelog records left to apply in the restore in progress."})
+	s.restoresRunning = prometheus.NewGauge(prometheus.GaugeOpts{Name: "smartgroups_restores_running",
+		Help: "Partitions being restored from the changelog."})
+	if err := registerAll(reg, s.restoreRecords, s.restoreRemaining, s.restoresRunning); err != nil {
+		return err
+	}
+
+	if cfg.HTTPAddr != "" {
+		stop, err := s.serveHTTP(cfg.HTTPAddr, reg)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+
+	cons, err := kafka.NewConsumer(cfg.Kafka, kafka.ConsumerHooks{OnAssigned: s.onAssigned, OnRevoked: s.onRevoked}, kmetrics)
+	if err != nil {
+		return err
+	}
+	defer cons.Close()
+
+	if err := s.bootstrapDefinitions(ctx, cons); err != nil {
+		return err
+	}
+	s.ready.Store(true)
+	log.Info("ready", "instance", instance, "partitions", partitions, "brokers", cfg.Kafka.Brokers)
+	if cfg.OnReady != nil {
+		cfg.OnReady(cfg.Kafka.Brokers)
+	}
+	err = s.loop(ctx, cons)
+	cons.Close() // leave the group: revokes and releases owned partitions
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		log.Info("shut down")
+		return nil
+	}
+	return err
+}
+
+func ensureTopics(ctx context.Context, kc kafka.Config) (int32, error) {
+	opts, err := kc.ClientOpts()
+	if err != nil {
+		return 0, err
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return 0, fmt.Errorf("serve: kafka client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if err := kafka.EnsureTopics(ctx, adm, kc); err != nil {
+		return 0, err
+	}
+	topic := kc.Topic(engine.KindProfiles)
+	details, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		return 0, fmt.Errorf("serve: listing %s: %w", topic, err)
+	}
+	return int32(len(details[topic].Partitions)), nil
+}
+
+// partitionOf maps a member to its input partition the way producers
+// partition "<spot>/<member>" keys (murmur2, like the Java client).
+func partitionOf(topic string, n int32) func(spot, member string) int32 {
+	p := kgo.StickyKeyPartitioner(nil).ForTopic(topic)
+	var mu sync.Mutex
+	return func(spot, member string) int32 {
+		mu.Lock()
+		defer mu.Unlock()
+		return int32(p.Partition(&kgo.Record{Key: []byte(spot + "/" + member)}, int(n)))
+	}
+}
+
+func (s *server) bootstrapDefinitions(ctx context.Context, cons *kafka.Consumer) error {
+	recs, err := cons.ReadDefinitions(ctx)
+	if err != nil {
+		return err
+	}
+	topic := s.cfg.Kafka.Topic(engine.KindDefinitions)
+	from, _, err := s.eng.Position(engine.KindDefinitions, topic, 0)
+	if err != nil {
+		return err
+	}
+	var todo []engine.Record
+	for _, r := range recs {
+		if r.Offset >= from {
+			todo = append(todo, r)
+		}
+	}
+	for i := 0; i < len(todo); i += s.cfg.BatchSize {
+		res, err := s.eng.Process(ctx, todo[i:min(i+s.cfg.BatchSize, len(todo))])
+		if err != nil {
+			return err
+		}
+		if err := s.publish(ctx, res); err != nil {
+			return err
+		}
+	}
+	s.log.Info("definitions loaded", "records", len(recs), "applied", len(todo))
+	return nil
+}
+
+func (s *server) loop(ctx context.Context, cons *kafka.Consumer) error {
+	lastTick := time.Now()
+	for {
+		pollCtx, cancel := context.WithTimeout(ctx, s.cfg.TickInterval)
+		recs, err := cons.Poll(pollCtx, s.cfg.BatchSize)
+		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		if len(recs) > 0 {
+			res, err := s.eng.Process(ctx, recs)
+			if err != nil {
+				return err
+			}
+			if err := s.publish(ctx, res); err != nil {
+				return err
+			}
+		}
+		if time.Since(lastTick) >= s.cfg.TickInterval {
+			lastTick = time.Now()
+			res, err := s.eng.Tick(ctx)
+			if err != nil {
+				return err
+			}
+			if err := s.publish(ctx, res); err != nil {
+				return err
+			}
+		}
+		if err := s.flushDefinitionOutbox(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// publish publishes a result's outbox entries of member partitions and
+// acknowledges them; definition dead letters are handled by
+// flushDefinitionOutbox.
+func (s *server) publish(ctx context.Context, res *engine.Result) error {
+	for _, o := range res.Outbox {
+		if o.Partition == engine.DefPartition {
+			continue
+		}
+		if err := s.publishEntry(ctx, o); err != nil {
+			return err
+		}
+	}
+	if s.cfg.OnEvents != nil && len(res.Events) > 0 {
+		s.cfg.OnEvents(res.Events)
+	}
+	return nil
+}
+
+func (s *server) publishEntry(ctx context.Context, o engine.OutboxEntry) error {
+	b := kafka.Batch{Partition: o.Partition, Events: o.Events, DeadLetters: o.DeadLetters,
+		Changelog: o.Changelog, DefinitionTombstones: o.DefinitionTombstones, OutboxID: o.ID}
+	err := s.pub.Publish(ctx, b)
+	if err != nil {
+		// One retry with a fresh producer: a transient failure leaves the
+		// entry in the outbox, and Acquire tells whether it was committed.
+		s.log.Warn("publish failed; acquiring the partition again", "partition", o.Partition, "err", err)
+		marker, aerr := s.pub.Acquire(ctx, o.Partition)
+		if aerr != nil {
+			return fmt.Errorf("serve: partition %d: publish: %w (acquire: %w)", o.Partition, err, aerr)
+		}
+		if marker.Instance != "" && marker.Instance != s.instance {
+			return fmt.Errorf("serve: partition %d was taken over by instance %s while this one still processed it: %w", o.Partition, marker.Instance, err)
+		}
+		if err := s.pub.Publish(ctx, b); err != nil {
+			return fmt.Errorf("serve: partition %d: publish: %w", o.Partition, err)
+		}
+	}
+	return s.eng.Ack(o.Partition, o.ID)
+}
+
+// flushDefinitionOutbox publishes dead letters of definition records when
+// this instance owns member partition 0 (one instance publishes them, not
+// every instance that reads the definitions); otherwise it drops them.
+// Until the first assignment they wait.
+func (s *server) flushDefinitionOutbox(ctx context.Context) error {
+	s.mu.Lock()
+	anyOwned, owner := len(s.owned) > 0, s.owned[0]
+	s.mu.Unlock()
+	if !anyOwned {
+		return nil
+	}
+	pending, err := s.eng.Pending(engine.DefPartition)
+	if err != nil || len(pending) == 0 {
+		return err
+	}
+	if owner {
+		if _, ok := s.pub.Published(engine.DefPartition); !ok {
+			if _, err := s.pub.Acquire(ctx, engine.DefPartition); err != nil {
+				return err
+			}
+		}
+		for _, o := range pending {
+			if err := s.pub.Publish(ctx, kafka.Batch{Partition: o.Partition, DeadLetters: o.DeadLetters, OutboxID: o.ID}); err != nil {
+				s.pub.Release(engine.DefPartition)
+				return fmt.Errorf("serve: publishing definition dead letters: %w", err)
+			}
+		}
+	}
+	return s.eng.Ack(engine.DefPartition, pending[len(pending)-1].ID)
+}
+
+func partitionsOf(a kafka.Assignment) []int32 {
+	set := map[int32]bool{}
+	for _, ps := range a {
+		for _, p := range ps {
+			set[p] = true
+		}
+	}
+	out := make([]int32, 0, len(set))
+	for p := range set {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// onAssigned takes over newly assigned partitions: fence the previous
+// owner, bring the local state up to date (republish our unpublished
+// outbox, or restore from the changelog), reconcile with the definitions,
+// and return the input positions to resume at.
+func (s *server) onAssigned(ctx context.Context, assigned kafka.Assignment) (kafka.Offsets, error) {
+	parts := partitionsOf(assigned)
+	s.restoring.Add(1)
+	defer s.restoring.Add(-1)
+	for _, p := range parts {
+		marker, err := s.pub.Acquire(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		if marker.Instance != "" && marker.Instance != s.instance {
+			if err := s.restore(ctx, p, marker); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		pending, err := s.eng.Pending(p)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range pending {
+			if marker.Instance == s.instance && o.ID <= marker.OutboxID {
+				if err := s.eng.Ack(p, o.ID); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			if err := s.publishEntry(ctx, o); err != nil {
+				return nil, err
+			}
+		}
+	}
+	res, err := s.eng.Assign(ctx, parts)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	for _, p := range parts {
+		s.owned[p] = true
+	}
+	s.mu.Unlock()
+	if err := s.publish(ctx, res); err != nil {
+		return nil, err
+	}
+	out := kafka.Offsets{}
+	for topic, ps := range assigned {
+		kind, _ := s.cfg.Kafka.Kind(topic)
+		out[topic] = map[int32]int64{}
+		for _, p := range ps {
+			off, ok, err := s.eng.Position(kind, topic, p)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				off = -1
+			}
+			out[topic][p] = off
+		}
+	}
+	s.log.Info("partitions assigned", "partitions", parts)
+	return out, nil
+}
+
+func (s *server) restore(ctx context.Context, p int32, marker kafka.ProgressMarker) error {
+	s.restoresRunning.Inc()
+	defer s.restoresRunning.Dec()
+	start := time.Now()
+	s.log.Info("restoring partition from the changelog", "partition", p, "published_by", marker.Instance)
+	if err := s.eng.DropPartition(p); err != nil {
+		return err
+	}
+	n := 0
+	err := s.pub.ReadChangelog(ctx, p, func(entries []engine.ChangelogEntry, remaining int64) error {
+		n += len(entries)
+		s.restoreRecords.Add(float64(len(entries)))
+		s.restoreRemaining.Set(float64(remaining))
+		return s.eng.RestorePartition(p, entries, false)
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.eng.RestorePartition(p, nil, true); err != nil {
+		return err
+	}
+	s.restoreRemaining.Set(0)
+	s.log.Info("partition restored", "partition", p, "records", n, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func (s *server) onRevoked(_ context.Context, revoked kafka.Assignment) {
+	parts := partitionsOf(revoked)
+	s.eng.Revoke(parts)
+	s.mu.Lock()
+	for _, p := range parts {
+		delete(s.owned, p)
+	}
+	s.mu.Unlock()
+	for _, p := range parts {
+		s.pub.Release(p)
+	}
+	s.log.Info("partitions revoked", "partitions", parts)
+}
+
+func (s *server) serveHTTP(addr string, reg *prometheus.Registry) (func(), error) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.ready.Load() || s.restoring.Load() > 0 {
+			http.Error(w, "not ready: loading definitions or restoring partitions", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("serve: http listen %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server", "err", err)
+		}
+	}()
+	s.log.Info("http listening", "addr", ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}
+
+func registerAll(reg prometheus.Registerer, cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("serve: register metrics: %w", err)
+		}
+	}
+	return nil
+}
