@@ -93,8 +93,8 @@ type Publisher struct {
 	cfg      Config
 	instance string
 	base     []kgo.Opt
-	metrics *Metrics
-	reader  *kgo.Client // non-transactional, for reading progress
+	metrics  *Metrics
+	reader   *kgo.Client // non-transactional, for reading progress
 
 	mu        sync.Mutex
 	closed    bool
