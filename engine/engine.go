@@ -197,6 +197,18 @@ type Result struct {
 	Events      []Event
 	DeadLetters []DeadLetter
 	Outbox      []OutboxEntry
+	// OldestProduced is the earliest production time of the batch's
+	// records (zero when unknown); a runtime observes the event-to-output
+	// latency with ObserveLatency once the output is visible.
+	OldestProduced time.Time
+}
+
+// ObserveLatency records the event-to-output latency of a result whose
+// output just became visible to consumers.
+func (e *Engine) ObserveLatency(res *Result) {
+	if !res.OldestProduced.IsZero() && len(res.Events) > 0 {
+		e.metrics.Latency.Observe(time.Since(res.OldestProduced).Seconds())
+	}
 }
 
 // OutboxEntry is the durable copy of a batch's output for one partition:
@@ -344,9 +356,7 @@ func (e *Engine) Process(ctx context.Context, recs []Record) (*Result, error) {
 		return nil, err
 	}
 	e.metrics.BatchDuration.Observe(time.Since(start).Seconds())
-	if !oldest.IsZero() && len(res.Events) > 0 {
-		e.metrics.Latency.Observe(time.Since(oldest).Seconds())
-	}
+	res.OldestProduced = oldest
 	return res, nil
 }
 

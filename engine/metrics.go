@@ -39,7 +39,7 @@ func newMetrics(reg prometheus.Registerer, e *Engine) (*Metrics, error) {
 		}, []string{"op", "reason"}),
 		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "smartgroups_event_to_output_latency_seconds",
-			Help:    "Time from an input record's production to the commit of the membership changes it caused.",
+			Help:    "Time from the production of the oldest input record of a batch to the moment its membership changes are visible to consumers.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}),
 		BatchDuration: prometheus.NewHistogram(prometheus.HistogramOpts{

@@ -81,14 +81,14 @@ func runDemo(ctx context.Context, out io.Writer, cfg serve.Config, dc demo.Confi
 			fmt.Fprintf(out, "%s %-28s %-8s %-11s seq %d\n", sign, e.Spot+"/"+e.Group, e.Member, e.Reason, e.Seq)
 		}
 	}
-	ready := make(chan []string, 1)
-	cfg.OnReady = func(brokers []string) { ready <- brokers }
+	ready := make(chan serve.Ready, 1)
+	cfg.OnReady = func(r serve.Ready) { ready <- r }
 	errc := make(chan error, 1)
 	go func() { errc <- serve.Run(ctx, cfg) }()
 
-	var brokers []string
+	var r serve.Ready
 	select {
-	case brokers = <-ready:
+	case r = <-ready:
 	case err := <-errc:
 		return err
 	}
@@ -100,10 +100,10 @@ smartgroups demo is running.
                kcat -b %[2]s -C -t %[3]smemberships -f '%%k %%s\n'
 Ctrl-C stops.
 
-`, cfg.HTTPAddr, brokers[0], cfg.Kafka.TopicPrefix)
+`, r.HTTPAddr, r.Brokers[0], cfg.Kafka.TopicPrefix)
 
 	gen := make(chan error, 1)
-	go func() { gen <- produceCommunity(ctx, brokers, cfg.Kafka.TopicPrefix, dc, rate) }()
+	go func() { gen <- produceCommunity(ctx, r.Brokers, cfg.Kafka.TopicPrefix, dc, rate) }()
 	select {
 	case err := <-errc:
 		return err

@@ -53,9 +53,14 @@ type Config struct {
 	// OnEvents, when set, is called with the membership changes of every
 	// published batch, after they are committed to Kafka.
 	OnEvents func([]engine.Event)
-	// OnReady, when set, is called once the instance is ready, with the
-	// broker addresses it uses.
-	OnReady func(brokers []string)
+	// OnReady, when set, is called once the instance is ready.
+	OnReady func(Ready)
+}
+
+// Ready describes a running instance.
+type Ready struct {
+	Brokers  []string // Kafka bootstrap addresses in use
+	HTTPAddr string   // bound HTTP address, empty when HTTP is off
 }
 
 // DefaultConfig returns the defaults documented on Config.
@@ -198,12 +203,14 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 
+	var httpAddr string
 	if cfg.HTTPAddr != "" {
-		stop, err := s.serveHTTP(cfg.HTTPAddr, reg)
+		addr, stop, err := s.serveHTTP(cfg.HTTPAddr, reg)
 		if err != nil {
 			return err
 		}
 		defer stop()
+		httpAddr = addr
 	}
 
 	cons, err := kafka.NewConsumer(cfg.Kafka, kafka.ConsumerHooks{OnAssigned: s.onAssigned, OnRevoked: s.onRevoked}, kmetrics)
@@ -218,7 +225,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	s.ready.Store(true)
 	log.Info("ready", "instance", instance, "partitions", partitions, "brokers", cfg.Kafka.Brokers)
 	if cfg.OnReady != nil {
-		cfg.OnReady(cfg.Kafka.Brokers)
+		cfg.OnReady(Ready{Brokers: cfg.Kafka.Brokers, HTTPAddr: httpAddr})
 	}
 	err = s.loop(ctx, cons)
 	cons.Close() // leave the group: revokes and releases owned partitions
@@ -341,6 +348,7 @@ func (s *server) publish(ctx context.Context, res *engine.Result) error {
 			return err
 		}
 	}
+	s.eng.ObserveLatency(res)
 	if s.cfg.OnEvents != nil && len(res.Events) > 0 {
 		s.cfg.OnEvents(res.Events)
 	}
@@ -521,7 +529,7 @@ func (s *server) onRevoked(_ context.Context, revoked kafka.Assignment) {
 	s.log.Info("partitions revoked", "partitions", parts)
 }
 
-func (s *server) serveHTTP(addr string, reg *prometheus.Registry) (func(), error) {
+func (s *server) serveHTTP(addr string, reg *prometheus.Registry) (string, func(), error) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -536,7 +544,7 @@ func (s *server) serveHTTP(addr string, reg *prometheus.Registry) (func(), error
 	})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("serve: http listen %s: %w", addr, err)
+		return "", nil, fmt.Errorf("serve: http listen %s: %w", addr, err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -545,7 +553,7 @@ func (s *server) serveHTTP(addr string, reg *prometheus.Registry) (func(), error
 		}
 	}()
 	s.log.Info("http listening", "addr", ln.Addr().String())
-	return func() {
+	return ln.Addr().String(), func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
