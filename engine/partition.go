@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -140,8 +139,9 @@ func (e *Engine) rebuildPostings(p int32) error {
 		}
 		spot := string(rest[:i])
 		ord := state.DecodeU32(rest[i+1:])
-		st := &MemberState{}
-		if decErr = json.Unmarshal(v, st); decErr != nil {
+		st, err := DecodeMemberState(v)
+		if err != nil {
+			decErr = err
 			return false
 		}
 		m := &member{st: st}

@@ -28,6 +28,24 @@ type MemberState struct {
 	Seqs map[string]uint64 `json:"q,omitempty"`
 }
 
+// EncodeMemberState encodes a member's stored state.
+func EncodeMemberState(st *MemberState) ([]byte, error) {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return nil, fmt.Errorf("engine: encode member state: %w", err)
+	}
+	return b, nil
+}
+
+// DecodeMemberState decodes EncodeMemberState.
+func DecodeMemberState(v []byte) (*MemberState, error) {
+	st := &MemberState{}
+	if err := json.Unmarshal(v, st); err != nil {
+		return nil, fmt.Errorf("engine: decode member state: %w", err)
+	}
+	return st, nil
+}
+
 // member is a member loaded into a transaction; it implements MemberView.
 type member struct {
 	t     *txn
@@ -274,9 +292,9 @@ func (t *txn) memberByOrd(part int32, spot string, ord uint32) (*member, error) 
 	if !ok {
 		return nil, nil
 	}
-	st := &MemberState{}
-	if err := json.Unmarshal(v, st); err != nil {
-		return nil, fmt.Errorf("engine: decode member %s#%d: %w", spot, ord, err)
+	st, err := DecodeMemberState(v)
+	if err != nil {
+		return nil, fmt.Errorf("engine: member %s#%d: %w", spot, ord, err)
 	}
 	m := &member{t: t, part: part, spot: spot, ord: ord, st: st}
 	t.members[r] = m
@@ -340,7 +358,7 @@ func (e *Engine) commit(t *txn) (*Result, error) {
 		if !m.dirty {
 			continue
 		}
-		v, err := json.Marshal(m.st)
+		v, err := EncodeMemberState(m.st)
 		if err != nil {
 			return nil, e.fail(t, fmt.Errorf("engine: encode member: %w", err))
 		}
