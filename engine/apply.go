@@ -292,6 +292,10 @@ func (t *txn) erase(part int32, spot, id string) error {
 	}
 	delete(t.members, memberRef{part, spot, m.ord})
 	delete(t.ords, idRef{part, spot, id})
+	// Forget the member in the cross-batch cache now: a later record of
+	// this batch must not find the erased state there.
+	delete(t.e.cache.states, memberRef{part, spot, m.ord})
+	delete(t.e.cache.ords, idRef{part, spot, id})
 	t.e.liveMembers.Add(-1)
 	return nil
 }

@@ -51,16 +51,24 @@ type Config struct {
 	Logger *slog.Logger
 	// WallClock returns the wall time for ClockWall. Default time.Now.
 	WallClock func() time.Time
+	// MemberCacheSize is how many decoded member states are kept in memory
+	// across batches. Default 100,000; 0 disables the cache.
+	MemberCacheSize int
+	// Changelog makes every outbox entry carry the partition's state
+	// changes, for restoring a partition on another instance (serve).
+	// Default false (process).
+	Changelog bool
 }
 
 // DefaultConfig returns the default configuration.
 func DefaultConfig() Config {
 	return Config{
-		Clock:       ClockEvent,
-		Limits:      DefaultLimits(),
-		PartitionOf: func(string, string) int32 { return 0 },
-		Logger:      slog.New(slog.DiscardHandler),
-		WallClock:   time.Now,
+		Clock:           ClockEvent,
+		Limits:          DefaultLimits(),
+		PartitionOf:     func(string, string) int32 { return 0 },
+		Logger:          slog.New(slog.DiscardHandler),
+		WallClock:       time.Now,
+		MemberCacheSize: 100_000,
 	}
 }
 
@@ -93,6 +101,7 @@ type Engine struct {
 	postings map[string]*roaring.Bitmap // cache of posting lists by key
 	nextOut  map[int32]uint64           // next outbox id per partition
 
+	cache       *memberCache
 	metrics     *Metrics
 	liveGroups  atomic.Int64
 	liveMembers atomic.Int64
@@ -109,7 +118,7 @@ func New(st *state.Store, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{st: st, cfg: cfg, defs: NewDefs(cfg.Limits), owned: map[int32]bool{},
-		postings: map[string]*roaring.Bitmap{}, nextOut: map[int32]uint64{}}
+		postings: map[string]*roaring.Bitmap{}, nextOut: map[int32]uint64{}, cache: newMemberCache(cfg.MemberCacheSize)}
 	m, err := newMetrics(cfg.Registerer, e)
 	if err != nil {
 		return nil, err

@@ -67,8 +67,9 @@ func (e *Engine) DropPartition(p int32) error {
 	return b.Commit()
 }
 
-// forget drops cached posting lists of a partition.
+// forget drops cached posting lists and members of a partition.
 func (e *Engine) forget(p int32) {
+	e.cache.clear()
 	prefix := string(state.PartitionPrefix(p))
 	for k := range e.postings {
 		if len(k) >= len(prefix) && k[:len(prefix)] == prefix {

@@ -19,6 +19,7 @@ func openEngine(t *testing.T, now engine.Millis) *engine.Engine {
 	t.Cleanup(func() { _ = st.Close() })
 	cfg := engine.DefaultConfig()
 	cfg.Clock, cfg.Now = engine.ClockFixed, now
+	cfg.Changelog = true
 	eng, err := engine.New(st, cfg)
 	if err != nil {
 		t.Fatal(err)

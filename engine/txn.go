@@ -230,6 +230,10 @@ func (t *txn) lookupOrd(part int32, spot, id string) (uint32, bool, error) {
 	if o, ok := t.ords[r]; ok {
 		return o, true, nil
 	}
+	if o, ok := t.e.cache.ords[r]; ok {
+		t.ords[r] = o
+		return o, true, nil
+	}
 	v, ok, err := t.b.Get(state.MemberIDKey(part, spot, id))
 	if err != nil || !ok {
 		return 0, false, err
@@ -283,6 +287,11 @@ func (t *txn) memberByID(part int32, spot, id string, create bool) (*member, err
 func (t *txn) memberByOrd(part int32, spot string, ord uint32) (*member, error) {
 	r := memberRef{part, spot, ord}
 	if m, ok := t.members[r]; ok {
+		return m, nil
+	}
+	if st, ok := t.e.cache.states[r]; ok {
+		m := &member{t: t, part: part, spot: spot, ord: ord, st: st}
+		t.members[r] = m
 		return m, nil
 	}
 	v, ok, err := t.b.Get(state.MemberKey(part, spot, ord))
@@ -439,6 +448,7 @@ func (e *Engine) commit(t *txn) (*Result, error) {
 			bm.AndNot(d.removes)
 		}
 	}
+	e.cache.keep(t)
 	e.countGroups()
 	return res, nil
 }
@@ -517,6 +527,9 @@ func logged(key []byte) (int32, bool) {
 }
 
 func (t *txn) record(key, value []byte, del bool) {
+	if !t.e.cfg.Changelog {
+		return
+	}
 	p, ok := logged(key)
 	if !ok {
 		return
@@ -562,4 +575,47 @@ func (t *txn) delRange(lo, hi []byte) error {
 		}
 	}
 	return t.b.DeleteRange(lo, hi)
+}
+
+// memberCache keeps decoded member states and ordinals across batches, so
+// a hot member costs no store read and no decoding. It only ever holds
+// committed states (it is filled after a commit) and is cleared when a
+// partition's state is dropped or restored.
+type memberCache struct {
+	max    int
+	ords   map[idRef]uint32
+	states map[memberRef]*MemberState
+}
+
+func newMemberCache(max int) *memberCache {
+	return &memberCache{max: max, ords: map[idRef]uint32{}, states: map[memberRef]*MemberState{}}
+}
+
+// keep records the members of a committed transaction, evicting arbitrary
+// entries beyond the size limit.
+func (c *memberCache) keep(t *txn) {
+	if c.max <= 0 {
+		return
+	}
+	for r, m := range t.members {
+		c.states[r] = m.st
+		c.ords[idRef{r.part, r.spot, m.st.ID}] = r.ord
+	}
+	if len(c.states) > c.max {
+		for r, st := range c.states {
+			delete(c.states, r)
+			delete(c.ords, idRef{r.part, r.spot, st.ID})
+			if len(c.states) <= c.max*9/10 {
+				break
+			}
+		}
+	}
+	if len(c.ords) > 2*c.max {
+		clear(c.ords)
+	}
+}
+
+func (c *memberCache) clear() {
+	clear(c.ords)
+	clear(c.states)
 }

@@ -177,6 +177,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}()
 	ecfg := engine.DefaultConfig()
 	ecfg.Clock, ecfg.Limits, ecfg.Registerer, ecfg.Logger = cfg.Clock, cfg.Limits, reg, log
+	ecfg.Changelog = true
 	ecfg.PartitionOf = partitionOf(cfg.Kafka.Topic(engine.KindProfiles), partitions)
 	eng, err := engine.New(st, ecfg)
 	if err != nil {
