@@ -71,13 +71,7 @@ func (t *txn) applyMemberRecord(rec *Record) error {
 	} else {
 		groups = readersOf(sd, deps)
 	}
-	if err := t.reevaluate(m, sd, groups); err != nil {
-		return err
-	}
-	if eligChanged || touchesTime(sd, deps) {
-		return t.rescheduleTimer(m, sd)
-	}
-	return nil
+	return t.reevaluate(m, sd, groups)
 }
 
 // mergeValues applies a merge patch of custom values or form answers and
@@ -153,35 +147,26 @@ func readersOf(sd *SpotDefs, deps []string) []string {
 	return out
 }
 
-func touchesTime(sd *SpotDefs, deps []string) bool {
-	for _, g := range sd.timeGroups {
-		for _, d := range deps {
-			if sd.Groups[g].compiled.dependsOn(d) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func (r *Rule) dependsOn(dep string) bool {
-	i := sort.SearchStrings(r.Deps, dep)
-	return i < len(r.Deps) && r.Deps[i] == dep
-}
-
 // reevaluate evaluates the given smart groups for a member, then the
 // groups depending on any that flipped, in dependency order, and emits
-// the flips with the transaction's reason.
+// the flips with the transaction's reason. When a time-dependent group was
+// evaluated (directly or through a group trigger), the member's timer is
+// recomputed.
 func (t *txn) reevaluate(m *member, sd *SpotDefs, groups []string) error {
 	if !m.eligible() {
-		// Not eligible: in no smart group, whatever the rules say.
+		// Not eligible: in no smart group, whatever the rules say, and no
+		// timer until the status changes again.
 		for len(m.st.Groups) > 0 {
 			if err := t.flip(m, m.st.Groups[0], false); err != nil {
 				return err
 			}
 		}
+		if m.st.Timer != nil {
+			return t.rescheduleTimer(m, sd)
+		}
 		return nil
 	}
+	timeEvaluated := false
 	// Ranks to evaluate, ascending; dependants always rank after the group
 	// they depend on, so they are inserted ahead of the cursor.
 	pending := make([]int, 0, len(groups))
@@ -196,6 +181,7 @@ func (t *txn) reevaluate(m *member, sd *SpotDefs, groups []string) error {
 			continue
 		}
 		g := sd.order[pending[i]]
+		timeEvaluated = timeEvaluated || sd.Groups[g].compiled.TimeDependent
 		want := false
 		if !sd.Blacklist[g][m.st.ID] {
 			v, err := Eval(sd.Groups[g].compiled, m, t.e.now)
@@ -218,6 +204,9 @@ func (t *txn) reevaluate(m *member, sd *SpotDefs, groups []string) error {
 				pending[j] = r
 			}
 		}
+	}
+	if timeEvaluated {
+		return t.rescheduleTimer(m, sd)
 	}
 	return nil
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -85,8 +87,8 @@ func DecodeMember(rec Record, lim Limits, schemas SchemaLookup) (*MemberChange, 
 	if err := json.Unmarshal(rec.Value, &all); err != nil || all == nil {
 		return nil, rerr("invalid_json", "record value is not a JSON object: %v", errText(err))
 	}
-	var env envelope
-	if err := json.Unmarshal(rec.Value, &env); err != nil {
+	env, err := envelopeOf(all)
+	if err != nil {
 		return nil, rerr("invalid_field", "record value: %v", err)
 	}
 	c := &MemberChange{Kind: rec.Kind}
@@ -114,7 +116,8 @@ func DecodeMember(rec Record, lim Limits, schemas SchemaLookup) (*MemberChange, 
 	if env.TS == nil || isNull(env.TS) {
 		return nil, rerr("missing_field", "missing required field ts")
 	}
-	ts, err := parseTimestamp(env.TS)
+	var ts Millis
+	ts, err = parseTimestamp(env.TS)
 	if err != nil {
 		return nil, rerr("invalid_field", "ts: %v", err)
 	}
@@ -202,7 +205,7 @@ func decodeActivity(env envelope, ts Millis) (*Activity, *RecordError) {
 		ID    json.RawMessage `json:"id"`
 		Title json.RawMessage `json:"title"`
 	}
-	if err := json.Unmarshal(env.Resource, &res); err != nil || !bytes.HasPrefix(bytes.TrimSpace(env.Resource), []byte("{")) {
+	if err := decodeExact(env.Resource, &res); err != nil || !bytes.HasPrefix(bytes.TrimSpace(env.Resource), []byte("{")) {
 		return nil, rerr("invalid_field", "resource: expected an object {id, title}")
 	}
 	id, ok := jsonString(res.ID)
@@ -231,7 +234,8 @@ func decodeValues(raw json.RawMessage, field, kind string, lookup func(string) (
 	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
 		return nil, rerr("invalid_field", "%s: expected an object of %s id to value", field, kind)
 	}
-	for id, v := range m {
+	for _, id := range sortedKeys(m) {
+		v := m[id]
 		if err := checkID(field+" "+kind+" id", id); err != nil {
 			return nil, rerr("invalid_id", "%v", err)
 		}
@@ -316,7 +320,7 @@ func DecodeDefinition(rec Record, lim Limits) (*DefChange, *RecordError) {
 		Kind string `json:"kind"`
 		Spot string `json:"spot"`
 	}
-	if err := json.Unmarshal(rec.Value, &head); err != nil {
+	if err := decodeExact(rec.Value, &head); err != nil {
 		return nil, rerr("invalid_field", "definition: %v", err)
 	}
 	if head.Kind != d.Kind {
@@ -328,7 +332,7 @@ func DecodeDefinition(rec Record, lim Limits) (*DefChange, *RecordError) {
 	switch d.Kind {
 	case "group":
 		var g GroupDef
-		if err := json.Unmarshal(rec.Value, &g); err != nil {
+		if err := decodeExact(rec.Value, &g); err != nil {
 			return nil, rerr("invalid_field", "group definition: %v", err)
 		}
 		if g.ID != d.ID {
@@ -357,7 +361,7 @@ func DecodeDefinition(rec Record, lim Limits) (*DefChange, *RecordError) {
 		d.Group = &g
 	case "property", "question":
 		var s Schema
-		if err := json.Unmarshal(rec.Value, &s); err != nil {
+		if err := decodeExact(rec.Value, &s); err != nil {
 			return nil, rerr("invalid_field", "%s definition: %v", d.Kind, err)
 		}
 		if s.ID != d.ID {
@@ -369,7 +373,7 @@ func DecodeDefinition(rec Record, lim Limits) (*DefChange, *RecordError) {
 		d.Schema = &s
 	case "blacklist":
 		var b Blacklist
-		if err := json.Unmarshal(rec.Value, &b); err != nil {
+		if err := decodeExact(rec.Value, &b); err != nil {
 			return nil, rerr("invalid_field", "blacklist entry: %v", err)
 		}
 		if b.Group != d.ID || b.Member != d.Member {
@@ -378,4 +382,72 @@ func DecodeDefinition(rec Record, lim Limits) (*DefChange, *RecordError) {
 		d.Blacklist = &b
 	}
 	return d, nil
+}
+
+// envelopeOf picks the envelope fields by their exact names (encoding/json
+// would also match "SPOT" or "Profile").
+func envelopeOf(all map[string]json.RawMessage) (envelope, error) {
+	env := envelope{TS: all["ts"], Erase: all["erase"], Profile: all["profile"], ID: all["id"],
+		Type: all["type"], Resource: all["resource"], Custom: all["custom"], Form: all["form"]}
+	for _, f := range []struct {
+		key string
+		dst **string
+	}{{"spot", &env.Spot}, {"member", &env.Member}} {
+		raw, ok := all[f.key]
+		if !ok || isNull(raw) {
+			continue
+		}
+		s, ok := jsonString(raw)
+		if !ok {
+			return env, fmt.Errorf("%s: expected a string", f.key)
+		}
+		*f.dst = &s
+	}
+	return env, nil
+}
+
+// decodeExact decodes a JSON object into a struct, matching field names
+// exactly (encoding/json alone ignores case): keys that are not one of the
+// struct's JSON names are dropped before decoding.
+func decodeExact(raw []byte, dst any) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return err
+	}
+	names := jsonNames(reflect.TypeOf(dst).Elem())
+	for k := range m {
+		if !names[k] {
+			delete(m, k)
+		}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, dst)
+}
+
+var jsonNamesCache sync.Map // reflect.Type -> map[string]bool
+
+func jsonNames(t reflect.Type) map[string]bool {
+	if v, ok := jsonNamesCache.Load(t); ok {
+		return v.(map[string]bool)
+	}
+	names := map[string]bool{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		names[name] = true
+	}
+	jsonNamesCache.Store(t, names)
+	return names
 }

@@ -259,7 +259,6 @@ func (t *txn) backfill(p int32, sd *SpotDefs, g string) error {
 		return err
 	}
 	work.Or(cur)
-	timeDep := sd.Groups[g].compiled.TimeDependent
 	it := work.Iterator()
 	for it.HasNext() {
 		m, err := t.memberByOrd(p, sd.Spot, it.Next())
@@ -272,11 +271,6 @@ func (t *txn) backfill(p int32, sd *SpotDefs, g string) error {
 		t.e.metrics.BackfillMembers.Inc()
 		if err := t.reevaluate(m, sd, []string{g}); err != nil {
 			return err
-		}
-		if timeDep {
-			if err := t.rescheduleTimer(m, sd); err != nil {
-				return err
-			}
 		}
 		t.release(m)
 	}

@@ -345,6 +345,9 @@ func (e *Engine) Process(ctx context.Context, recs []Record) (*Result, error) {
 				e = rerr("unknown_topic", "unknown input topic %q (profiles, activities, properties, definitions)", rec.Topic)
 			}
 			t.deadLetter(rec, e)
+			if known {
+				t.positions[posKey{rec.Kind, rec.Topic, rec.Partition}] = rec.Offset + 1
+			}
 			continue
 		}
 		if rec.Kind == KindDefinitions {

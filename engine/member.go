@@ -120,7 +120,8 @@ func validateProfilePatch(raw json.RawMessage, lim Limits) (ProfilePatch, int, e
 		return nil, 0, fmt.Errorf("profile must be a JSON object")
 	}
 	unknown := 0
-	for k, v := range m {
+	for _, k := range sortedKeys(m) {
+		v := m[k]
 		if isNull(v) {
 			if _, known := profileFieldTypes[k]; !known && k != "utm" {
 				delete(m, k)
@@ -165,7 +166,8 @@ func validateProfilePatch(raw json.RawMessage, lim Limits) (ProfilePatch, int, e
 			if err := json.Unmarshal(v, &u); err != nil || u == nil {
 				return nil, 0, fmt.Errorf("profile.utm: expected an object")
 			}
-			for uk, uv := range u {
+			for _, uk := range sortedKeys(u) {
+				uv := u[uk]
 				if !utmKeys[uk] {
 					delete(u, uk)
 					unknown++

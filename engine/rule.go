@@ -294,7 +294,7 @@ func (c *compiler) node(raw json.RawMessage, path string, depth int) (*Node, err
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	only := func(allowed ...string) error {
-		for k := range obj {
+		for _, k := range sortedKeys(obj) {
 			if !contains(allowed, k) {
 				return fmt.Errorf("%s: unexpected key %q", path, k)
 			}

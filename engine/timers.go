@@ -52,10 +52,8 @@ func (t *txn) advance(now Millis) error {
 			if sd == nil {
 				continue
 			}
+			// Re-evaluating the time groups also sets the next timer.
 			if err := t.reevaluate(m, sd, sd.timeGroups); err != nil {
-				return err
-			}
-			if err := t.rescheduleTimer(m, sd); err != nil {
 				return err
 			}
 		}
