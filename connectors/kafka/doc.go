@@ -57,12 +57,13 @@
 //	cfg := kafka.DefaultConfig()            // then set Brokers, TLS, SASL...
 //	err := cfg.Validate()
 //	err = kafka.EnsureTopics(ctx, kadm.NewClient(cl), cfg)
-//	pub, err := kafka.NewPublisher(cfg, metrics)
+//	pub, err := kafka.NewPublisher(cfg, instanceID, metrics)
 //	cons, err := kafka.NewConsumer(cfg, kafka.ConsumerHooks{
 //		OnAssigned: func(ctx, assigned) (offsets, error) {
-//			// for each input partition P: n, err := pub.Acquire(ctx, P);
-//			// republish outbox entries above n; return the positions
-//			// stored in Pebble
+//			// for each input partition P: marker, err := pub.Acquire(ctx, P);
+//			// this instance's marker: republish outbox entries above
+//			// marker.OutboxID; another instance's: restore P from
+//			// pub.ReadChangelog; return the positions stored in Pebble
 //		},
 //		OnRevoked: func(ctx, revoked) { /* pub.Release(P), drop P's state */ },
 //	}, metrics)

@@ -35,7 +35,7 @@ func setup(t *testing.T) (sgkafka.Config, *sgkafka.Publisher) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	require.NoError(t, sgkafka.EnsureTopics(ctx, kadm.NewClient(cl), cfg))
-	pub, err := sgkafka.NewPublisher(cfg, nil)
+	pub, err := sgkafka.NewPublisher(cfg, "downstream-test", nil)
 	require.NoError(t, err)
 	t.Cleanup(pub.Close)
 	_, err = pub.Acquire(ctx, 0)

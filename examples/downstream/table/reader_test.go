@@ -114,7 +114,7 @@ func TestTableFromPublisher(t *testing.T) {
 	cfg := broker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	pub, err := sgkafka.NewPublisher(cfg, nil)
+	pub, err := sgkafka.NewPublisher(cfg, "downstream-test", nil)
 	require.NoError(t, err)
 	defer pub.Close()
 	for p := range int32(3) {
