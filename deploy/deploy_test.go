@@ -544,7 +544,7 @@ func parsePorts(s map[string]any) ([]port, error) {
 			}
 			targets, err := parsePortRange(targetPart)
 			if err != nil {
-				return nil, fmt.Errorf("port %q: %v", p, err)
+				return nil, fmt.Errorf("port %q: %w", p, err)
 			}
 			if hostPart == "" {
 				for _, tp := range targets {
@@ -554,7 +554,7 @@ func parsePorts(s map[string]any) ([]port, error) {
 			}
 			hosts, err := parsePortRange(hostPart)
 			if err != nil {
-				return nil, fmt.Errorf("port %q: %v", p, err)
+				return nil, fmt.Errorf("port %q: %w", p, err)
 			}
 			if len(hosts) != len(targets) {
 				return nil, fmt.Errorf("port %q: host and container ranges differ in size", p)

@@ -203,7 +203,6 @@ const (
 
 // epoch is "1970-01-01T00:00:00.000Z": the ts of changes caused by
 // definitions before the event clock has seen any member record.
-var epoch = FormatMillis(0)
 
 // ---- tests ----
 
@@ -593,20 +592,20 @@ func TestEngineInvalidRecordsChangeNothing(t *testing.T) {
 		// A valid first_name and an invalid status: nothing of it applies.
 		prof("u1", future, `{"first_name":"Ada","status":"banned"}`),
 		// A valid custom value and an invalid form answer.
-		in{KindProperties, "acme/u1", `{"spot":"acme","member":"u1","ts":"` + future + `","custom":{"plan":"pro"},"form":{"q":null,"":1}}`},
+		{KindProperties, "acme/u1", `{"spot":"acme","member":"u1","ts":"` + future + `","custom":{"plan":"pro"},"form":{"q":null,"":1}}`},
 		// An undeclared option.
 		props("u1", future, `{"plan":"enterprise"}`),
 		// Wrong key.
-		in{KindProfiles, "acme/u2", `{"spot":"acme","member":"u1","ts":"` + future + `","profile":{"first_name":"Ada"}}`},
+		{KindProfiles, "acme/u2", `{"spot":"acme","member":"u1","ts":"` + future + `","profile":{"first_name":"Ada"}}`},
 		// Tombstone on the activities topic.
-		in{KindActivities, "acme/u1", "null"},
+		{KindActivities, "acme/u1", "null"},
 		// Unknown activity type; missing resource.
 		act("u1", future, "e1", "watched_live", "x"),
 		act("u1", future, "e2", "opened_link", ""),
 		// Not JSON.
-		in{KindProfiles, "acme/u1", `{"spot":`},
+		{KindProfiles, "acme/u1", `{"spot":`},
 		// Unknown topic.
-		in{Kind("bogus"), "acme/u1", `{}`},
+		{Kind("bogus"), "acme/u1", `{}`},
 	}
 	res := h.run(bad...)
 	require.Empty(t, res.Events)

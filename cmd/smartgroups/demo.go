@@ -110,7 +110,9 @@ Ctrl-C stops.
 	case err := <-gen:
 		if err != nil && !errors.Is(err, context.Canceled) {
 			cancel()
-			<-errc
+			if serr := <-errc; serr != nil {
+				return errors.Join(err, serr)
+			}
 			return err
 		}
 		return <-errc

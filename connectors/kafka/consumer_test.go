@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -71,7 +72,7 @@ func pollN(t *testing.T, c *Consumer, n int) []engine.Record {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		recs, err := c.Poll(ctx, 0)
 		cancel()
-		if err == context.DeadlineExceeded {
+		if errors.Is(err, context.DeadlineExceeded) {
 			continue
 		}
 		require.NoError(t, err)
@@ -179,7 +180,7 @@ func TestConsumerOnAssignedError(t *testing.T) {
 	for {
 		_, err := c.Poll(ctx, 0)
 		require.Error(t, err)
-		if err != ctx.Err() {
+		if !errors.Is(err, ctx.Err()) {
 			require.ErrorContains(t, err, "state store unavailable")
 			return
 		}

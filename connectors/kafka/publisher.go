@@ -330,7 +330,7 @@ func (p *Publisher) transact(ctx context.Context, cl *kgo.Client, recs []*kgo.Re
 		}
 		p.metrics.transaction(false)
 		if abortErr != nil {
-			return fmt.Errorf("%w (and aborting: %v)", produceErr, abortErr)
+			return fmt.Errorf("%w (and aborting: %w)", produceErr, abortErr)
 		}
 		return produceErr
 	}

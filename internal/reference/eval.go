@@ -479,7 +479,7 @@ func decodeStrings(raw json.RawMessage) ([]string, bool) {
 
 func decodeNumber(raw json.RawMessage) (float64, bool) {
 	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || !(raw[0] == '-' || ('0' <= raw[0] && raw[0] <= '9')) {
+	if len(raw) == 0 || (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) {
 		return 0, false
 	}
 	f, err := strconv.ParseFloat(string(raw), 64)
@@ -511,7 +511,7 @@ func decodeTimestamp(raw json.RawMessage) (engine.Millis, bool) {
 		}
 		return t.UnixMilli(), true
 	}
-	if len(raw) == 0 || !(raw[0] == '-' || ('0' <= raw[0] && raw[0] <= '9')) {
+	if len(raw) == 0 || (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) {
 		return 0, false
 	}
 	n, err := strconv.ParseInt(string(raw), 10, 64)

@@ -101,7 +101,7 @@ func check(t *testing.T, m *Model, spot string, members []string, want map[strin
 			}
 		}
 		sort.Strings(wantIn)
-		if !reflect.DeepEqual(in, wantIn) && !(len(in) == 0 && len(wantIn) == 0) {
+		if !reflect.DeepEqual(in, wantIn) && (len(in) != 0 || len(wantIn) != 0) {
 			t.Errorf("group %s: members %v, want %v", g, in, wantIn)
 		}
 	}
