@@ -102,6 +102,8 @@ type Engine struct {
 	nextOut  map[int32]uint64           // next outbox id per partition
 
 	cache       *memberCache
+	nextDue     map[int32]Millis // earliest pending timer per partition, when known
+	timerFloor  map[int32]Millis // every timer before it was fired
 	metrics     *Metrics
 	liveGroups  atomic.Int64
 	liveMembers atomic.Int64
@@ -118,7 +120,8 @@ func New(st *state.Store, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{st: st, cfg: cfg, defs: NewDefs(cfg.Limits), owned: map[int32]bool{},
-		postings: map[string]*roaring.Bitmap{}, nextOut: map[int32]uint64{}, cache: newMemberCache(cfg.MemberCacheSize)}
+		postings: map[string]*roaring.Bitmap{}, nextOut: map[int32]uint64{}, cache: newMemberCache(cfg.MemberCacheSize),
+		nextDue: map[int32]Millis{}, timerFloor: map[int32]Millis{}}
 	m, err := newMetrics(cfg.Registerer, e)
 	if err != nil {
 		return nil, err

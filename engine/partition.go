@@ -70,6 +70,8 @@ func (e *Engine) DropPartition(p int32) error {
 // forget drops cached posting lists and members of a partition.
 func (e *Engine) forget(p int32) {
 	e.cache.clear()
+	delete(e.nextDue, p)
+	delete(e.timerFloor, p)
 	prefix := string(state.PartitionPrefix(p))
 	for k := range e.postings {
 		if len(k) >= len(prefix) && k[:len(prefix)] == prefix {

@@ -18,13 +18,22 @@ func (t *txn) advance(now Millis) error {
 	defer func() { t.reason, t.ts = savedReason, savedTS }()
 	t.reason, t.ts = ReasonTime, now
 	for _, p := range t.e.ownedSorted() {
+		if nd, known := t.e.nextDue[p]; known && nd > now {
+			continue // nothing due in this partition
+		}
 		type due struct {
 			key  []byte
 			spot string
 			ord  uint32
 		}
 		var fire []due
-		err := t.b.Scan(state.TimerPrefix(p), state.TimerBound(p, now), func(k, v []byte) bool {
+		// Timers before the floor were all fired already; starting there
+		// skips the deletions they left behind.
+		lo := state.TimerPrefix(p)
+		if floor, ok := t.e.timerFloor[p]; ok {
+			lo = state.TimerBound(p, floor-1)
+		}
+		err := t.b.Scan(lo, state.TimerBound(p, now), func(k, v []byte) bool {
 			if _, spot, ord, ok := state.DecodeTimerKey(k); ok {
 				fire = append(fire, due{append([]byte(nil), k...), spot, ord})
 			}
@@ -33,6 +42,9 @@ func (t *txn) advance(now Millis) error {
 		if err != nil {
 			return err
 		}
+		// Timers set from here on are due after now.
+		t.e.timerFloor[p] = now + 1
+		delete(t.e.nextDue, p)
 		for _, d := range fire {
 			if err := t.del(d.key); err != nil {
 				return err
@@ -57,9 +69,24 @@ func (t *txn) advance(now Millis) error {
 				return err
 			}
 		}
+		if _, known := t.e.nextDue[p]; !known {
+			next := Millis(maxMillis)
+			err := t.b.Scan(state.TimerBound(p, now), state.PrefixEnd(state.TimerPrefix(p)), func(k, v []byte) bool {
+				if d, _, _, ok := state.DecodeTimerKey(k); ok {
+					next = d
+				}
+				return false
+			})
+			if err != nil {
+				return err
+			}
+			t.e.nextDue[p] = next
+		}
 	}
 	return nil
 }
+
+const maxMillis = int64(^uint64(0) >> 1)
 
 // rescheduleTimer sets the member's single timer to the earliest instant
 // after now at which a time-dependent group's rule can change value for
@@ -94,6 +121,9 @@ func (t *txn) rescheduleTimer(m *member, sd *SpotDefs) error {
 	if next != nil {
 		if err := t.set(state.TimerKey(m.part, *next, m.spot, m.ord), nil); err != nil {
 			return err
+		}
+		if nd, known := t.e.nextDue[m.part]; known && *next < nd {
+			t.e.nextDue[m.part] = *next
 		}
 		t.e.timers.Add(1)
 		v := *next

@@ -22,6 +22,7 @@ import (
 
 	"github.com/smartgroups/smartgroups/connectors/kafka"
 	"github.com/smartgroups/smartgroups/engine"
+	"github.com/smartgroups/smartgroups/internal/httpapi"
 	"github.com/smartgroups/smartgroups/state"
 )
 
@@ -36,9 +37,18 @@ type Config struct {
 	// DataDir holds the state store (and the embedded broker's data).
 	// Default "./data".
 	DataDir string
-	// HTTPAddr serves /metrics, /healthz and /readyz. Default
-	// 127.0.0.1:8080; empty disables HTTP.
+	// HTTPAddr serves the HTTP API (/v1), /metrics, /healthz and /readyz.
+	// Default 127.0.0.1:8080; empty disables HTTP.
 	HTTPAddr string
+	// HTTPAdvertise is the address other instances reach this one's HTTP
+	// API at, for reads spread over instances. Default: the bound
+	// address, with the host name when bound to every interface.
+	HTTPAdvertise string
+	// APIToken is the admin token of the HTTP API, valid for every spot.
+	APIToken string
+	// SpotTokens are tokens valid for one spot each. Without any token
+	// the HTTP API is open and HTTPAddr must be a loopback address.
+	SpotTokens []httpapi.SpotToken
 	// Clock is the engine clock: wall (default) or event.
 	Clock engine.ClockMode
 	// BatchSize is the most member records processed per batch. Default 1000.
@@ -94,6 +104,12 @@ func (c Config) Validate() error {
 	if c.TickInterval <= 0 || c.TickInterval > time.Second {
 		errs = append(errs, errors.New("serve: tick interval must be in (0, 1s]"))
 	}
+	if c.HTTPAddr != "" && c.APIToken == "" && len(c.SpotTokens) == 0 && !httpapi.IsLoopback(c.HTTPAddr) {
+		errs = append(errs, fmt.Errorf("serve: no API token is configured (--api-token or --spot-tokens), so the HTTP API may only listen on a loopback address, not %s", c.HTTPAddr))
+	}
+	if c.APIToken != "" && len(c.APIToken) < 16 {
+		errs = append(errs, errors.New("serve: the API token must be at least 16 characters"))
+	}
 	if len(c.Kafka.Brokers) == 0 && c.EmbeddedAddr == "" {
 		errs = append(errs, errors.New("serve: either brokers or an embedded broker address is required"))
 	}
@@ -113,6 +129,7 @@ type server struct {
 	eng      *engine.Engine
 	pub      *kafka.Publisher
 	instance string
+	api      *httpapi.API   // nil when HTTP is off
 	owned    map[int32]bool // guarded by the engine loop (hooks run while Poll blocks)
 	mu       sync.Mutex     // guards owned against the hooks' goroutine
 
@@ -205,16 +222,28 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 
 	var httpAddr string
+	consumerCfg := cfg.Kafka
 	if cfg.HTTPAddr != "" {
-		addr, stop, err := s.serveHTTP(cfg.HTTPAddr, reg)
+		ln, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
+			return fmt.Errorf("serve: http listen %s: %w", cfg.HTTPAddr, err)
+		}
+		httpAddr = ln.Addr().String()
+		advertise := advertiseAddr(cfg.HTTPAdvertise, httpAddr)
+		api, closeAPI, err := s.newAPI(partitions, advertise)
+		if err != nil {
+			_ = ln.Close()
 			return err
 		}
-		defer stop()
-		httpAddr = addr
+		defer closeAPI()
+		s.api = api
+		defer s.serveHTTP(ln, reg, api)()
+		// The consumer group member advertises the HTTP address to the
+		// other instances (httpapi.GroupPeers).
+		consumerCfg.ClientID = httpapi.PeerClientID(cfg.Kafka.ClientID, advertise)
 	}
 
-	cons, err := kafka.NewConsumer(cfg.Kafka, kafka.ConsumerHooks{OnAssigned: s.onAssigned, OnRevoked: s.onRevoked}, kmetrics)
+	cons, err := kafka.NewConsumer(consumerCfg, kafka.ConsumerHooks{OnAssigned: s.onAssigned, OnRevoked: s.onRevoked}, kmetrics)
 	if err != nil {
 		return err
 	}
@@ -288,10 +317,12 @@ func (s *server) bootstrapDefinitions(ctx context.Context, cons *kafka.Consumer)
 		}
 	}
 	for i := 0; i < len(todo); i += s.cfg.BatchSize {
-		res, err := s.eng.Process(ctx, todo[i:min(i+s.cfg.BatchSize, len(todo))])
+		batch := todo[i:min(i+s.cfg.BatchSize, len(todo))]
+		res, err := s.eng.Process(ctx, batch)
 		if err != nil {
 			return err
 		}
+		s.applied(batch, res)
 		if err := s.publish(ctx, res); err != nil {
 			return err
 		}
@@ -310,13 +341,23 @@ func (s *server) loop(ctx context.Context, cons *kafka.Consumer) error {
 			return ctx.Err()
 		}
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			return err
+			// kgo reports a failed join or sync (a timeout during a
+			// rebalance, being kicked out of the group) as an
+			// ErrGroupSession in a poll: owned partitions were lost
+			// (OnRevoked ran) and the client keeps rejoining on its
+			// own, so this is not fatal.
+			var gs *kgo.ErrGroupSession
+			if !errors.As(err, &gs) {
+				return err
+			}
+			s.log.Warn("consumer group session error; rejoining", "err", err)
 		}
 		if len(recs) > 0 {
 			res, err := s.eng.Process(ctx, recs)
 			if err != nil {
 				return err
 			}
+			s.applied(recs, res)
 			if err := s.publish(ctx, res); err != nil {
 				return err
 			}
@@ -341,13 +382,22 @@ func (s *server) loop(ctx context.Context, cons *kafka.Consumer) error {
 // acknowledges them; definition dead letters are handled by
 // flushDefinitionOutbox.
 func (s *server) publish(ctx context.Context, res *engine.Result) error {
-	for _, o := range res.Outbox {
+	// One transaction per partition; partitions publish concurrently.
+	var wg sync.WaitGroup
+	errs := make([]error, len(res.Outbox))
+	for i, o := range res.Outbox {
 		if o.Partition == engine.DefPartition {
 			continue
 		}
-		if err := s.publishEntry(ctx, o); err != nil {
-			return err
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.publishEntry(ctx, o)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	s.eng.ObserveLatency(res)
 	if s.cfg.OnEvents != nil && len(res.Events) > 0 {
@@ -530,8 +580,89 @@ func (s *server) onRevoked(_ context.Context, revoked kafka.Assignment) {
 	s.log.Info("partitions revoked", "partitions", parts)
 }
 
-func (s *server) serveHTTP(addr string, reg *prometheus.Registry) (string, func(), error) {
+// applied tells the HTTP API which definitions the engine just committed
+// (writes wait for them).
+func (s *server) applied(recs []engine.Record, res *engine.Result) {
+	if s.api != nil {
+		s.api.Applied(recs, res)
+	}
+}
+
+// newAPI builds the HTTP API with its own Kafka client, which produces
+// definitions and describes the consumer group to find the peers.
+func (s *server) newAPI(partitions int32, advertise string) (*httpapi.API, func(), error) {
+	cfg := s.cfg
+	opts, err := cfg.Kafka.ClientOpts()
+	if err != nil {
+		return nil, nil, err
+	}
+	cl, err := kgo.NewClient(append(opts, kgo.ClientID(cfg.Kafka.ClientID+"-api"),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("serve: kafka client of the HTTP API: %w", err)
+	}
+	topic := cfg.Kafka.Topic(engine.KindDefinitions)
+	adm := kadm.NewClient(cl)
+	api, err := httpapi.New(httpapi.Config{
+		Engine:           s.eng,
+		DefinitionsTopic: topic,
+		Produce: func(ctx context.Context, key string, value []byte) (int64, error) {
+			r, err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Partition: 0, Key: []byte(key), Value: value}).First()
+			if err != nil {
+				return 0, err
+			}
+			return r.Offset, nil
+		},
+		DefinitionsEnd: func(ctx context.Context) (int64, error) {
+			offs, err := adm.ListCommittedOffsets(ctx, topic)
+			if err != nil {
+				return 0, err
+			}
+			o, ok := offs.Lookup(topic, 0)
+			if !ok {
+				return 0, fmt.Errorf("serve: no offsets of %s", topic)
+			}
+			return o.Offset, o.Err
+		},
+		Partitions: partitions,
+		Peers:      httpapi.NewGroupPeers(adm, cfg.Kafka.GroupID, cfg.Kafka.Topic(engine.KindProfiles)),
+		Self:       advertise,
+		APIToken:   cfg.APIToken,
+		SpotTokens: cfg.SpotTokens,
+		Ready:      s.ready.Load,
+		Logger:     s.log,
+	})
+	if err != nil {
+		cl.Close()
+		return nil, nil, err
+	}
+	return api, cl.Close, nil
+}
+
+// advertiseAddr is the HTTP address given to the other instances: the
+// configured one, else the bound one (with the host name when bound to
+// every interface).
+func advertiseAddr(configured, bound string) string {
+	if configured != "" {
+		return configured
+	}
+	host, port, err := net.SplitHostPort(bound)
+	if err != nil {
+		return bound
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		if h, err := os.Hostname(); err == nil {
+			return net.JoinHostPort(h, port)
+		}
+	}
+	return bound
+}
+
+// serveHTTP serves the API, /metrics, /healthz and /readyz on ln until the
+// returned stop function is called.
+func (s *server) serveHTTP(ln net.Listener, reg *prometheus.Registry, api *httpapi.API) func() {
 	mux := http.NewServeMux()
+	mux.Handle("/v1/", api.Handler())
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
@@ -543,10 +674,6 @@ func (s *server) serveHTTP(addr string, reg *prometheus.Registry) (string, func(
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", nil, fmt.Errorf("serve: http listen %s: %w", addr, err)
-	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -554,11 +681,12 @@ func (s *server) serveHTTP(addr string, reg *prometheus.Registry) (string, func(
 		}
 	}()
 	s.log.Info("http listening", "addr", ln.Addr().String())
-	return ln.Addr().String(), func() {
+	return func() {
+		api.Close() // ends waits of requests in flight
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
-	}, nil
+	}
 }
 
 func registerAll(reg prometheus.Registerer, cs ...prometheus.Collector) error {
