@@ -230,6 +230,11 @@ func (c *Consumer) groupClient() (*kgo.Client, error) {
 	opts = append(opts,
 		kgo.ConsumerGroup(c.cfg.GroupID),
 		kgo.ConsumeTopics(c.cfg.MemberTopics()...),
+		// Range assignment gives a member the same partition numbers on
+		// every co-partitioned topic (the default cooperative-sticky
+		// balancer does not), so one instance owns all of a member's
+		// records.
+		kgo.Balancers(kgo.RangeBalancer()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),

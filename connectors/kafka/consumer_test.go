@@ -360,4 +360,20 @@ func TestConsumerRebalance(t *testing.T) {
 	require.Equal(t, map[string]int{
 		e.cfg.Topic(engine.KindProfiles): 3, e.cfg.Topic(engine.KindActivities): 3, e.cfg.Topic(engine.KindProperties): 3,
 	}, all, "each partition owned by exactly one member")
+	// Co-partitioning: a member owns the same partition numbers on every
+	// member topic, so all of a member's records reach one engine.
+	for i, c := range []*Consumer{c1, c2} {
+		a := c.Assigned()
+		want := sortedParts(a[e.cfg.Topic(engine.KindProfiles)])
+		require.NotEmpty(t, want, "consumer %d owns nothing", i)
+		for _, k := range MemberKinds {
+			require.Equal(t, want, sortedParts(a[e.cfg.Topic(k)]), "consumer %d: %s", i, k)
+		}
+	}
+}
+
+func sortedParts(ps []int32) []int32 {
+	out := append([]int32(nil), ps...)
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
 }
