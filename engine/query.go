@@ -22,6 +22,8 @@ import (
 	"strings"
 
 	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/smartgroups/smartgroups/state"
 )
 
 // Query errors.
@@ -123,11 +125,12 @@ type MemberFilter struct {
 	Statuses []string
 }
 
-func (f *MemberFilter) match(s *MemberSummary) bool {
-	if f.Query == "" {
+// match reports whether a member passes the Query filter; q is the folded
+// query.
+func (f *MemberFilter) match(s *MemberSummary, q string) bool {
+	if q == "" {
 		return true
 	}
-	q := fold(f.Query)
 	first, last := fold(s.FirstName), fold(s.LastName)
 	return strings.Contains(first, q) || strings.Contains(last, q) ||
 		strings.Contains(first+" "+last, q) || strings.Contains(fold(s.Email), q)
@@ -136,11 +139,15 @@ func (f *MemberFilter) match(s *MemberSummary) bool {
 // MemberQuery selects members of one spot.
 type MemberQuery struct {
 	Spot string
-	// Group selects a group's current members: a smart group's membership
-	// set, or the members listing a static group in static_groups.
+	// Group selects a defined group's current members: a smart group's
+	// membership set, or the members listing a static group in
+	// static_groups.
 	Group string
-	// Rule, instead of Group, selects the eligible members a rule matches
-	// at the engine's now (a preview).
+	// StaticGroup selects the members listing this id in static_groups,
+	// whether or not a group with this id is defined.
+	StaticGroup string
+	// Rule selects the eligible members a rule matches at the engine's now
+	// (a preview).
 	Rule json.RawMessage
 	// Blacklist, with Rule, leaves out the members blacklisted in this
 	// group.
@@ -166,8 +173,8 @@ type MemberPage struct {
 // all be owned. Candidates are narrowed with the posting lists (the same
 // narrowing as a backfill), so only members that can match are read.
 func (e *Engine) QueryMembers(ctx context.Context, parts []int32, q MemberQuery) (*MemberPage, error) {
-	if (q.Group == "") == (q.Rule == nil) {
-		return nil, errors.New("engine: a member query needs exactly one of Group and Rule")
+	if n := btoi(q.Group != "") + btoi(q.StaticGroup != "") + btoi(q.Rule != nil); n != 1 {
+		return nil, errors.New("engine: a member query needs exactly one of Group, StaticGroup and Rule")
 	}
 	type keyed struct {
 		k SortKey
@@ -175,12 +182,13 @@ func (e *Engine) QueryMembers(ctx context.Context, parts []int32, q MemberQuery)
 	}
 	top := newTopK(q.Limit, func(a, b keyed) bool { return a.k.Less(b.k) })
 	page := &MemberPage{}
+	query := fold(q.Filter.Query)
 	for _, p := range parts {
 		set, rule, err := e.querySet(p, &q)
 		if err != nil {
 			return nil, err
 		}
-		err = e.eachChunk(ctx, p, set, func(t *txn, ords []uint32) error {
+		err = e.eachChunk(ctx, p, q.Spot, set, func(t *txn, ords []uint32) error {
 			sd := e.defs.Spot(q.Spot)
 			for _, ord := range ords {
 				m, err := t.memberByOrd(p, q.Spot, ord)
@@ -204,7 +212,7 @@ func (e *Engine) QueryMembers(ctx context.Context, parts []int32, q MemberQuery)
 					}
 				}
 				s := summarize(m.st)
-				if !q.Filter.match(&s) {
+				if !q.Filter.match(&s, query) {
 					continue
 				}
 				page.Total++
@@ -249,6 +257,12 @@ func (e *Engine) querySet(p int32, q *MemberQuery) (*roaring.Bitmap, *Rule, erro
 		if set, err = t.backfillSet(p, q.Spot, r); err != nil {
 			return nil, nil, err
 		}
+	} else if q.StaticGroup != "" {
+		bm, err := t.posting(p, q.Spot, "sg:"+q.StaticGroup)
+		if err != nil {
+			return nil, nil, err
+		}
+		set = bm.Clone()
 	} else {
 		sd := e.defs.Spot(q.Spot)
 		var g *GroupDef
@@ -305,6 +319,13 @@ func (e *Engine) querySet(p int32, q *MemberQuery) (*roaring.Bitmap, *Rule, erro
 	return set, rule, nil
 }
 
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // readable checks, under e.mu, that partition p can be queried.
 func (e *Engine) readable(p int32) error {
 	if e.broken != nil {
@@ -318,7 +339,7 @@ func (e *Engine) readable(p int32) error {
 
 // eachChunk calls fn with the ordinals of set, queryChunk at a time, each
 // call under e.mu with a fresh read transaction.
-func (e *Engine) eachChunk(ctx context.Context, p int32, set *roaring.Bitmap, fn func(t *txn, ords []uint32) error) error {
+func (e *Engine) eachChunk(ctx context.Context, p int32, spot string, set *roaring.Bitmap, fn func(t *txn, ords []uint32) error) error {
 	it := set.ManyIterator()
 	buf := make([]uint32, queryChunk)
 	for {
@@ -337,12 +358,70 @@ func (e *Engine) eachChunk(ctx context.Context, p int32, set *roaring.Bitmap, fn
 			}
 			t := e.begin()
 			defer func() { _ = t.b.Close() }()
+			if err := t.prefetch(p, spot, buf[:n]); err != nil {
+				return err
+			}
 			return fn(t, buf[:n])
 		}()
 		if err != nil {
 			return err
 		}
 	}
+}
+
+// prefetch reads the states of a chunk of sorted ordinals with one range
+// scan instead of a point read each, when they are dense enough in the
+// ordinal space for the scan to read little else; members already in the
+// transaction or the member cache are not decoded again.
+func (t *txn) prefetch(p int32, spot string, ords []uint32) error {
+	lo, hi := ords[0], ords[len(ords)-1]
+	if uint64(hi-lo)+1 > 4*uint64(len(ords)) {
+		return nil
+	}
+	upper := state.PrefixEnd(state.MemberSpotPrefix(p, spot))
+	if hi < ^uint32(0) {
+		upper = state.MemberKey(p, spot, hi+1)
+	}
+	i := 0
+	var decErr error
+	err := t.b.Scan(state.MemberKey(p, spot, lo), upper, func(k, v []byte) bool {
+		ord := state.DecodeU32(k[len(k)-4:])
+		for i < len(ords) && ords[i] < ord {
+			i++
+		}
+		if i == len(ords) {
+			return false
+		}
+		r := memberRef{p, spot, ord}
+		if ords[i] != ord || t.members[r] != nil || t.e.cache.states[r] != nil {
+			return true
+		}
+		var qs queryState
+		if err := json.Unmarshal(v, &qs); err != nil {
+			decErr = fmt.Errorf("engine: member %s#%d: %w", spot, ord, err)
+			return false
+		}
+		t.members[r] = &member{t: t, part: p, spot: spot, ord: ord, st: &MemberState{ID: qs.ID, Profile: qs.Profile,
+			Custom: qs.Custom, Form: qs.Form, LastAct: qs.LastAct, Groups: qs.Groups}}
+		return true
+	})
+	if err == nil {
+		err = decErr
+	}
+	return err
+}
+
+// queryState is the part of a stored MemberState that queries read:
+// everything rules evaluate and listings show, without the output seqs
+// and timer bookkeeping (cheaper to decode). Read transactions never
+// commit, so the partial states are never written back.
+type queryState struct {
+	ID      string                     `json:"id"`
+	Profile Profile                    `json:"p"`
+	Custom  map[string]json.RawMessage `json:"c"`
+	Form    map[string]json.RawMessage `json:"f"`
+	LastAct *Millis                    `json:"la"`
+	Groups  []string                   `json:"g"`
 }
 
 // RuleDiff is what changing a smart group's rule would do now.
@@ -366,7 +445,7 @@ func (e *Engine) DiffRule(ctx context.Context, parts []int32, spot, group string
 		if err != nil {
 			return nil, err
 		}
-		err = e.eachChunk(ctx, p, set, func(t *txn, ords []uint32) error {
+		err = e.eachChunk(ctx, p, spot, set, func(t *txn, ords []uint32) error {
 			sd := e.defs.Spot(spot)
 			for _, ord := range ords {
 				m, err := t.memberByOrd(p, spot, ord)

@@ -10,19 +10,23 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/smartgroups/smartgroups/engine"
+	"github.com/smartgroups/smartgroups/internal/httpapi"
 	"github.com/smartgroups/smartgroups/internal/serve"
 )
 
 // serveFlags binds the flags shared by serve and demo to a serve.Config.
 type serveFlags struct {
-	brokers, clock, logLevel string
+	brokers, clock, logLevel, spotTokens string
 }
 
 func addServeFlags(f *pflag.FlagSet, cfg *serve.Config, sf *serveFlags) {
 	f.StringVar(&sf.brokers, "brokers", "", "Kafka seed brokers, comma-separated (empty: start an embedded broker)")
 	f.StringVar(&cfg.EmbeddedAddr, "embedded-broker", cfg.EmbeddedAddr, "listen address of the embedded broker")
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "state directory (and the embedded broker's data)")
-	f.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "HTTP listen address for /metrics, /healthz, /readyz (empty: off)")
+	f.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "HTTP listen address of the API (/v1), /metrics, /healthz, /readyz (empty: off); without a token it must be a loopback address")
+	f.StringVar(&cfg.HTTPAdvertise, "http-advertise", "", "host:port other instances reach this one's HTTP API at (default: the --http address)")
+	f.StringVar(&cfg.APIToken, "api-token", "", "admin bearer token of the HTTP API, valid for every spot (prefer SMARTGROUPS_API_TOKEN)")
+	f.StringVar(&sf.spotTokens, "spot-tokens", "", "file of per-spot API tokens, one <spot>:<token> per line")
 	f.StringVar(&cfg.Kafka.GroupID, "group-id", cfg.Kafka.GroupID, "consumer group of the member topics")
 	f.StringVar(&cfg.Kafka.TopicPrefix, "topic-prefix", cfg.Kafka.TopicPrefix, "prefix of every topic name")
 	f.Int32Var(&cfg.Kafka.Partitions, "partitions", cfg.Kafka.Partitions, "partitions of the topics it creates")
@@ -57,6 +61,14 @@ func (sf *serveFlags) apply(cfg *serve.Config) error {
 	default:
 		return fmt.Errorf("--clock must be wall or event, not %q", sf.clock)
 	}
+	cfg.SpotTokens = nil
+	if sf.spotTokens != "" {
+		toks, err := httpapi.LoadSpotTokens(sf.spotTokens)
+		if err != nil {
+			return fmt.Errorf("--spot-tokens: %w", err)
+		}
+		cfg.SpotTokens = toks
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(sf.logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
@@ -74,7 +86,8 @@ func newServeCmd() *cobra.Command {
 		Long: `Consumes the member and definitions topics, maintains every smart group and
 publishes membership changes exactly once to <prefix>memberships. Creates
 missing topics and refuses to start when the member topics are not
-co-partitioned. Serves /metrics, /healthz and /readyz on --http. Stops
+co-partitioned. Serves the HTTP API (/v1, bearer tokens from --api-token
+and --spot-tokens), /metrics, /healthz and /readyz on --http. Stops
 gracefully on SIGINT or SIGTERM.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
