@@ -16,7 +16,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newProcessCmd(), newServeCmd(), newDemoCmd())
+	root.AddCommand(newProcessCmd(), newServeCmd(), newDemoCmd(), newBenchCmd())
 	for _, c := range root.Commands() {
 		c.PreRunE = chainEnv(c.PreRunE)
 	}

@@ -1,0 +1,756 @@
+package bench
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/smartgroups/smartgroups/engine"
+)
+
+// CommunityConfig shapes a generated community.
+type CommunityConfig struct {
+	// Members is the number of members over all spots. Default 20,000.
+	Members int
+	// Groups is the number of smart groups over all spots. Default 200.
+	Groups int
+	// Events is the number of live records (activities, profile and
+	// property updates) after the initial load. Default 200,000.
+	Events int
+	// Spots is the number of spots (tenants); members and groups are split
+	// evenly between them. Default 1, so that every record of a member
+	// concerns all the groups (the case the naive baseline is about).
+	Spots int
+	// TimeShare is the share of smart groups whose rule has a sliding time
+	// window (within_last, more_than_ago). Zero means the default, 0.2;
+	// a negative value means none.
+	TimeShare float64
+	// Seed of the random source. Default 1.
+	Seed uint64
+	// End is the ts of the last live record; the live stream spans
+	// [End-Span, End]. Default: now, truncated to the second.
+	End time.Time
+	// Span is the time the live stream covers. Default 30 days.
+	Span time.Duration
+}
+
+// DefaultCommunityConfig returns the defaults documented on CommunityConfig.
+func DefaultCommunityConfig() CommunityConfig {
+	return CommunityConfig{Members: 20_000, Groups: 200, Events: 200_000, Spots: 1, TimeShare: 0.2, Seed: 1,
+		Span: 30 * 24 * time.Hour}
+}
+
+func (c CommunityConfig) withDefaults() CommunityConfig {
+	d := DefaultCommunityConfig()
+	if c.Members <= 0 {
+		c.Members = d.Members
+	}
+	if c.Groups < 0 {
+		c.Groups = d.Groups
+	}
+	if c.Events < 0 {
+		c.Events = d.Events
+	}
+	if c.Spots <= 0 {
+		c.Spots = d.Spots
+	}
+	if c.Spots > c.Members {
+		c.Spots = c.Members
+	}
+	switch {
+	case c.TimeShare == 0 || c.TimeShare > 1 || math.IsNaN(c.TimeShare):
+		c.TimeShare = d.TimeShare
+	case c.TimeShare < 0:
+		c.TimeShare = 0
+	}
+	if c.Seed == 0 {
+		c.Seed = d.Seed
+	}
+	if c.End.IsZero() {
+		c.End = time.Now().Truncate(time.Second)
+	}
+	if c.Span <= 0 {
+		c.Span = d.Span
+	}
+	return c
+}
+
+// Validate reports unusable parameters.
+func (c CommunityConfig) Validate() error {
+	var errs []error
+	if c.Members < 1 {
+		errs = append(errs, errors.New("bench: members must be at least 1"))
+	}
+	if c.Groups < 0 {
+		errs = append(errs, errors.New("bench: groups must not be negative"))
+	}
+	if c.Events < 0 {
+		errs = append(errs, errors.New("bench: events must not be negative"))
+	}
+	if c.Spots < 1 {
+		errs = append(errs, errors.New("bench: spots must be at least 1"))
+	}
+	return errors.Join(errs...)
+}
+
+// Record is one generated input record.
+type Record struct {
+	Kind  engine.Kind
+	Key   string
+	Value []byte
+}
+
+// EngineRecord converts to an engine record (file-mode position).
+func (r Record) EngineRecord(offset int64) engine.Record {
+	return engine.Record{Kind: r.Kind, Topic: string(r.Kind), Offset: offset, Key: []byte(r.Key), Value: r.Value}
+}
+
+// ---- vocabulary ----
+
+var (
+	firstNames = []string{"Ada", "Grace", "Linus", "Margaret", "Alan", "Barbara", "Ken", "Radia", "Dennis", "Frances",
+		"Élodie", "Jürgen", "Søren", "Aiko", "Mateo", "Priya", "Chen", "Fatima", "Olu", "Ingrid"}
+	lastNames = []string{"Lovelace", "Hopper", "Torvalds", "Hamilton", "Turing", "Liskov", "Thompson", "Perlman",
+		"Ritchie", "Allen", "Dubois", "Müller", "Nielsen", "Tanaka", "García", "Okafor", "Kowalski", "Silva"}
+	titles    = []string{"Engineer", "Designer", "Founder", "Product manager", "Data scientist", "Marketing lead", "Student", "CTO"}
+	statuses  = weighted{{"accepted", 70}, {"invited", 12}, {"pending", 8}, {"deactivated", 5}, {"unsubscribed", 3}, {"declined", 1}, {"rejected", 1}}
+	roles     = weighted{{"member", 90}, {"moderator", 7}, {"admin", 3}}
+	languages = weighted{{"en", 45}, {"fr", 15}, {"de", 10}, {"es", 10}, {"en-GB", 8}, {"pt-BR", 5}, {"ja", 4}, {"it", 3}}
+	sources   = weighted{{"google", 30}, {"newsletter", 20}, {"linkedin", 15}, {"partner", 10}, {"event", 10}, {"", 15}}
+	mediums   = weighted{{"cpc", 30}, {"email", 30}, {"social", 25}, {"referral", 15}}
+	plans     = weighted{{"free", 60}, {"starter", 20}, {"pro", 15}, {"enterprise", 5}}
+	sizes     = weighted{{"1-10", 40}, {"11-50", 30}, {"51-200", 18}, {"201-1000", 8}, {"1000+", 4}}
+	goals     = []string{"Build AI agents", "Learn Go", "Meet peers", "Hiring", "Find a job", "Grow my startup", "Teach", "Just curious"}
+	functions = []string{"engineering", "design", "marketing", "sales", "support", "management", "research", "other"}
+	interests = []string{"ai", "go", "data", "design", "cloud", "security", "mobile", "web", "devops", "ml", "product", "career"}
+	// Activity types with their share of the live stream's activities.
+	activityMix = weighted{{"opened_document", 20}, {"opened_link", 15}, {"attended_live", 10}, {"registered_to_live", 10},
+		{"watched_replay", 8}, {"answered_topic", 10}, {"created_topic", 4}, {"started_course", 6}, {"completed_course", 3},
+		{"started_learning_path", 3}, {"completed_learning_path", 1}, {"joined_spot", 4}, {"requested_to_join_spot", 3},
+		{"left_spot", 3}}
+)
+
+const (
+	numTags       = 200
+	numDomains    = 500
+	numStatic     = 20
+	numCampaigns  = 50
+	numIndustries = 20
+)
+
+// resource pools per activity family.
+var resourcePools = map[string]struct {
+	prefix string
+	n      int
+}{
+	"registered_to_live": {"live", 200}, "attended_live": {"live", 200}, "watched_replay": {"live", 200},
+	"started_course": {"course", 100}, "completed_course": {"course", 100},
+	"started_learning_path": {"path", 30}, "completed_learning_path": {"path", 30},
+	"opened_document": {"doc", 500}, "opened_link": {"link", 300},
+	"created_topic": {"topic", 1000}, "answered_topic": {"topic", 1000},
+}
+
+type weighted []struct {
+	v string
+	w int
+}
+
+func (ws weighted) pick(r *rand.Rand) string {
+	total := 0
+	for _, x := range ws {
+		total += x.w
+	}
+	n := r.IntN(total)
+	for _, x := range ws {
+		if n < x.w {
+			return x.v
+		}
+		n -= x.w
+	}
+	return ws[len(ws)-1].v
+}
+
+// zipf returns an index in [0, n) with P(i) ∝ 1/(i+1)^s, via a cumulative
+// table.
+type zipf struct{ cum []float64 }
+
+func newZipf(n int, s float64) *zipf {
+	z := &zipf{cum: make([]float64, n)}
+	total := 0.0
+	for i := range z.cum {
+		total += 1 / math.Pow(float64(i+1), s)
+		z.cum[i] = total
+	}
+	for i := range z.cum {
+		z.cum[i] /= total
+	}
+	return z
+}
+
+func (z *zipf) draw(r *rand.Rand) int {
+	return min(sort.SearchFloat64s(z.cum, r.Float64()), len(z.cum)-1)
+}
+
+func tagName(i int) string {
+	named := []string{"vip", "beta", "speaker", "mentor", "newcomer", "partner", "alumni", "ambassador"}
+	if i < len(named) {
+		return named[i]
+	}
+	return fmt.Sprintf("tag-%03d", i)
+}
+
+func resourceID(typ string, i int) string {
+	p := resourcePools[typ]
+	return fmt.Sprintf("%s-%03d", p.prefix, i)
+}
+
+// ---- generator ----
+
+// Community generates a deterministic community: definitions, an initial
+// load (one profile and one properties record per member), and a live
+// stream in which members act with power-law frequencies.
+type Community struct {
+	cfg        CommunityConfig
+	r          *rand.Rand
+	spots      []string
+	perSpot    []int       // members per spot
+	groupsOf   []int       // smart groups per spot
+	activity   [][]float64 // per spot: cumulative activity weight per member
+	tagZ       *zipf
+	domainZ    *zipf
+	campaignZ  *zipf
+	resZ       map[int]*zipf // per pool size
+	interestZ  *zipf
+	seq        int
+	lastTS     map[string]int64 // spot/member -> last ts given by Live
+	streamed   int
+	streamStep float64
+}
+
+// NewCommunity returns a generator.
+func NewCommunity(cfg CommunityConfig) *Community {
+	cfg = cfg.withDefaults()
+	c := &Community{cfg: cfg, r: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
+		tagZ: newZipf(numTags, 1.1), domainZ: newZipf(numDomains, 1.0), campaignZ: newZipf(numCampaigns, 1.0),
+		interestZ: newZipf(len(interests), 0.8), resZ: map[int]*zipf{}, lastTS: map[string]int64{}}
+	for _, p := range resourcePools {
+		if c.resZ[p.n] == nil {
+			c.resZ[p.n] = newZipf(p.n, 1.0)
+		}
+	}
+	for i := 0; i < cfg.Spots; i++ {
+		c.spots = append(c.spots, fmt.Sprintf("spot%02d", i))
+		c.perSpot = append(c.perSpot, cfg.Members/cfg.Spots+boolInt(i < cfg.Members%cfg.Spots))
+		c.groupsOf = append(c.groupsOf, cfg.Groups/cfg.Spots+boolInt(i < cfg.Groups%cfg.Spots))
+	}
+	// Activity per member: 30% dormant members (weight 0.02), the others
+	// Pareto(α=1.5) capped at 1000× the minimum: a few power users, a long
+	// tail of occasional visitors.
+	for s := range c.spots {
+		cum := make([]float64, c.perSpot[s])
+		total := 0.0
+		for i := range cum {
+			w := 0.02
+			if c.r.Float64() >= 0.3 {
+				w = math.Min(math.Pow(1-c.r.Float64(), -1/1.5), 1000)
+			}
+			total += w
+			cum[i] = total
+		}
+		for i := range cum {
+			cum[i] /= total
+		}
+		c.activity = append(c.activity, cum)
+	}
+	if cfg.Events > 0 {
+		c.streamStep = float64(cfg.Span.Milliseconds()) / float64(cfg.Events)
+	}
+	return c
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Config returns the effective configuration.
+func (c *Community) Config() CommunityConfig { return c.cfg }
+
+// Spots returns the spot ids.
+func (c *Community) Spots() []string { return c.spots }
+
+// SpotMembers returns the number of members of spot i.
+func (c *Community) SpotMembers(i int) int { return c.perSpot[i] }
+
+// Start is the ts of the initial load, the start of the live stream.
+func (c *Community) Start() time.Time { return c.cfg.End.Add(-c.cfg.Span) }
+
+func memberID(i int) string { return fmt.Sprintf("m%07d", i) }
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func rfc(t int64) string { return time.UnixMilli(t).UTC().Format(time.RFC3339Nano) }
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("bench: marshal: %v", err)) // values are built here from plain types
+	}
+	return b
+}
+
+// Definitions returns the schemas, static groups and smart groups of every
+// spot, in an order that makes them valid.
+func (c *Community) Definitions() []Record {
+	var out []Record
+	for s, spot := range c.spots {
+		def := func(kind, id string, v map[string]any) {
+			v["kind"], v["spot"], v["id"] = kind, spot, id
+			out = append(out, Record{Kind: engine.KindDefinitions, Key: spot + "/" + kind + "/" + id, Value: mustJSON(v)})
+		}
+		opts := func(ids ...string) []map[string]string {
+			o := make([]map[string]string, len(ids))
+			for i, id := range ids {
+				o[i] = map[string]string{"id": id, "label": id}
+			}
+			return o
+		}
+		var industries []string
+		for i := 0; i < numIndustries; i++ {
+			industries = append(industries, fmt.Sprintf("ind-%02d", i))
+		}
+		def("property", "plan", map[string]any{"label": "Plan", "type": "single_select", "options": opts("free", "starter", "pro", "enterprise")})
+		def("property", "seats", map[string]any{"label": "Seats", "type": "number"})
+		def("property", "renewal", map[string]any{"label": "Renewal date", "type": "date"})
+		def("property", "beta_opt_in", map[string]any{"label": "Beta opt-in", "type": "boolean"})
+		def("property", "interests", map[string]any{"label": "Interests", "type": "multi_select", "options": opts(interests...)})
+		def("property", "industry", map[string]any{"label": "Industry", "type": "single_select", "options": opts(industries...)})
+		def("property", "nps", map[string]any{"label": "NPS", "type": "number"})
+		def("property", "company", map[string]any{"label": "Company", "type": "text"})
+		def("question", "company_size", map[string]any{"label": "Company size", "type": "single_select", "options": opts("1-10", "11-50", "51-200", "201-1000", "1000+")})
+		def("question", "goal", map[string]any{"label": "What brings you here?", "type": "text"})
+		def("question", "function", map[string]any{"label": "Job function", "type": "single_select", "options": opts(functions...)})
+		for i := 0; i < numStatic; i++ {
+			def("group", fmt.Sprintf("static-%02d", i), map[string]any{"type": "static", "name": fmt.Sprintf("Static %d", i)})
+		}
+		for i := 0; i < c.groupsOf[s]; i++ {
+			id, rule := c.groupRule(i)
+			def("group", id, map[string]any{"type": "smart", "name": "Group " + id, "rule": rule})
+		}
+	}
+	return out
+}
+
+// timeTemplates and plainTemplates are the rule shapes groups cycle
+// through; time templates get TimeShare of the groups.
+const (
+	timeTemplates  = 6
+	plainTemplates = 18
+)
+
+// groupRule returns the id and rule of smart group i of a spot. Groups
+// are spread over every trigger kind; a share of them (TimeShare) have a
+// sliding time window; group triggers only name groups defined earlier.
+func (c *Community) groupRule(i int) (string, any) {
+	id := fmt.Sprintf("g%04d", i)
+	field := func(f, op string, v any) map[string]any {
+		m := map[string]any{"field": f, "op": op}
+		if v != nil {
+			m["value"] = v
+		}
+		return m
+	}
+	act := func(typ string, res []string, when any, count map[string]int) map[string]any {
+		m := map[string]any{"activity": typ}
+		if res != nil {
+			m["resources"] = res
+		}
+		if when != nil {
+			m["when"] = when
+		}
+		if count != nil {
+			m["count"] = count
+		}
+		return m
+	}
+	all := func(n ...any) map[string]any { return map[string]any{"all": n} }
+	anyOf := func(n ...any) map[string]any { return map[string]any{"any": n} }
+	not := func(n any) map[string]any { return map[string]any{"not": n} }
+	days := func(n int) map[string]int { return map[string]int{"days": n} }
+	k := i / 7 // varies operands between groups of the same template
+
+	// Deterministic choice of time vs plain: group i is a time group when
+	// the running share falls below TimeShare.
+	isTime := math.Floor(float64(i+1)*c.cfg.TimeShare) > math.Floor(float64(i)*c.cfg.TimeShare)
+	if isTime {
+		switch i % timeTemplates {
+		case 0:
+			return id, act("attended_live", nil, map[string]any{"within_last": days(7 + k%3*7)}, nil)
+		case 1:
+			return id, all(field("profile.last_activity_at", "more_than_ago", days(14+k%4*7)), field("profile.status", "in", []string{"accepted"}))
+		case 2:
+			return id, all(field("profile.registered_at", "within_last", days(14)), field("profile.utm.source", "eq", sources[k%5].v))
+		case 3:
+			return id, act("opened_document", nil, map[string]any{"within_last": map[string]int{"hours": 24 * (1 + k%3)}}, map[string]int{"gte": 2})
+		case 4:
+			return id, all(act("answered_topic", nil, map[string]any{"within_last": days(30)}, map[string]int{"gte": 3}),
+				field("profile.tags", "has_any", []string{tagName(k % 40)}))
+		default:
+			return id, all(field("custom.renewal", "more_than_ago", days(k%10)), field("custom.plan", "in", []string{"pro", "enterprise"}))
+		}
+	}
+	switch i % plainTemplates {
+	case 0:
+		return id, field("profile.tags", "has_any", []string{tagName(k % numTags)})
+	case 1:
+		return id, field("profile.tags", "has_all", []string{tagName(k % 20), tagName(20 + k%30)})
+	case 2:
+		return id, all(field("profile.status", "in", []string{"accepted", "invited"}), field("profile.role", "neq", "admin"),
+			field("profile.language", "in", []string{languages[k%len(languages)].v}))
+	case 3:
+		return id, field("profile.email", "ends_with", fmt.Sprintf("@corp%03d.com", k%numDomains))
+	case 4:
+		return id, all(field("custom.plan", "in", []string{"pro", "enterprise"}), field("custom.seats", "gte", 5+k%50))
+	case 5:
+		return id, all(field("custom.interests", "has_any", []string{interests[k%len(interests)]}),
+			not(field("form.company_size", "in", []string{"1-10"})))
+	case 6:
+		return id, act("attended_live", []string{resourceID("attended_live", k%20), resourceID("attended_live", 20+k%50)}, nil, nil)
+	case 7:
+		return id, act("completed_course", nil, nil, map[string]int{"gte": 1 + k%3})
+	case 8:
+		return id, all(map[string]any{"group": fmt.Sprintf("static-%02d", k%numStatic)}, act("opened_document", nil, nil, map[string]int{"gte": 3}))
+	case 9:
+		if i >= plainTemplates { // a smart group defined earlier
+			return id, anyOf(map[string]any{"group": fmt.Sprintf("g%04d", i-plainTemplates)}, field("profile.tags", "has_any", []string{"vip"}))
+		}
+		return id, field("profile.tags", "has_any", []string{"vip"})
+	case 10:
+		return id, all(act("started_learning_path", nil, nil, nil), act("completed_learning_path", nil, nil, map[string]int{"eq": 0}))
+	case 11:
+		return id, field("form.goal", "contains", []string{"ai", "go", "peers", "job"}[k%4])
+	case 12:
+		return id, all(field("custom.beta_opt_in", "is_true", nil), field("custom.industry", "in", []string{fmt.Sprintf("ind-%02d", k%numIndustries)}))
+	case 13:
+		return id, field("custom.nps", "between", []int{9, 10})
+	case 14:
+		return id, all(field("profile.utm.campaign", "in", []string{fmt.Sprintf("camp-%02d", k%numCampaigns)}), field("profile.title", "is_set", nil))
+	case 15:
+		return id, anyOf(field("form.function", "in", []string{functions[k%len(functions)]}), field("custom.company", "starts_with", "acme"))
+	case 16:
+		return id, all(field("profile.registered_at", "after", rfc(ms(c.Start())-int64(k%300)*86400000)),
+			field("profile.static_groups", "has_none", []string{fmt.Sprintf("static-%02d", k%numStatic)}))
+	default:
+		return id, all(act("created_topic", nil, nil, map[string]int{"gte": 1}), act("answered_topic", nil, nil, map[string]int{"gte": 5}))
+	}
+}
+
+// Backfill groups, created by the backfill measurement after the load.
+const (
+	IndexedBackfillGroup = "bench-backfill-indexed"
+	ScanBackfillGroup    = "bench-backfill-scan"
+)
+
+// BackfillDefinitions returns two group definitions for spot 0: one whose
+// rule the posting lists narrow (a mid-popularity tag and a plan), one
+// whose rule no index narrows (a suffix of the email), which forces the
+// evaluation of every eligible member.
+func (c *Community) BackfillDefinitions() (indexed, scan Record) {
+	spot := c.spots[0]
+	mk := func(id string, rule any) Record {
+		v := map[string]any{"kind": "group", "spot": spot, "id": id, "type": "smart", "name": id, "rule": rule}
+		return Record{Kind: engine.KindDefinitions, Key: spot + "/group/" + id, Value: mustJSON(v)}
+	}
+	indexed = mk(IndexedBackfillGroup, map[string]any{"all": []any{
+		map[string]any{"field": "profile.tags", "op": "has_any", "value": []string{tagName(12)}},
+		map[string]any{"field": "custom.plan", "op": "in", "value": []string{"starter", "pro", "enterprise"}}}})
+	scan = mk(ScanBackfillGroup, map[string]any{"field": "profile.email", "op": "ends_with", "value": "@corp007.com"})
+	return indexed, scan
+}
+
+type profileValue struct {
+	Spot    string         `json:"spot"`
+	Member  string         `json:"member"`
+	TS      any            `json:"ts"`
+	Profile map[string]any `json:"profile"`
+}
+
+type propertiesValue struct {
+	Spot   string         `json:"spot"`
+	Member string         `json:"member"`
+	TS     any            `json:"ts"`
+	Custom map[string]any `json:"custom,omitempty"`
+	Form   map[string]any `json:"form,omitempty"`
+}
+
+type resource struct {
+	ID    string `json:"id"`
+	Title string `json:"title"`
+}
+
+type activityValue struct {
+	Spot     string    `json:"spot"`
+	Member   string    `json:"member"`
+	TS       any       `json:"ts"`
+	ID       string    `json:"id"`
+	Type     string    `json:"type"`
+	Resource *resource `json:"resource,omitempty"`
+}
+
+// tsValue writes a ts as RFC 3339 mostly, as epoch milliseconds sometimes.
+func (c *Community) tsValue(t int64) any {
+	if c.r.IntN(5) == 0 {
+		return t
+	}
+	return rfc(t)
+}
+
+// Initial returns the initial load of spot s's member i: a full profile
+// and a properties record.
+func (c *Community) Initial(s, i int) (profile, properties Record) {
+	spot, m := c.spots[s], memberID(i)
+	start := ms(c.Start())
+	fn, ln := firstNames[c.r.IntN(len(firstNames))], lastNames[c.r.IntN(len(lastNames))]
+	domain := "gmail.com"
+	if c.r.IntN(10) < 6 {
+		domain = fmt.Sprintf("corp%03d.com", c.domainZ.draw(c.r))
+	}
+	p := map[string]any{"first_name": fn, "last_name": ln, "email": fmt.Sprintf("%s.%s.%d@%s", fn, ln, i, domain),
+		"status": statuses.pick(c.r), "role": roles.pick(c.r), "language": languages.pick(c.r),
+		"registered_at":    rfc(start - int64(c.r.IntN(720*24))*3600000),
+		"last_activity_at": rfc(start - int64(c.r.IntN(90*24))*3600000)}
+	if c.r.IntN(10) < 3 {
+		p["invited_at"] = rfc(start - int64(c.r.IntN(900*24))*3600000)
+	}
+	if c.r.IntN(2) == 0 {
+		p["title"] = titles[c.r.IntN(len(titles))]
+	}
+	if src := sources.pick(c.r); src != "" {
+		p["utm"] = map[string]string{"source": src, "medium": mediums.pick(c.r), "campaign": fmt.Sprintf("camp-%02d", c.campaignZ.draw(c.r))}
+	}
+	if tags := c.tags(); len(tags) > 0 {
+		p["tags"] = tags
+	}
+	if c.r.IntN(100) < 15 {
+		sg := []string{fmt.Sprintf("static-%02d", c.r.IntN(numStatic))}
+		if c.r.IntN(3) == 0 {
+			sg = append(sg, fmt.Sprintf("static-%02d", c.r.IntN(numStatic)))
+		}
+		p["static_groups"] = sg
+	}
+	profile = c.rec(engine.KindProfiles, spot, m, profileValue{Spot: spot, Member: m, TS: c.tsValue(start), Profile: p})
+	properties = c.rec(engine.KindProperties, spot, m, propertiesValue{Spot: spot, Member: m, TS: c.tsValue(start),
+		Custom: c.custom(start, true), Form: c.form(true)})
+	return profile, properties
+}
+
+// tags draws a member's tags: geometric count (mean ~1.2), Zipf-popular.
+func (c *Community) tags() []string {
+	var out []string
+	for c.r.IntN(100) < 55 && len(out) < 12 {
+		out = append(out, tagName(c.tagZ.draw(c.r)))
+	}
+	return out
+}
+
+func (c *Community) custom(start int64, initial bool) map[string]any {
+	m := map[string]any{}
+	if initial || c.r.IntN(3) == 0 {
+		m["plan"] = plans.pick(c.r)
+	}
+	if initial || c.r.IntN(3) == 0 {
+		m["seats"] = int(math.Min(math.Exp(c.r.NormFloat64()*1.2+1.5), 5000))
+	}
+	if initial && c.r.IntN(4) != 0 || c.r.IntN(5) == 0 {
+		m["renewal"] = rfc(start + int64(c.r.IntN(500)-120)*86400000)
+	}
+	if initial || c.r.IntN(5) == 0 {
+		m["beta_opt_in"] = c.r.IntN(4) == 0
+	}
+	if initial && c.r.IntN(3) != 0 || c.r.IntN(4) == 0 {
+		var xs []string
+		seen := map[int]bool{}
+		for n := 1 + c.r.IntN(3); n > 0; n-- {
+			j := c.interestZ.draw(c.r)
+			if !seen[j] {
+				seen[j] = true
+				xs = append(xs, interests[j])
+			}
+		}
+		m["interests"] = xs
+	}
+	if initial && c.r.IntN(2) == 0 || c.r.IntN(6) == 0 {
+		m["industry"] = fmt.Sprintf("ind-%02d", c.r.IntN(numIndustries))
+	}
+	if initial && c.r.IntN(3) == 0 || c.r.IntN(4) == 0 {
+		m["nps"] = c.r.IntN(11)
+	}
+	if initial && c.r.IntN(2) == 0 {
+		m["company"] = []string{"Acme", "Globex", "Initech", "Umbrella", "Hooli", "Acme Labs"}[c.r.IntN(6)]
+	}
+	return m
+}
+
+func (c *Community) form(initial bool) map[string]any {
+	m := map[string]any{}
+	if initial && c.r.IntN(10) < 7 || c.r.IntN(3) == 0 {
+		m["company_size"] = sizes.pick(c.r)
+	}
+	if initial && c.r.IntN(2) == 0 || c.r.IntN(4) == 0 {
+		m["goal"] = goals[c.r.IntN(len(goals))]
+	}
+	if initial && c.r.IntN(2) == 0 || c.r.IntN(4) == 0 {
+		m["function"] = functions[c.r.IntN(len(functions))]
+	}
+	if len(m) == 0 {
+		m["goal"] = goals[c.r.IntN(len(goals))]
+	}
+	return m
+}
+
+func (c *Community) rec(kind engine.Kind, spot, m string, v any) Record {
+	return Record{Kind: kind, Key: spot + "/" + m, Value: mustJSON(v)}
+}
+
+// Live returns the next live record at instant ts (epoch ms): a member
+// drawn with power-law frequency does something (85% activities, 10%
+// profile updates, 5% property updates). The record's ts is ts, moved
+// later by a few milliseconds when needed to make (spot, member, ts)
+// unique; it is returned with the record.
+func (c *Community) Live(ts int64) (Record, int64) {
+	r, _, _, t := c.live(ts)
+	return r, t
+}
+
+// LiveKey is Live returning the spot and member too.
+func (c *Community) LiveKey(ts int64) (rec Record, spot, member string, t int64) { return c.live(ts) }
+
+func (c *Community) live(ts int64) (Record, string, string, int64) {
+	c.seq++
+	s := c.r.IntN(len(c.spots))
+	spot := c.spots[s]
+	i := min(sort.SearchFloat64s(c.activity[s], c.r.Float64()), c.perSpot[s]-1)
+	m := memberID(i)
+	// ts is unique per member, so (spot, member, ts) names a record.
+	key := spot + "/" + m
+	if last, ok := c.lastTS[key]; ok && ts <= last {
+		ts = last + 1
+	}
+	c.lastTS[key] = ts
+	switch x := c.r.IntN(100); {
+	case x < 10:
+		p := map[string]any{}
+		switch y := c.r.IntN(100); {
+		case y < 35:
+			p["tags"] = c.tags()
+		case y < 50:
+			p["last_activity_at"] = rfc(ts)
+		case y < 60:
+			p["title"] = titles[c.r.IntN(len(titles))]
+		case y < 70:
+			p["language"] = languages.pick(c.r)
+		case y < 80:
+			p["status"] = statuses.pick(c.r)
+		case y < 90:
+			p["role"] = roles.pick(c.r)
+		default:
+			p["utm"] = map[string]any{"campaign": fmt.Sprintf("camp-%02d", c.campaignZ.draw(c.r))}
+		}
+		return c.rec(engine.KindProfiles, spot, m, profileValue{Spot: spot, Member: m, TS: c.tsValue(ts), Profile: p}), spot, m, ts
+	case x < 15:
+		v := propertiesValue{Spot: spot, Member: m, TS: c.tsValue(ts)}
+		if c.r.IntN(3) == 0 {
+			v.Form = c.form(false)
+		} else {
+			v.Custom = c.custom(ts, false)
+			if len(v.Custom) == 0 {
+				v.Custom["nps"] = c.r.IntN(11)
+			}
+		}
+		return c.rec(engine.KindProperties, spot, m, v), spot, m, ts
+	default:
+		typ := activityMix.pick(c.r)
+		v := activityValue{Spot: spot, Member: m, TS: c.tsValue(ts), ID: "e" + strconv.Itoa(c.seq), Type: typ}
+		if c.r.IntN(100) == 0 && c.seq > 1 { // a producer retry: an id already seen (usually for another member)
+			v.ID = "e" + strconv.Itoa(c.seq-1)
+		}
+		if p, ok := resourcePools[typ]; ok {
+			id := resourceID(typ, c.resZ[p.n].draw(c.r))
+			v.Resource = &resource{ID: id, Title: "Title of " + id}
+		}
+		return c.rec(engine.KindActivities, spot, m, v), spot, m, ts
+	}
+}
+
+// NextLive returns the next record of the backlog's live stream, whose ts
+// advance evenly over [End-Span, End].
+func (c *Community) NextLive() Record {
+	ts := ms(c.Start()) + int64(float64(c.streamed+1)*c.streamStep)
+	c.streamed++
+	r, _ := c.Live(ts)
+	return r
+}
+
+// Line is one NDJSON input line of `smartgroups process`.
+type Line struct {
+	Topic string          `json:"topic"`
+	Key   string          `json:"key"`
+	Value json.RawMessage `json:"value"`
+}
+
+// Dataset counts what WriteDataset wrote.
+type Dataset struct {
+	Definitions int // definitions records
+	LoadRecords int // initial load: one profile and one properties record per member
+	LiveRecords int // live stream
+}
+
+// WriteDataset writes the whole input in file-mode NDJSON: definitions and
+// the initial load to load, then the live stream to live.
+func (c *Community) WriteDataset(load, live io.Writer) (Dataset, error) {
+	var ds Dataset
+	lw, vw := bufio.NewWriterSize(load, 1<<20), bufio.NewWriterSize(live, 1<<20)
+	le, ve := json.NewEncoder(lw), json.NewEncoder(vw)
+	le.SetEscapeHTML(false)
+	ve.SetEscapeHTML(false)
+	write := func(enc *json.Encoder, r Record) error {
+		return enc.Encode(Line{Topic: string(r.Kind), Key: r.Key, Value: r.Value})
+	}
+	for _, r := range c.Definitions() {
+		if err := write(le, r); err != nil {
+			return ds, err
+		}
+		ds.Definitions++
+	}
+	for s := range c.spots {
+		for i := 0; i < c.perSpot[s]; i++ {
+			p, q := c.Initial(s, i)
+			if err := write(le, p); err != nil {
+				return ds, err
+			}
+			if err := write(le, q); err != nil {
+				return ds, err
+			}
+			ds.LoadRecords += 2
+		}
+	}
+	for n := 0; n < c.cfg.Events; n++ {
+		if err := write(ve, c.NextLive()); err != nil {
+			return ds, err
+		}
+		ds.LiveRecords++
+	}
+	if err := lw.Flush(); err != nil {
+		return ds, err
+	}
+	return ds, vw.Flush()
+}

@@ -1,0 +1,221 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"sort"
+
+	"github.com/smartgroups/smartgroups/engine"
+)
+
+// Naive is the baseline evaluator of the benchmark: it decodes records
+// with the engine's decoders, keeps every member in memory, and on each
+// member record re-evaluates EVERY smart group of the member's spot with
+// engine.Eval and the engine's compiled rules (dependency order, so group
+// triggers see this record's flips). It has no indexes, no persistence and
+// no timers: it is the "recompute everything the member could be in"
+// strategy, as fast as it can be without indexes.
+type Naive struct {
+	lim     engine.Limits
+	defs    *engine.Defs
+	members map[string]*naiveMember // "<spot>/<member>"
+	acts    map[string]bool         // "<spot>/<member>/<activity id>"
+	now     engine.Millis
+
+	Records     int // member records applied
+	Events      int // membership flips
+	DeadLetters int
+	Evals       int // rule evaluations
+}
+
+// NewNaive returns an empty evaluator with the event clock.
+func NewNaive() *Naive {
+	lim := engine.DefaultLimits()
+	return &Naive{lim: lim, defs: engine.NewDefs(lim), members: map[string]*naiveMember{}, acts: map[string]bool{}}
+}
+
+type naiveMember struct {
+	profile engine.Profile
+	custom  map[string]json.RawMessage
+	form    map[string]json.RawMessage
+	lastAct *engine.Millis
+	acts    map[string][]engine.Activity
+	groups  map[string]bool
+}
+
+var _ engine.MemberView = (*naiveMember)(nil)
+
+func (m *naiveMember) Profile() *engine.Profile { return &m.profile }
+func (m *naiveMember) Custom(id string) (json.RawMessage, bool) {
+	v, ok := m.custom[id]
+	return v, ok
+}
+func (m *naiveMember) Form(id string) (json.RawMessage, bool) {
+	v, ok := m.form[id]
+	return v, ok
+}
+func (m *naiveMember) LastActivity() (engine.Millis, bool) {
+	if m.lastAct == nil {
+		return 0, false
+	}
+	return *m.lastAct, true
+}
+func (m *naiveMember) Activities(typ string) ([]engine.Activity, error) { return m.acts[typ], nil }
+func (m *naiveMember) InSmartGroup(id string) bool                      { return m.groups[id] }
+
+// Defs returns the definitions applied so far.
+func (n *Naive) Defs() *engine.Defs { return n.defs }
+
+// Now is the event clock: the largest ts seen.
+func (n *Naive) Now() engine.Millis { return n.now }
+
+// Apply applies one record.
+func (n *Naive) Apply(rec engine.Record) {
+	if rec.Kind == engine.KindDefinitions {
+		dc, rerr := engine.DecodeDefinition(rec, n.lim)
+		if rerr != nil || n.defs.Check(dc) != nil {
+			n.DeadLetters++
+			return
+		}
+		n.defs.Apply(dc)
+		return
+	}
+	n.Records++
+	mc, rerr := engine.DecodeMember(rec, n.lim, n.defs)
+	if rerr != nil {
+		n.DeadLetters++
+		return
+	}
+	key := mc.Spot + "/" + mc.Member
+	if mc.Erase {
+		if m := n.members[key]; m != nil {
+			n.Events += len(m.groups)
+		}
+		delete(n.members, key)
+		return
+	}
+	if mc.TS > n.now {
+		n.now = mc.TS
+	}
+	m := n.members[key]
+	if m == nil {
+		m = &naiveMember{groups: map[string]bool{}}
+		n.members[key] = m
+	}
+	switch {
+	case mc.Profile != nil:
+		mc.Profile.Apply(&m.profile)
+	case mc.Activity != nil:
+		a := *mc.Activity
+		if a.ID != "" {
+			if n.acts[key+"/"+a.ID] {
+				return
+			}
+			n.acts[key+"/"+a.ID] = true
+		}
+		if m.acts == nil {
+			m.acts = map[string][]engine.Activity{}
+		}
+		m.acts[a.Type] = append(m.acts[a.Type], engine.Activity{Type: a.Type, Resource: a.Resource, TS: a.TS})
+		if m.lastAct == nil || a.TS > *m.lastAct {
+			t := a.TS
+			m.lastAct = &t
+		}
+	default:
+		merge(&m.custom, mc.Custom)
+		merge(&m.form, mc.Form)
+	}
+	n.evaluate(mc.Spot, mc.Member, m)
+}
+
+func merge(dst *map[string]json.RawMessage, patch map[string]json.RawMessage) {
+	for id, v := range patch {
+		if v == nil {
+			delete(*dst, id)
+			continue
+		}
+		if *dst == nil {
+			*dst = map[string]json.RawMessage{}
+		}
+		if old, ok := (*dst)[id]; !ok || !bytes.Equal(old, v) {
+			(*dst)[id] = v
+		}
+	}
+}
+
+// evaluate re-evaluates every smart group of the spot for the member.
+func (n *Naive) evaluate(spot, member string, m *naiveMember) {
+	sd := n.defs.Spot(spot)
+	if sd == nil {
+		return
+	}
+	eligible := engine.Eligible(m.profile.StatusValue())
+	for _, gid := range sd.Order() {
+		in := false
+		if eligible && !sd.Blacklist[gid][member] {
+			n.Evals++
+			v, err := engine.Eval(sd.Groups[gid].Compiled(), m, n.now)
+			in = err == nil && v
+		}
+		if in != m.groups[gid] {
+			n.Events++
+			if in {
+				m.groups[gid] = true
+			} else {
+				delete(m.groups, gid)
+			}
+		}
+	}
+}
+
+// Recompute re-evaluates every group for every member at the current now
+// (time-driven changes included) and returns the member count per
+// "<spot>/<group>".
+func (n *Naive) Recompute() map[string]int {
+	out := map[string]int{}
+	keys := make([]string, 0, len(n.members))
+	for k := range n.members {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		spot, member := splitKey(k)
+		m := n.members[k]
+		n.evaluate(spot, member, m)
+		for g := range m.groups {
+			out[spot+"/"+g]++
+		}
+	}
+	return out
+}
+
+// EachMember calls fn for every member in key order.
+func (n *Naive) EachMember(fn func(spot, member string, m MemberState)) {
+	keys := make([]string, 0, len(n.members))
+	for k := range n.members {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		spot, member := splitKey(k)
+		m := n.members[k]
+		fn(spot, member, MemberState{Profile: &m.profile, Custom: m.custom, Form: m.form, Activities: m.acts})
+	}
+}
+
+// MemberState is a read-only view of a member of the naive evaluator.
+type MemberState struct {
+	Profile    *engine.Profile
+	Custom     map[string]json.RawMessage
+	Form       map[string]json.RawMessage
+	Activities map[string][]engine.Activity
+}
+
+func splitKey(k string) (string, string) {
+	for i := 0; i < len(k); i++ {
+		if k[i] == '/' {
+			return k[:i], k[i+1:]
+		}
+	}
+	return k, ""
+}

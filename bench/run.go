@@ -1,0 +1,1046 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/smartgroups/smartgroups/connectors/file"
+	"github.com/smartgroups/smartgroups/connectors/kafka"
+	"github.com/smartgroups/smartgroups/engine"
+	"github.com/smartgroups/smartgroups/internal/process"
+	"github.com/smartgroups/smartgroups/internal/serve"
+	"github.com/smartgroups/smartgroups/state"
+)
+
+// Options configure a benchmark run. Build them with DefaultOptions.
+type Options struct {
+	// Community shapes the generated data.
+	Community CommunityConfig
+	// Brokers are external Kafka brokers; empty starts an embedded
+	// (in-memory) broker for the run.
+	Brokers []string
+	// DataDir holds the input file and the state stores; empty uses a
+	// temporary directory removed at the end.
+	DataDir string
+	// Partitions of the member topics. Default 6 (the serve default).
+	Partitions int32
+	// BatchSize is the serve and process batch size. Default 1000.
+	BatchSize int
+	// LatencyDuration is how long the fixed-load latency phase offers
+	// records. Default 20s.
+	LatencyDuration time.Duration
+	// ServeClock is serve's clock: engine.ClockWall (default, the serve
+	// default) or engine.ClockEvent (a deterministic replay: the live
+	// stream's 30 days of timers fire during the run). File mode always
+	// uses the event clock (its default).
+	ServeClock engine.ClockMode
+	// CPUProfile, when set, receives a CPU profile of the serve
+	// throughput phase (the hot path end to end).
+	CPUProfile string
+	// Postgres is a PostgreSQL DSN; when set, the comparator runs.
+	Postgres string
+	// Log receives progress lines. Default: discard.
+	Log io.Writer
+}
+
+// DefaultOptions returns the defaults documented on Options.
+func DefaultOptions() Options {
+	return Options{Community: DefaultCommunityConfig(), Partitions: 6, BatchSize: 1000, LatencyDuration: 20 * time.Second,
+		ServeClock: engine.ClockWall}
+}
+
+// QuickOptions is the --quick size: finishes in well under 3 minutes on 2
+// cores.
+func QuickOptions() Options {
+	o := DefaultOptions()
+	o.Community.Members, o.Community.Groups, o.Community.Events = 5_000, 200, 20_000
+	o.LatencyDuration = 8 * time.Second
+	return o
+}
+
+// Result is the outcome of a run. The JSON form has exactly the fields of
+// the benchmark contract; Details holds the rest, for the table.
+type Result struct {
+	RawConsumeEventsPerSec    float64 `json:"raw_consume_events_per_sec"`
+	EventsPerSec              float64 `json:"events_per_sec"`
+	ProcessEventsPerSec       float64 `json:"process_events_per_sec"`
+	NaiveEventsPerSec         float64 `json:"naive_events_per_sec"`
+	LatencyP50Ms              float64 `json:"latency_p50_ms"`
+	LatencyP99Ms              float64 `json:"latency_p99_ms"`
+	BackfillMembersPerSec     float64 `json:"backfill_members_per_sec"`
+	BackfillScanMembersPerSec float64 `json:"backfill_scan_members_per_sec"`
+	PeakRSSBytes              int64   `json:"peak_rss_bytes"`
+	StateBytesPerMember       float64 `json:"state_bytes_per_member"`
+	Members                   int     `json:"members"`
+	Groups                    int     `json:"groups"`
+	Events                    int     `json:"events"`
+
+	Details Details `json:"-"`
+}
+
+// Details are the measurements behind the headline numbers.
+type Details struct {
+	Spots, Partitions, BatchSize int
+	ServeClock                   string
+	Definitions, LoadRecords     int // definitions and initial-load records (one profile, one properties per member)
+	InputBytes                   int64
+	Embedded                     bool
+
+	Generate, Produce, RawConsume, Process, Naive, Serve time.Duration
+	// The initial load (not in the headline numbers): file mode and serve.
+	ProcessLoad, ServeLoad            time.Duration
+	ProcessEvents, ProcessDeadLetters int
+	NaiveEvents, NaiveEvals           int
+	ServeEvents                       int64
+
+	LatencyOffered  float64 // records/s
+	LatencyRecords  int
+	LatencySamples  int
+	LatencyMaxMs    float64
+	LatencyDropped  int // records whose events were not seen (no flip, or not matched)
+	LatencyDuration time.Duration
+
+	BackfillIndexed, BackfillScan             time.Duration
+	BackfillIndexedEvals, BackfillScanEvals   int
+	BackfillSpotMembers                       int
+	BackfillIndexedEvents, BackfillScanEvents int
+
+	// PhaseCPU is the CPU time (user+system) of the whole process per
+	// phase; with the load average it tells whether the machine was busy.
+	PhaseCPU                 map[string]time.Duration
+	LoadAvgStart, LoadAvgEnd string
+
+	StateBytes        int64
+	ProcessStateBytes int64
+	PhasePeakRSS      map[string]int64
+
+	Postgres *PostgresResult
+
+	Started            time.Time
+	Duration           time.Duration
+	GoMaxProcs, NumCPU int
+}
+
+func (o *Options) normalize() {
+	d := DefaultOptions()
+	if o.Partitions <= 0 {
+		o.Partitions = d.Partitions
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = d.BatchSize
+	}
+	if o.LatencyDuration <= 0 {
+		o.LatencyDuration = d.LatencyDuration
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	if o.ServeClock != engine.ClockEvent {
+		o.ServeClock = engine.ClockWall
+	}
+	o.Community = o.Community.withDefaults()
+}
+
+type runner struct {
+	o         Options
+	res       *Result
+	dir       string
+	load      string // definitions and initial load, NDJSON
+	live      string // live stream, NDJSON
+	comm      *Community
+	liveStart map[string]map[int32]int64 // member topic offsets where the live stream starts
+	kc        kafka.Config
+	log       func(format string, args ...any)
+
+	emb        *kafka.Embedded
+	naiveModel *Naive
+}
+
+// Run generates the community, loads it and measures every mode on the
+// same data. See the package documentation for the method.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	o.normalize()
+	if err := o.Community.Validate(); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	r := &runner{o: o, res: &Result{}}
+	r.res.Details.Started = start
+	r.res.Details.PhasePeakRSS = map[string]int64{}
+	r.res.Details.PhaseCPU = map[string]time.Duration{}
+	r.res.Details.LoadAvgStart = loadAvg()
+	r.log = func(format string, args ...any) {
+		fmt.Fprintf(o.Log, "[bench %6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+	}
+	dir := o.DataDir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "smartgroups-bench-")
+		if err != nil {
+			return nil, fmt.Errorf("bench: temp dir: %w", err)
+		}
+		defer func() { _ = os.RemoveAll(tmp) }()
+		dir = tmp
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("bench: data dir: %w", err)
+	}
+	r.dir = dir
+	d := &r.res.Details
+	d.Spots, d.Partitions, d.BatchSize = o.Community.Spots, int(o.Partitions), o.BatchSize
+	d.ServeClock = "wall"
+	if o.ServeClock == engine.ClockEvent {
+		d.ServeClock = "event"
+	}
+	d.GoMaxProcs, d.NumCPU = runtime.GOMAXPROCS(0), runtime.NumCPU()
+	r.res.Members, r.res.Groups, r.res.Events = o.Community.Members, o.Community.Groups, o.Community.Events
+
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"generate", r.generate},
+		{"broker", r.broker},
+		{"serve-load", r.serveLoad},
+		{"produce-live", r.produceLive},
+		{"raw", r.rawConsume},
+		{"process", r.process},
+		{"backfill", r.backfill},
+		{"naive", r.naive},
+		{"serve", r.serve},
+	}
+	if o.Postgres != "" {
+		steps = append(steps, struct {
+			name string
+			fn   func(context.Context) error
+		}{"postgres", r.postgres})
+	}
+	defer r.closeBroker()
+	for _, s := range steps {
+		resetPeakRSS()
+		cpu0 := cpuTime()
+		err := s.fn(ctx)
+		d.PhaseCPU[s.name] = cpuTime() - cpu0
+		if err != nil {
+			return r.res, fmt.Errorf("bench: %s: %w", s.name, err)
+		}
+		if p := peakRSS(); p > 0 {
+			d.PhasePeakRSS[s.name] = p
+			r.res.PeakRSSBytes = max(r.res.PeakRSSBytes, p)
+		}
+	}
+	d.Duration = time.Since(start)
+	d.LoadAvgEnd = loadAvg()
+	r.log("done in %s", d.Duration.Round(time.Millisecond))
+	return r.res, nil
+}
+
+// ---- phases ----
+
+func (r *runner) generate(context.Context) error {
+	t := time.Now()
+	r.comm = NewCommunity(r.o.Community)
+	r.load, r.live = filepath.Join(r.dir, "load.ndjson"), filepath.Join(r.dir, "live.ndjson")
+	lf, err := os.Create(r.load)
+	if err != nil {
+		return err
+	}
+	vf, err := os.Create(r.live)
+	if err != nil {
+		lf.Close()
+		return err
+	}
+	ds, err := r.comm.WriteDataset(lf, vf)
+	for _, f := range []*os.File{lf, vf} {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	d := &r.res.Details
+	d.Definitions, d.LoadRecords = ds.Definitions, ds.LoadRecords
+	d.InputBytes = fileSize(r.load) + fileSize(r.live)
+	d.Generate = time.Since(t)
+	r.log("generated %d definitions, %d initial-load and %d live records (%d members, %d groups, %.1f MiB) in %s",
+		ds.Definitions, ds.LoadRecords, ds.LiveRecords, r.o.Community.Members, r.o.Community.Groups,
+		float64(d.InputBytes)/(1<<20), d.Generate.Round(time.Millisecond))
+	return nil
+}
+
+func fileSize(path string) int64 {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+func (r *runner) closeBroker() {
+	if r.emb != nil {
+		_ = r.emb.Close()
+		r.emb = nil
+	}
+}
+
+func (r *runner) broker(ctx context.Context) error {
+	brokers := r.o.Brokers
+	if len(brokers) == 0 {
+		emb, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Addr: "127.0.0.1:0"})
+		if err != nil {
+			return err
+		}
+		r.emb = emb
+		brokers = []string{emb.Addr()}
+		r.res.Details.Embedded = true
+	}
+	run := strconv.FormatInt(time.Now().UnixNano()%1e10, 36)
+	kc := kafka.DefaultConfig()
+	kc.Brokers = brokers
+	kc.TopicPrefix = "smartgroups.bench-" + run + "."
+	kc.GroupID = "smartgroups-bench-" + run
+	kc.TransactionalIDPrefix = "smartgroups-bench-" + run + "-txn-"
+	kc.Partitions = r.o.Partitions
+	r.kc = kc
+	cl, err := r.producer()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if err := kafka.EnsureTopics(ctx, kadm.NewClient(cl), kc); err != nil {
+		return err
+	}
+	n, d, err := r.produceFile(ctx, cl, r.load)
+	if err != nil {
+		return err
+	}
+	r.log("produced %d definitions and initial-load records to %s in %s (%.0f records/s)", n, strings.Join(brokers, ","),
+		d.Round(time.Millisecond), float64(n)/d.Seconds())
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, kc.MemberTopics()...)
+	if err != nil {
+		return err
+	}
+	r.liveStart = map[string]map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if r.liveStart[o.Topic] == nil {
+			r.liveStart[o.Topic] = map[int32]int64{}
+		}
+		r.liveStart[o.Topic][o.Partition] = o.Offset
+	})
+	return nil
+}
+
+func (r *runner) producer() (*kgo.Client, error) {
+	opts, err := r.kc.ClientOpts()
+	if err != nil {
+		return nil, err
+	}
+	return kgo.NewClient(append(opts, kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		kgo.ProducerLinger(2*time.Millisecond), kgo.MaxBufferedRecords(50_000))...)
+}
+
+// produceFile produces every line of an NDJSON input file.
+func (r *runner) produceFile(ctx context.Context, cl *kgo.Client, path string) (int, time.Duration, error) {
+	t := time.Now()
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 1<<20), file.MaxLineBytes)
+	var produceErr atomic.Value
+	n := 0
+	for sc.Scan() {
+		var l Line
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			return n, 0, fmt.Errorf("%s line %d: %w", path, n+1, err)
+		}
+		cl.Produce(ctx, &kgo.Record{Topic: r.kc.Topic(engine.Kind(l.Topic)), Key: []byte(l.Key), Value: []byte(l.Value)},
+			func(_ *kgo.Record, err error) {
+				if err != nil {
+					produceErr.Store(err)
+				}
+			})
+		n++
+	}
+	if err := sc.Err(); err != nil {
+		return n, 0, err
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return n, 0, err
+	}
+	if e, ok := produceErr.Load().(error); ok {
+		return n, 0, fmt.Errorf("produce: %w", e)
+	}
+	d := time.Since(t)
+	r.res.Details.Produce += d
+	return n, d, nil
+}
+
+// produceLive produces the live stream while serve is stopped, so that
+// serve then meets it as a backlog.
+func (r *runner) produceLive(ctx context.Context) error {
+	cl, err := r.producer()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	n, d, err := r.produceFile(ctx, cl, r.live)
+	if err != nil {
+		return err
+	}
+	r.log("produced %d live records in %s (%.0f records/s)", n, d.Round(time.Millisecond), float64(n)/d.Seconds())
+	return nil
+}
+
+// rawConsume reads the member topics from the start with a plain franz-go
+// consumer that does nothing with the records: the input ceiling.
+func (r *runner) rawConsume(ctx context.Context) error {
+	opts, err := r.kc.ClientOpts()
+	if err != nil {
+		return err
+	}
+	parts := map[string]map[int32]kgo.Offset{}
+	for topic, ps := range r.liveStart {
+		parts[topic] = map[int32]kgo.Offset{}
+		for p, off := range ps {
+			parts[topic][p] = kgo.NewOffset().At(off)
+		}
+	}
+	cl, err := kgo.NewClient(append(opts, kgo.ConsumePartitions(parts))...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	want := r.res.Events
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	t := time.Now()
+	got := 0
+	for got < want {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("read %d of %d records: %w", got, want, err)
+		}
+		var ferr error
+		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
+		if ferr != nil {
+			return ferr
+		}
+		got += fs.NumRecords()
+	}
+	d := time.Since(t)
+	r.res.Details.RawConsume = d
+	r.res.RawConsumeEventsPerSec = float64(got) / d.Seconds()
+	r.log("raw consume: %d records in %s: %.0f records/s", got, d.Round(time.Millisecond), r.res.RawConsumeEventsPerSec)
+	return nil
+}
+
+// process runs file mode over the initial load, then (timed) over the
+// live stream on the same state.
+func (r *runner) process(ctx context.Context) error {
+	dir := filepath.Join(r.dir, "process")
+	one := func(path string) (process.Stats, time.Duration, error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return process.Stats{}, 0, err
+		}
+		defer f.Close()
+		t := time.Now()
+		st, err := process.Run(ctx, process.Options{DataDir: dir, BatchSize: r.o.BatchSize}, bufio.NewReaderSize(f, 1<<20), io.Discard, io.Discard)
+		return st, time.Since(t), err
+	}
+	dd := &r.res.Details
+	lst, ld, err := one(r.load)
+	if err != nil {
+		return err
+	}
+	dd.ProcessLoad = ld
+	r.log("process (file mode): initial load of %d records in %s: %.0f records/s, %d events", lst.Records, ld.Round(time.Millisecond),
+		float64(lst.Records)/ld.Seconds(), lst.Events)
+	st, d, err := one(r.live)
+	if err != nil {
+		return err
+	}
+	dd.Process, dd.ProcessEvents, dd.ProcessDeadLetters = d, st.Events, lst.DeadLetters+st.DeadLetters
+	r.res.ProcessEventsPerSec = float64(st.Records) / d.Seconds()
+	dd.ProcessStateBytes = dirSize(dir)
+	r.log("process (file mode): %d live records in %s: %.0f records/s, %d events, %d dead letters", st.Records, d.Round(time.Millisecond),
+		r.res.ProcessEventsPerSec, st.Events, dd.ProcessDeadLetters)
+	return nil
+}
+
+// backfill creates two groups over the state file mode left: one whose
+// rule the posting lists narrow, one that needs every member evaluated.
+func (r *runner) backfill(ctx context.Context) error {
+	st, err := state.Open(filepath.Join(r.dir, "process"), state.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	reg := prometheus.NewRegistry()
+	cfg := engine.DefaultConfig()
+	cfg.Registerer = reg
+	eng, err := engine.New(st, cfg)
+	if err != nil {
+		return err
+	}
+	ack := func(res *engine.Result) error {
+		for _, o := range res.Outbox {
+			if err := eng.Ack(o.Partition, o.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	res, err := eng.Assign(ctx, []int32{0})
+	if err != nil {
+		return err
+	}
+	if err := ack(res); err != nil {
+		return err
+	}
+	indexed, scan := r.comm.BackfillDefinitions()
+	off := int64(r.res.Details.Definitions + r.res.Details.LoadRecords + r.res.Events + 10)
+	one := func(rec Record) (time.Duration, int, int, error) {
+		before := counterValue(reg, "smartgroups_backfill_members_total")
+		t := time.Now()
+		res, err := eng.Process(ctx, []engine.Record{rec.EngineRecord(off)})
+		d := time.Since(t)
+		off++
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		if len(res.DeadLetters) > 0 {
+			return 0, 0, 0, fmt.Errorf("backfill group rejected: %s", res.DeadLetters[0].Reason)
+		}
+		return d, int(counterValue(reg, "smartgroups_backfill_members_total") - before), len(res.Events), ack(res)
+	}
+	dd := &r.res.Details
+	dd.BackfillSpotMembers = r.comm.SpotMembers(0)
+	if dd.BackfillIndexed, dd.BackfillIndexedEvals, dd.BackfillIndexedEvents, err = one(indexed); err != nil {
+		return err
+	}
+	if dd.BackfillScan, dd.BackfillScanEvals, dd.BackfillScanEvents, err = one(scan); err != nil {
+		return err
+	}
+	r.res.BackfillMembersPerSec = float64(dd.BackfillSpotMembers) / dd.BackfillIndexed.Seconds()
+	r.res.BackfillScanMembersPerSec = float64(dd.BackfillSpotMembers) / dd.BackfillScan.Seconds()
+	r.log("backfill over %d members: indexed %s (%d evaluated, %d added), scan %s (%d evaluated, %d added)",
+		dd.BackfillSpotMembers, dd.BackfillIndexed.Round(time.Microsecond), dd.BackfillIndexedEvals, dd.BackfillIndexedEvents,
+		dd.BackfillScan.Round(time.Microsecond), dd.BackfillScanEvals, dd.BackfillScanEvents)
+	return nil
+}
+
+// naive runs the naive evaluator over the initial load, then (timed) over
+// the live stream.
+func (r *runner) naive(context.Context) error {
+	n := NewNaive()
+	one := func(path string) (time.Duration, error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		src := file.NewSource(bufio.NewReaderSize(f, 1<<20))
+		t := time.Now()
+		for {
+			recs, err := src.Next(1000)
+			for _, rec := range recs {
+				n.Apply(rec)
+			}
+			if errors.Is(err, io.EOF) {
+				return time.Since(t), nil
+			}
+			if err != nil {
+				return 0, err
+			}
+		}
+	}
+	if _, err := one(r.load); err != nil {
+		return err
+	}
+	records, events, evals := n.Records, n.Events, n.Evals
+	d, err := one(r.live)
+	if err != nil {
+		return err
+	}
+	dd := &r.res.Details
+	dd.Naive, dd.NaiveEvents, dd.NaiveEvals = d, n.Events-events, n.Evals-evals
+	r.res.NaiveEventsPerSec = float64(n.Records-records) / d.Seconds()
+	r.naiveModel = n
+	r.log("naive: %d live records in %s: %.0f records/s (%d rule evaluations, %d flips)", n.Records-records, d.Round(time.Millisecond),
+		r.res.NaiveEventsPerSec, dd.NaiveEvals, dd.NaiveEvents)
+	return nil
+}
+
+// ---- serve ----
+
+type serveInstance struct {
+	cancel   context.CancelFunc
+	done     chan error
+	metrics  string
+	events   atomic.Int64
+	lastEvNs atomic.Int64
+}
+
+// startServe runs serve.Run in the background on the benchmark's topics
+// and state directory, and waits until it is ready.
+func (r *runner) startServe(ctx context.Context) (*serveInstance, func() error, error) {
+	cfg := serve.DefaultConfig()
+	cfg.Kafka = r.kc
+	cfg.DataDir = filepath.Join(r.dir, "serve")
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.Clock = r.o.ServeClock
+	cfg.BatchSize = r.o.BatchSize
+	cfg.Logger = slog.New(slog.NewTextHandler(r.o.Log, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	in := &serveInstance{done: make(chan error, 1)}
+	cfg.OnEvents = func(evs []engine.Event) {
+		in.events.Add(int64(len(evs)))
+		in.lastEvNs.Store(time.Now().UnixNano())
+	}
+	ready := make(chan serve.Ready, 1)
+	cfg.OnReady = func(rd serve.Ready) { ready <- rd }
+	sctx, cancel := context.WithCancel(ctx)
+	in.cancel = cancel
+	go func() { in.done <- serve.Run(sctx, cfg) }()
+	stopped := false
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		return <-in.done
+	}
+	select {
+	case rd := <-ready:
+		in.metrics = "http://" + rd.HTTPAddr + "/metrics"
+		return in, stop, nil
+	case err := <-in.done:
+		cancel()
+		return nil, nil, fmt.Errorf("serve exited before ready: %w", err)
+	case <-time.After(2 * time.Minute):
+		_ = stop()
+		return nil, nil, errors.New("serve not ready after 2 minutes")
+	}
+}
+
+// serveLoad runs serve over the definitions and the initial load, then
+// stops it: the live stream is produced while it is down.
+func (r *runner) serveLoad(ctx context.Context) error {
+	in, stop, err := r.startServe(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = stop() }()
+	d, err := r.caughtUp(ctx, in, float64(r.res.Details.LoadRecords), "")
+	if err != nil {
+		return err
+	}
+	r.res.Details.ServeLoad = d
+	r.log("serve: initial load of %d records in %s: %.0f records/s, %d membership events", r.res.Details.LoadRecords,
+		d.Round(time.Millisecond), float64(r.res.Details.LoadRecords)/d.Seconds(), in.events.Load())
+	return stop()
+}
+
+// serve restarts serve over the live backlog, measures its throughput,
+// then the latency at a fixed load, and the state size after shutdown.
+func (r *runner) serve(ctx context.Context) error {
+	in, stop, err := r.startServe(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = stop() }()
+	base, err := scrapeMetrics(ctx, in.metrics)
+	if err != nil {
+		return err
+	}
+	d, err := r.caughtUp(ctx, in, base.consumed+float64(r.res.Events), r.o.CPUProfile)
+	if err != nil {
+		return err
+	}
+	dd := &r.res.Details
+	dd.Serve, dd.ServeEvents = d, in.events.Load()
+	r.res.EventsPerSec = float64(r.res.Events) / d.Seconds()
+	r.log("serve (Kafka, exactly-once): %d live records in %s: %.0f records/s, %d membership events", r.res.Events, d.Round(time.Millisecond),
+		r.res.EventsPerSec, dd.ServeEvents)
+	if err := r.latency(ctx, in); err != nil {
+		return err
+	}
+	if err := stop(); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	dd.StateBytes = dirSize(filepath.Join(r.dir, "serve", "state"))
+	r.res.StateBytesPerMember = float64(dd.StateBytes) / float64(r.res.Members)
+	r.log("serve state: %.1f MiB (%.0f bytes per member)", float64(dd.StateBytes)/(1<<20), r.res.StateBytesPerMember)
+	return nil
+}
+
+type scrape struct {
+	at       time.Time
+	consumed float64 // member records
+	commits  float64
+}
+
+func scrapeMetrics(ctx context.Context, url string) (scrape, error) {
+	s := scrape{}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return s, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return s, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "smartgroups_records_consumed_total{"):
+			if strings.Contains(line, `topic="definitions"`) {
+				continue
+			}
+			s.consumed += metricValue(line)
+		case strings.HasPrefix(line, `smartgroups_transactions_total{result="commit"}`):
+			s.commits = metricValue(line)
+		}
+	}
+	s.at = time.Now()
+	return s, sc.Err()
+}
+
+func metricValue(line string) float64 {
+	i := strings.LastIndexByte(line, ' ')
+	v, _ := strconv.ParseFloat(line[i+1:], 64)
+	return v
+}
+
+// caughtUp waits until serve has consumed want member records (its
+// counter since start) and gone quiet, and returns the time from the first
+// member record consumed to the last output transaction committed.
+func (r *runner) caughtUp(ctx context.Context, in *serveInstance, want float64, cpuProfile string) (time.Duration, error) {
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return 0, err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return 0, err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
+	const every = 25 * time.Millisecond
+	deadline := time.Now().Add(60 * time.Minute)
+	prev, err := scrapeMetrics(ctx, in.metrics)
+	if err != nil {
+		return 0, err
+	}
+	base := prev.consumed
+	var first, lastChange, doneSince time.Time
+	for {
+		time.Sleep(every)
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		s, err := scrapeMetrics(ctx, in.metrics)
+		if err != nil {
+			return 0, err
+		}
+		if first.IsZero() && s.consumed > base {
+			first = prev.at.Add(s.at.Sub(prev.at) / 2)
+		}
+		if s.commits != prev.commits || s.consumed != prev.consumed {
+			lastChange = prev.at.Add(s.at.Sub(prev.at) / 2)
+			doneSince = time.Time{}
+		}
+		if s.consumed >= want {
+			if doneSince.IsZero() {
+				doneSince = s.at
+			} else if s.at.Sub(doneSince) > time.Second {
+				break
+			}
+		}
+		prev = s
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("serve consumed %.0f of %.0f records in an hour", s.consumed, want)
+		}
+		select {
+		case err := <-in.done:
+			in.done <- err
+			return 0, fmt.Errorf("serve stopped: %v", err)
+		default:
+		}
+	}
+	if ev := time.Unix(0, in.lastEvNs.Load()); ev.After(lastChange) {
+		lastChange = ev
+	}
+	if first.IsZero() || !lastChange.After(first) {
+		return 0, errors.New("serve consumed nothing")
+	}
+	return lastChange.Sub(first), nil
+}
+
+// latency offers live records at half the measured serve throughput and
+// times each from its production to the first membership event it caused,
+// as seen by a read_committed consumer of the output topic.
+func (r *runner) latency(ctx context.Context, in *serveInstance) error {
+	rate := r.res.EventsPerSec / 2
+	if rate < 1 || math.IsInf(rate, 0) || math.IsNaN(rate) {
+		rate = 1
+	}
+	opts, err := r.kc.ClientOpts()
+	if err != nil {
+		return err
+	}
+	admCl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return err
+	}
+	ends, err := kadm.NewClient(admCl).ListEndOffsets(ctx, r.kc.MembershipsTopic())
+	admCl.Close()
+	if err != nil {
+		return err
+	}
+	parts := map[int32]kgo.Offset{}
+	ends.Each(func(o kadm.ListedOffset) { parts[o.Partition] = kgo.NewOffset().At(o.Offset) })
+	cons, err := kgo.NewClient(append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{r.kc.MembershipsTopic(): parts}),
+		kgo.FetchMaxWait(50*time.Millisecond))...)
+	if err != nil {
+		return err
+	}
+	defer cons.Close()
+	prod, err := kgo.NewClient(append(opts, kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), kgo.ProducerLinger(0))...)
+	if err != nil {
+		return err
+	}
+	defer prod.Close()
+
+	var mu sync.Mutex
+	pending := map[string]time.Time{} // spot/member/ts -> produced
+	var samples []float64
+	cctx, ccancel := context.WithCancel(ctx)
+	defer ccancel()
+	consDone := make(chan error, 1)
+	go func() {
+		var ev struct {
+			Spot, Member, TS string
+		}
+		for {
+			fs := cons.PollFetches(cctx)
+			if cctx.Err() != nil {
+				consDone <- nil
+				return
+			}
+			now := time.Now()
+			fs.EachRecord(func(rec *kgo.Record) {
+				if json.Unmarshal(rec.Value, &ev) != nil {
+					return
+				}
+				t, err := engine.ParseTime(ev.TS)
+				if err != nil {
+					return
+				}
+				k := ev.Spot + "/" + ev.Member + "/" + strconv.FormatInt(t, 10)
+				mu.Lock()
+				if p, ok := pending[k]; ok {
+					samples = append(samples, float64(now.Sub(p))/float64(time.Millisecond))
+					delete(pending, k)
+				}
+				mu.Unlock()
+			})
+		}
+	}()
+
+	base, err := scrapeMetrics(ctx, in.metrics)
+	if err != nil {
+		return err
+	}
+	r.log("latency: offering %.0f records/s for %s", rate, r.o.LatencyDuration)
+	var produceErr atomic.Value
+	start := time.Now()
+	sent := 0
+	tick := time.NewTicker(2 * time.Millisecond)
+	for now := range tick.C {
+		el := now.Sub(start)
+		if el >= r.o.LatencyDuration {
+			break
+		}
+		due := int(rate*el.Seconds()) - sent
+		for ; due > 0; due-- {
+			rec, spot, member, ts := r.comm.LiveKey(time.Now().UnixMilli())
+			mu.Lock()
+			pending[spot+"/"+member+"/"+strconv.FormatInt(ts, 10)] = time.Now()
+			mu.Unlock()
+			prod.Produce(ctx, &kgo.Record{Topic: r.kc.Topic(rec.Kind), Key: []byte(rec.Key), Value: rec.Value},
+				func(_ *kgo.Record, err error) {
+					if err != nil {
+						produceErr.Store(err)
+					}
+				})
+			sent++
+		}
+	}
+	tick.Stop()
+	if err := prod.Flush(ctx); err != nil {
+		return err
+	}
+	if e, ok := produceErr.Load().(error); ok {
+		return fmt.Errorf("produce: %w", e)
+	}
+	// Wait for serve to consume everything offered, then for the output.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		s, err := scrapeMetrics(ctx, in.metrics)
+		if err != nil {
+			return err
+		}
+		if s.consumed-base.consumed >= float64(sent) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("serve consumed %.0f of the %d latency records in 2 minutes", s.consumed-base.consumed, sent)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	ccancel()
+	<-consDone
+	mu.Lock()
+	defer mu.Unlock()
+	dd := &r.res.Details
+	dd.LatencyOffered, dd.LatencyRecords, dd.LatencySamples, dd.LatencyDropped = rate, sent, len(samples), len(pending)
+	dd.LatencyDuration = r.o.LatencyDuration
+	if len(samples) == 0 {
+		r.res.LatencyP50Ms, r.res.LatencyP99Ms = -1, -1
+		r.log("latency: no record of the %d offered caused a membership event", sent)
+		return nil
+	}
+	sort.Float64s(samples)
+	r.res.LatencyP50Ms = quantile(samples, 0.50)
+	r.res.LatencyP99Ms = quantile(samples, 0.99)
+	dd.LatencyMaxMs = samples[len(samples)-1]
+	r.log("latency: %d records offered, %d caused events: p50 %.1f ms, p99 %.1f ms, max %.1f ms", sent, len(samples),
+		r.res.LatencyP50Ms, r.res.LatencyP99Ms, dd.LatencyMaxMs)
+	return nil
+}
+
+func quantile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return math.NaN()
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// ---- helpers ----
+
+func counterValue(g prometheus.Gatherer, name string) float64 {
+	mfs, err := g.Gather()
+	if err != nil {
+		return 0
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		total := 0.0
+		for _, m := range mf.GetMetric() {
+			total += m.GetCounter().GetValue()
+		}
+		return total
+	}
+	return 0
+}
+
+func dirSize(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// cpuTime is the user+system CPU time of this process so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// loadAvg returns the 1, 5 and 15 minute load averages, or "".
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// resetPeakRSS resets the kernel's peak RSS mark of this process (Linux
+// clear_refs 5), so that each phase's peak can be read separately.
+func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+// peakRSS returns the peak resident set size (VmHWM) of this process, or
+// getrusage's maxrss when /proc is not available.
+func peakRSS() int64 {
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+				f := strings.Fields(rest)
+				if len(f) >= 1 {
+					kb, err := strconv.ParseInt(f[0], 10, 64)
+					if err == nil {
+						return kb * 1024
+					}
+				}
+			}
+		}
+	}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		return ru.Maxrss * 1024
+	}
+	return 0
+}
