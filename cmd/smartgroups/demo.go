@@ -94,6 +94,9 @@ func runDemo(ctx context.Context, out io.Writer, cfg serve.Config, dc demo.Confi
 	}
 	fmt.Fprintf(out, `
 smartgroups demo is running.
+  groups:      curl http://%[1]s/v1/spots/acme/groups
+  members:     curl http://%[1]s/v1/spots/acme/groups/engaged-vips/members
+  API doc:     http://%[1]s/v1/openapi.yaml
   metrics:     http://%[1]s/metrics
   readiness:   http://%[1]s/readyz
   Kafka:       %[2]s (any Kafka client works), for example
