@@ -30,11 +30,7 @@ type MemberState struct {
 
 // EncodeMemberState encodes a member's stored state.
 func EncodeMemberState(st *MemberState) ([]byte, error) {
-	b, err := json.Marshal(st)
-	if err != nil {
-		return nil, fmt.Errorf("engine: encode member state: %w", err)
-	}
-	return b, nil
+	return appendMemberState(make([]byte, 0, 512), st), nil
 }
 
 // DecodeMemberState decodes EncodeMemberState.
