@@ -327,6 +327,10 @@ func evalNode(n *Node, m MemberView, now Millis, ex ExplainNode) (bool, error) {
 		v = evalField(n, m, now)
 		if ex != nil {
 			_ = json.Unmarshal(n.raw, &ex)
+			if op, ok := ex["value"]; ok {
+				// "value" is the node's boolean here; the operand moves.
+				ex["operand"] = op
+			}
 		}
 	case NodeActivity:
 		c, err := countActivities(n, m, now)

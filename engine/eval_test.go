@@ -796,7 +796,7 @@ func TestEvalExplainTree(t *testing.T) {
 	b, err := json.Marshal(ex)
 	require.NoError(t, err)
 	require.JSONEq(t, `{"value":false,"all":[
-		{"field":"profile.tags","op":"has_any","value":true},
+		{"field":"profile.tags","op":"has_any","operand":["vip"],"value":true},
 		{"activity":"attended_live","count":{"gte":2},"matched_count":1,"value":false},
 		{"not":{"group":"beta-testers","value":false},"value":true},
 		{"any":[],"value":false}]}`, string(b))

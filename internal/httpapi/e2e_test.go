@@ -310,7 +310,7 @@ func TestAPIEndToEnd(t *testing.T) {
 	require.True(t, x.InGroup && x.Eligible && !x.Blacklisted)
 	got, _ := json.Marshal(x.Rule)
 	require.JSONEq(t, `{"all":[{"group":"vip","value":true},{"not":{"group":"st","value":false},"value":true},
-		{"any":[{"field":"profile.role","op":"eq","value":true},{"activity":"attended_live","resources":["live-1"],"matched_count":0,"value":false}],"value":true}],
+		{"any":[{"field":"profile.role","op":"eq","operand":"admin","value":true},{"activity":"attended_live","resources":["live-1"],"matched_count":0,"value":false}],"value":true}],
 		"value":true}`, string(got))
 	c.must(200, "GET", "/v1/spots/acme/groups/nested/explain/u2", nil, &x)
 	require.False(t, x.InGroup)
