@@ -354,6 +354,15 @@ func (e *Engine) Process(ctx context.Context, recs []Record) (*Result, error) {
 			continue
 		}
 		if rec.Kind == KindDefinitions {
+			// A runtime may deliver a definition twice (caught up during a
+			// rebalance, then tailed): apply each offset once.
+			applied, perr := t.definitionApplied(rec)
+			if perr != nil {
+				return nil, e.fail(t, perr)
+			}
+			if applied {
+				continue
+			}
 			err = t.applyDefinition(rec)
 		} else {
 			if !e.owned[rec.Partition] {
@@ -480,4 +489,18 @@ func (e *Engine) fail(t *txn, err error) error {
 	_ = t.b.Close()
 	e.broken = fmt.Errorf("engine: unusable after a failed batch: %w", err)
 	return err
+}
+
+// definitionApplied reports whether a definitions record's offset is below
+// the position already applied (in this batch or committed).
+func (t *txn) definitionApplied(rec *Record) (bool, error) {
+	k := posKey{rec.Kind, rec.Topic, rec.Partition}
+	if pos, ok := t.positions[k]; ok {
+		return rec.Offset < pos, nil
+	}
+	v, ok, err := t.b.Get(positionKey(k))
+	if err != nil || !ok {
+		return false, err
+	}
+	return rec.Offset < state.DecodeI64(v), nil
 }

@@ -114,6 +114,23 @@ func (e *Engine) RestorePartition(p int32, entries []ChangelogEntry, done bool) 
 	if !done {
 		return nil
 	}
+	if e.cfg.Clock == ClockEvent {
+		v, ok, err := e.st.Get(state.PartitionClockKey(p))
+		if err != nil {
+			return err
+		}
+		if ok && state.DecodeI64(v) > e.now {
+			e.now = state.DecodeI64(v)
+			b := e.st.NewBatch()
+			if err := b.Set(state.MetaKey(metaNow), state.EncodeI64(e.now)); err != nil {
+				_ = b.Close()
+				return err
+			}
+			if err := b.Commit(); err != nil {
+				return err
+			}
+		}
+	}
 	return e.rebuildPostings(p)
 }
 

@@ -380,6 +380,15 @@ func (e *Engine) commit(t *txn) (*Result, error) {
 			return nil, e.fail(t, err)
 		}
 	}
+	if e.cfg.Clock == ClockEvent && e.cfg.Changelog {
+		// The event clock travels with a partition's state, so a new owner
+		// never evaluates it at an earlier instant than the old one did.
+		for p := range t.changelog {
+			if err := t.set(state.PartitionClockKey(p), state.EncodeI64(e.now)); err != nil {
+				return nil, e.fail(t, err)
+			}
+		}
+	}
 	for p, off := range t.positions {
 		if err := t.set(positionKey(p), state.EncodeI64(off)); err != nil {
 			return nil, e.fail(t, err)

@@ -42,6 +42,7 @@
 //	't' i64(due) spot 0 u32(ord)      -> timer: re-evaluate the member at due
 //	'o' topic                         -> i64 next input offset to read
 //	'e' u64(id)                       -> outbox entry not yet acknowledged
+//	'c'                               -> i64 event clock the state reflects
 //	'G' spot 0 group                  -> fingerprint of the group definition
 //	                                     this partition's memberships reflect
 //	'B' spot 0 group 0 member         -> blacklist entry reflected here

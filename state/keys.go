@@ -36,6 +36,7 @@ const (
 	subTimer      = 't'
 	subPosition   = 'o'
 	subOutbox     = 'e'
+	subClock      = 'c'
 	subApplied    = 'G'
 	subBlacklist  = 'B'
 )
@@ -190,6 +191,9 @@ func DecodeTimerKey(key []byte) (due int64, spot string, ord uint32, ok bool) {
 func PositionKey(part int32, topic string) []byte {
 	return append(partKey(part, subPosition, len(topic)), topic...)
 }
+
+// PartitionClockKey holds the event clock a partition's state reflects.
+func PartitionClockKey(part int32) []byte { return partKey(part, subClock, 0) }
 
 // OutboxKey is the key of an outbox entry.
 func OutboxKey(part int32, id uint64) []byte { return appendU64(partKey(part, subOutbox, 8), id) }

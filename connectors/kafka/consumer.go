@@ -168,6 +168,34 @@ func (c *Consumer) ReadDefinitions(ctx context.Context) ([]engine.Record, error)
 	return recs, nil
 }
 
+// CatchUpDefinitions reads the definitions topic from offset from to its
+// current end (read_committed) and returns the records. A runtime calls it
+// when it takes over a partition: the previous owner, now fenced, can have
+// applied definitions the tail has not delivered yet. The tail delivers
+// them again later; the engine skips what it applied.
+func (c *Consumer) CatchUpDefinitions(ctx context.Context, from int64) ([]engine.Record, error) {
+	opts := append([]kgo.Opt{}, c.base...)
+	opts = append(opts, kgo.ClientID(c.cfg.ClientID+"-definitions-catchup"), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: creating definitions client: %w", err)
+	}
+	defer cl.Close()
+	var recs []engine.Record
+	start := from
+	if start <= 0 {
+		start = -1 // the log start
+	}
+	_, err = readPartitionToEnd(ctx, cl, c.cfg.Topic(engine.KindDefinitions), 0, start, func(r *kgo.Record) error {
+		recs = append(recs, toRecord(engine.KindDefinitions, r))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kafka: catching up definitions: %w", err)
+	}
+	return recs, nil
+}
+
 func (c *Consumer) tailDefinitions(cl *kgo.Client) {
 	defer c.wg.Done()
 	for {

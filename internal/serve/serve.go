@@ -129,9 +129,13 @@ type server struct {
 	eng      *engine.Engine
 	pub      *kafka.Publisher
 	instance string
-	api      *httpapi.API   // nil when HTTP is off
-	owned    map[int32]bool // guarded by the engine loop (hooks run while Poll blocks)
-	mu       sync.Mutex     // guards owned against the hooks' goroutine
+	api      *httpapi.API // nil when HTTP is off
+	cons     *kafka.Consumer
+	owned    map[int32]bool // guarded by mu
+	mu       sync.Mutex
+	// work serializes the loop's batches with the rebalance hooks, which
+	// kgo runs on its own goroutines.
+	work sync.Mutex
 
 	ready            atomic.Bool
 	restoring        atomic.Int32
@@ -247,6 +251,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return err
 	}
+	s.cons = cons
 	defer cons.Close()
 
 	if err := s.bootstrapDefinitions(ctx, cons); err != nil {
@@ -352,30 +357,42 @@ func (s *server) loop(ctx context.Context, cons *kafka.Consumer) error {
 			}
 			s.log.Warn("consumer group session error; rejoining", "err", err)
 		}
-		if len(recs) > 0 {
-			res, err := s.eng.Process(ctx, recs)
-			if err != nil {
-				return err
-			}
-			s.applied(recs, res)
-			if err := s.publish(ctx, res); err != nil {
-				return err
-			}
-		}
-		if time.Since(lastTick) >= s.cfg.TickInterval {
-			lastTick = time.Now()
-			res, err := s.eng.Tick(ctx)
-			if err != nil {
-				return err
-			}
-			if err := s.publish(ctx, res); err != nil {
-				return err
-			}
-		}
-		if err := s.flushDefinitionOutbox(ctx); err != nil {
+		// The rebalance hooks run on kgo's goroutines, not only while
+		// Poll blocks: hold work so that a hook never interleaves with a
+		// batch (its outbox entries would race ours to the publisher).
+		s.work.Lock()
+		err = s.step(ctx, recs, &lastTick)
+		s.work.Unlock()
+		if err != nil {
 			return err
 		}
 	}
+}
+
+// step processes and publishes one polled batch, fires due timers and
+// flushes the definitions outbox.
+func (s *server) step(ctx context.Context, recs []engine.Record, lastTick *time.Time) error {
+	if len(recs) > 0 {
+		res, err := s.eng.Process(ctx, recs)
+		if err != nil {
+			return err
+		}
+		s.applied(recs, res)
+		if err := s.publish(ctx, res); err != nil {
+			return err
+		}
+	}
+	if time.Since(*lastTick) >= s.cfg.TickInterval {
+		*lastTick = time.Now()
+		res, err := s.eng.Tick(ctx)
+		if err != nil {
+			return err
+		}
+		if err := s.publish(ctx, res); err != nil {
+			return err
+		}
+	}
+	return s.flushDefinitionOutbox(ctx)
 }
 
 // publish publishes a result's outbox entries of member partitions and
@@ -479,6 +496,8 @@ func partitionsOf(a kafka.Assignment) []int32 {
 // outbox, or restore from the changelog), reconcile with the definitions,
 // and return the input positions to resume at.
 func (s *server) onAssigned(ctx context.Context, assigned kafka.Assignment) (kafka.Offsets, error) {
+	s.work.Lock()
+	defer s.work.Unlock()
 	parts := partitionsOf(assigned)
 	s.restoring.Add(1)
 	defer s.restoring.Add(-1)
@@ -508,6 +527,13 @@ func (s *server) onAssigned(ctx context.Context, assigned kafka.Assignment) (kaf
 				return nil, err
 			}
 		}
+	}
+	// The previous owners are fenced now: what they published reflects at
+	// most the definitions committed so far. Apply those before
+	// reconciling, or reconciliation would roll the partitions back to
+	// older definitions.
+	if err := s.catchUpDefinitions(ctx); err != nil {
+		return nil, err
 	}
 	res, err := s.eng.Assign(ctx, parts)
 	if err != nil {
@@ -540,6 +566,35 @@ func (s *server) onAssigned(ctx context.Context, assigned kafka.Assignment) (kaf
 	return out, nil
 }
 
+// catchUpDefinitions applies the definitions committed on the topic that
+// the tail has not delivered yet.
+func (s *server) catchUpDefinitions(ctx context.Context) error {
+	if s.cons == nil {
+		return nil
+	}
+	topic := s.cfg.Kafka.Topic(engine.KindDefinitions)
+	from, _, err := s.eng.Position(engine.KindDefinitions, topic, 0)
+	if err != nil {
+		return err
+	}
+	recs, err := s.cons.CatchUpDefinitions(ctx, from)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < len(recs); i += s.cfg.BatchSize {
+		batch := recs[i:min(i+s.cfg.BatchSize, len(recs))]
+		res, err := s.eng.Process(ctx, batch)
+		if err != nil {
+			return err
+		}
+		s.applied(batch, res)
+		if err := s.publish(ctx, res); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (s *server) restore(ctx context.Context, p int32, marker kafka.ProgressMarker) error {
 	s.restoresRunning.Inc()
 	defer s.restoresRunning.Dec()
@@ -567,6 +622,8 @@ func (s *server) restore(ctx context.Context, p int32, marker kafka.ProgressMark
 }
 
 func (s *server) onRevoked(_ context.Context, revoked kafka.Assignment) {
+	s.work.Lock()
+	defer s.work.Unlock()
 	parts := partitionsOf(revoked)
 	s.eng.Revoke(parts)
 	s.mu.Lock()
