@@ -41,7 +41,7 @@ func (r *runner) postgres(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
-	defer conn.Close(context.Background())
+	defer func() { _ = conn.Close(context.Background()) }()
 	pg := &PostgresResult{CPUSeconds: -1}
 	r.res.Details.Postgres = pg
 	if err := conn.QueryRow(ctx, "SHOW server_version").Scan(&pg.Version); err != nil {

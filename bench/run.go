@@ -268,7 +268,7 @@ func (r *runner) generate(context.Context) error {
 	}
 	vf, err := os.Create(r.live)
 	if err != nil {
-		lf.Close()
+		_ = lf.Close()
 		return err
 	}
 	ds, err := r.comm.WriteDataset(lf, vf)
@@ -368,7 +368,7 @@ func (r *runner) produceFile(ctx context.Context, cl *kgo.Client, path string) (
 	if err != nil {
 		return 0, 0, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 1<<20), file.MaxLineBytes)
 	var produceErr atomic.Value
@@ -468,7 +468,7 @@ func (r *runner) process(ctx context.Context) error {
 		if err != nil {
 			return process.Stats{}, 0, err
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }()
 		t := time.Now()
 		st, err := process.Run(ctx, process.Options{DataDir: dir, BatchSize: r.o.BatchSize}, bufio.NewReaderSize(f, 1<<20), io.Discard, io.Discard)
 		return st, time.Since(t), err
@@ -500,7 +500,7 @@ func (r *runner) backfill(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer func() { _ = st.Close() }()
 	reg := prometheus.NewRegistry()
 	cfg := engine.DefaultConfig()
 	cfg.Registerer = reg
@@ -564,7 +564,7 @@ func (r *runner) naive(context.Context) error {
 		if err != nil {
 			return 0, err
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }()
 		src := file.NewSource(bufio.NewReaderSize(f, 1<<20))
 		t := time.Now()
 		for {
@@ -716,7 +716,7 @@ func scrapeMetrics(ctx context.Context, url string) (scrape, error) {
 	if err != nil {
 		return s, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -751,12 +751,12 @@ func (r *runner) caughtUp(ctx context.Context, in *serveInstance, want float64, 
 			return 0, err
 		}
 		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
+			_ = f.Close()
 			return 0, err
 		}
 		defer func() {
 			pprof.StopCPUProfile()
-			f.Close()
+			_ = f.Close()
 		}()
 	}
 	const every = 25 * time.Millisecond
@@ -797,7 +797,7 @@ func (r *runner) caughtUp(ctx context.Context, in *serveInstance, want float64, 
 		select {
 		case err := <-in.done:
 			in.done <- err
-			return 0, fmt.Errorf("serve stopped: %v", err)
+			return 0, fmt.Errorf("serve stopped: %w", err)
 		default:
 		}
 	}
@@ -851,7 +851,7 @@ func (r *runner) latency(ctx context.Context, in *serveInstance) error {
 	var samples []float64
 	cctx, ccancel := context.WithCancel(ctx)
 	defer ccancel()
-	consDone := make(chan error, 1)
+	consDone := make(chan struct{})
 	go func() {
 		var ev struct {
 			Spot, Member, TS string
@@ -859,7 +859,7 @@ func (r *runner) latency(ctx context.Context, in *serveInstance) error {
 		for {
 			fs := cons.PollFetches(cctx)
 			if cctx.Err() != nil {
-				consDone <- nil
+				close(consDone)
 				return
 			}
 			now := time.Now()

@@ -70,7 +70,7 @@ func (t *txn) advance(now Millis) error {
 			}
 		}
 		if _, known := t.e.nextDue[p]; !known {
-			next := Millis(maxMillis)
+			next := maxMillis
 			err := t.b.Scan(state.TimerBound(p, now), state.PrefixEnd(state.TimerPrefix(p)), func(k, v []byte) bool {
 				if d, _, _, ok := state.DecodeTimerKey(k); ok {
 					next = d
