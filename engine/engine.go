@@ -58,6 +58,11 @@ type Config struct {
 	// changes, for restoring a partition on another instance (serve).
 	// Default false (process).
 	Changelog bool
+	// DefinitionOffsets says that definitions records carry their topic
+	// offsets, so a record below the position already applied is a
+	// re-delivery and is skipped (serve). Default false: a file's line
+	// numbers start again with every run.
+	DefinitionOffsets bool
 }
 
 // DefaultConfig returns the default configuration.
@@ -360,7 +365,7 @@ func (e *Engine) Process(ctx context.Context, recs []Record) (*Result, error) {
 			if perr != nil {
 				return nil, e.fail(t, perr)
 			}
-			if applied {
+			if applied && e.cfg.DefinitionOffsets {
 				continue
 			}
 			err = t.applyDefinition(rec)

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/smartgroups/smartgroups/connectors/kafka"
@@ -136,6 +137,9 @@ type server struct {
 	// work serializes the loop's batches with the rebalance hooks, which
 	// kgo runs on its own goroutines.
 	work sync.Mutex
+	// defDLThrough is the definitions offset (+1) through which dead
+	// letters of definition records are published, by any instance.
+	defDLThrough uint64
 
 	ready            atomic.Bool
 	restoring        atomic.Int32
@@ -198,7 +202,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}()
 	ecfg := engine.DefaultConfig()
 	ecfg.Clock, ecfg.Limits, ecfg.Registerer, ecfg.Logger = cfg.Clock, cfg.Limits, reg, log
-	ecfg.Changelog = true
+	ecfg.Changelog, ecfg.DefinitionOffsets = true, true
 	ecfg.PartitionOf = partitionOf(cfg.Kafka.Topic(engine.KindProfiles), partitions)
 	eng, err := engine.New(st, ecfg)
 	if err != nil {
@@ -350,9 +354,9 @@ func (s *server) loop(ctx context.Context, cons *kafka.Consumer) error {
 			// rebalance, being kicked out of the group) as an
 			// ErrGroupSession in a poll: owned partitions were lost
 			// (OnRevoked ran) and the client keeps rejoining on its
-			// own, so this is not fatal.
+			// own, so this is not fatal, unless rejoining cannot help.
 			var gs *kgo.ErrGroupSession
-			if !errors.As(err, &gs) {
+			if !errors.As(err, &gs) || groupErrorFatal(err) {
 				return err
 			}
 			s.log.Warn("consumer group session error; rejoining", "err", err)
@@ -461,16 +465,32 @@ func (s *server) flushDefinitionOutbox(ctx context.Context) error {
 		return err
 	}
 	if owner {
+		// The marker of the definitions pseudo-partition counts definitions
+		// offsets (+1), not outbox ids, so it means the same on every
+		// instance: what another owner published is not published again.
 		if _, ok := s.pub.Published(engine.DefPartition); !ok {
-			if _, err := s.pub.Acquire(ctx, engine.DefPartition); err != nil {
+			marker, err := s.pub.Acquire(ctx, engine.DefPartition)
+			if err != nil {
 				return err
 			}
+			s.defDLThrough = marker.OutboxID
 		}
 		for _, o := range pending {
-			if err := s.pub.Publish(ctx, kafka.Batch{Partition: o.Partition, DeadLetters: o.DeadLetters, OutboxID: o.ID}); err != nil {
+			var dls []engine.DeadLetter
+			through := s.defDLThrough
+			for _, d := range o.DeadLetters {
+				if next := uint64(d.Offset) + 1; next > s.defDLThrough {
+					dls, through = append(dls, d), max(through, next)
+				}
+			}
+			if len(dls) == 0 {
+				continue
+			}
+			if err := s.pub.Publish(ctx, kafka.Batch{Partition: o.Partition, DeadLetters: dls, OutboxID: through}); err != nil {
 				s.pub.Release(engine.DefPartition)
 				return fmt.Errorf("serve: publishing definition dead letters: %w", err)
 			}
+			s.defDLThrough = through
 		}
 	}
 	return s.eng.Ack(engine.DefPartition, pending[len(pending)-1].ID)
@@ -753,4 +773,15 @@ func registerAll(reg prometheus.Registerer, cs ...prometheus.Collector) error {
 		}
 	}
 	return nil
+}
+
+// groupErrorFatal reports the consumer group errors that rejoining cannot
+// cure: configuration and authorization problems.
+func groupErrorFatal(err error) bool {
+	for _, e := range []error{kerr.GroupAuthorizationFailed, kerr.TopicAuthorizationFailed, kerr.InvalidGroupID, kerr.InvalidSessionTimeout} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
