@@ -5,7 +5,6 @@ import (
 	"time"
 )
 
-
 // TestDefinitionDeadLettersAfterTakeover: dead letters of invalid
 // definitions are published by the instance that owns member partition 0
 // (serve.go, flushDefinitionOutbox). Every instance reads the definitions
