@@ -325,16 +325,8 @@ func (s *server) bootstrapDefinitions(ctx context.Context, cons *kafka.Consumer)
 			todo = append(todo, r)
 		}
 	}
-	for i := 0; i < len(todo); i += s.cfg.BatchSize {
-		batch := todo[i:min(i+s.cfg.BatchSize, len(todo))]
-		res, err := s.eng.Process(ctx, batch)
-		if err != nil {
-			return err
-		}
-		s.applied(batch, res)
-		if err := s.publish(ctx, res); err != nil {
-			return err
-		}
+	if err := s.processAll(ctx, todo); err != nil {
+		return err
 	}
 	s.log.Info("definitions loaded", "records", len(recs), "applied", len(todo))
 	return nil
@@ -601,6 +593,12 @@ func (s *server) catchUpDefinitions(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	return s.processAll(ctx, recs)
+}
+
+// processAll processes records in batches of BatchSize and publishes each
+// batch's output.
+func (s *server) processAll(ctx context.Context, recs []engine.Record) error {
 	for i := 0; i < len(recs); i += s.cfg.BatchSize {
 		batch := recs[i:min(i+s.cfg.BatchSize, len(recs))]
 		res, err := s.eng.Process(ctx, batch)
