@@ -213,15 +213,9 @@ func (a *API) getGroup(w http.ResponseWriter, r *http.Request, _ principal) *api
 
 func (a *API) listGroups(w http.ResponseWriter, r *http.Request, _ principal) *apiError {
 	spot := r.PathValue("spot")
-	limit, e := limitParam(r, 100, 1000)
+	limit, after, e := idPage(r)
 	if e != nil {
 		return e
-	}
-	var after string
-	if c := r.URL.Query().Get("cursor"); c != "" {
-		if e := decodeCursor(c, &after); e != nil {
-			return e
-		}
 	}
 	var page []engine.GroupDef
 	more := false
@@ -417,4 +411,19 @@ func (a *API) refs(spot string, f func(sd *engine.SpotDefs) []string) []string {
 		}
 	})
 	return out
+}
+
+// idPage reads the limit and the cursor (the last id of the previous page)
+// of a list ordered by id.
+func idPage(r *http.Request) (limit int, after string, e *apiError) {
+	limit, e = limitParam(r, 100, 1000)
+	if e != nil {
+		return 0, "", e
+	}
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		if e := decodeCursor(c, &after); e != nil {
+			return 0, "", e
+		}
+	}
+	return limit, after, nil
 }

@@ -41,15 +41,9 @@ func (a *API) lookupSchema(spot, kind, id string) (engine.Schema, bool) {
 func (a *API) listSchemas(kind string) handler {
 	return func(w http.ResponseWriter, r *http.Request, _ principal) *apiError {
 		spot := r.PathValue("spot")
-		limit, e := limitParam(r, 100, 1000)
+		limit, after, e := idPage(r)
 		if e != nil {
 			return e
-		}
-		var after string
-		if c := r.URL.Query().Get("cursor"); c != "" {
-			if e := decodeCursor(c, &after); e != nil {
-				return e
-			}
 		}
 		var items []engine.Schema
 		a.eng.ViewDefs(func(d *engine.Defs) {
