@@ -35,7 +35,12 @@ func (t *txn) applyMemberRecord(rec *Record) error {
 		return err
 	}
 	wasEligible := m.eligible()
-	oldTerms := m.terms()
+	// Activities maintain their own terms; profile and value changes are
+	// diffed against the member's terms before the change.
+	var oldTerms []string
+	if mc.Activity == nil {
+		oldTerms = m.terms()
+	}
 	var deps []string
 	switch {
 	case mc.Profile != nil:
@@ -56,8 +61,10 @@ func (t *txn) applyMemberRecord(rec *Record) error {
 		return nil
 	}
 	m.dirty = true
-	if err := t.updateTerms(m, oldTerms, m.terms()); err != nil {
-		return err
+	if mc.Activity == nil {
+		if err := t.updateTerms(m, oldTerms, m.terms()); err != nil {
+			return err
+		}
 	}
 	sd := t.e.defs.Spot(mc.Spot)
 	if sd == nil {
@@ -70,6 +77,9 @@ func (t *txn) applyMemberRecord(rec *Record) error {
 		groups = sd.order
 	} else {
 		groups = readersOf(sd, deps)
+		// Only the new activity can have added flip instants.
+		t.act = mc.Activity
+		defer func() { t.act = nil }()
 	}
 	return t.reevaluate(m, sd, groups)
 }
@@ -119,8 +129,13 @@ func (t *txn) addActivity(m *member, a *Activity) ([]string, error) {
 	if err := t.set(state.ActivityKey(m.part, m.spot, m.ord, a.Type, a.TS, m.st.ActN), []byte(a.Resource)); err != nil {
 		return nil, err
 	}
-	if m.acts != nil {
-		delete(m.acts, a.Type)
+	if acts, ok := m.acts[a.Type]; ok {
+		// Keep the loaded list in store order: by ts, then arrival.
+		i := sort.Search(len(acts), func(i int) bool { return acts[i].TS > a.TS })
+		acts = append(acts, Activity{})
+		copy(acts[i+1:], acts[i:])
+		acts[i] = Activity{Type: a.Type, TS: a.TS, Resource: a.Resource}
+		m.acts[a.Type] = acts
 	}
 	deps := []string{"a." + a.Type}
 	if m.st.LastAct == nil || a.TS > *m.st.LastAct {
@@ -206,6 +221,9 @@ func (t *txn) reevaluate(m *member, sd *SpotDefs, groups []string) error {
 		}
 	}
 	if timeEvaluated {
+		if t.act != nil {
+			return t.rescheduleAfterActivity(m, sd, t.act)
+		}
 		return t.rescheduleTimer(m, sd)
 	}
 	return nil

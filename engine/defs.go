@@ -30,6 +30,11 @@ type SpotDefs struct {
 	readers    map[string][]string // dependency key -> smart groups reading it
 	dependents map[string][]string // group -> smart groups with a group trigger on it
 	timeGroups []string            // time-dependent smart groups, in order
+	// Relative date conditions of the time groups that a new activity can
+	// add flip instants to: activity triggers by type, and date triggers
+	// on last_activity_at.
+	timeActs    map[string][]*Node
+	timeLastAct []*Node
 }
 
 // NewDefs returns empty definitions.
@@ -432,10 +437,29 @@ func (s *SpotDefs) derive() {
 	s.order = order
 	s.rank = make(map[string]int, len(order))
 	s.timeGroups = nil
+	s.timeActs, s.timeLastAct = map[string][]*Node{}, nil
 	for i, id := range order {
 		s.rank[id] = i
 		if s.Groups[id].compiled.TimeDependent {
 			s.timeGroups = append(s.timeGroups, id)
+			s.collectTimeNodes(s.Groups[id].compiled.Root)
+		}
+	}
+}
+
+func (s *SpotDefs) collectTimeNodes(n *Node) {
+	switch n.Kind {
+	case NodeAll, NodeAny, NodeNot:
+		for _, c := range n.Children {
+			s.collectTimeNodes(c)
+		}
+	case NodeField:
+		if n.ftype == ftDate && n.date.relative() && n.src == srcProfile && n.name == "last_activity_at" {
+			s.timeLastAct = append(s.timeLastAct, n)
+		}
+	case NodeActivity:
+		if n.When != nil && n.When.relative() {
+			s.timeActs[n.Activity] = append(s.timeActs[n.Activity], n)
 		}
 	}
 }

@@ -722,6 +722,40 @@ func TestEngineEventClock(t *testing.T) {
 	}, h.events(prof("u3", at(100*time.Hour), `{}`)))
 }
 
+// TestEngineActivityMovesTimerEarlier: a member's timer is set by one
+// window, then an activity of another type opens a shorter window; the
+// timer must move to the earlier instant, not wait for the first one.
+func TestEngineActivityMovesTimerEarlier(t *testing.T) {
+	h := newHarness(t, DefaultConfig())
+	h.events(
+		smart("day", `{"activity":"attended_live","when":{"within_last":{"days":1}}}`),
+		smart("hour", `{"activity":"opened_link","when":{"within_last":{"hours":1}},"resources":["l1"]}`),
+		smart("seen", `{"field":"profile.last_activity_at","op":"within_last","value":{"hours":3}}`),
+	)
+	h.events(prof("u1", at(0), `{"status":"accepted"}`))
+	require.Equal(t, []string{
+		ev("add", "day", "u1", "rule", 1, at(time.Minute)),
+		ev("add", "seen", "u1", "rule", 1, at(time.Minute)),
+	}, h.events(act("u1", at(time.Minute), "e1", "attended_live", "live-1")))
+	due, ok := h.e.NextTimer()
+	require.True(t, ok)
+	require.Equal(t, T0+(3*time.Hour+time.Minute).Milliseconds()+1, due, "seen: last activity + 3h + 1ms")
+	// An activity whose resource the rule does not name adds no instant.
+	require.Empty(t, h.events(act("u1", at(30*time.Minute), "e2", "opened_link", "l2")))
+	due, _ = h.e.NextTimer()
+	require.Equal(t, T0+(3*time.Hour+time.Minute).Milliseconds()+1, due, "the newer last activity moves seen's instant later; the timer keeps the earlier one (firing early only re-evaluates)")
+	require.Equal(t, []string{ev("add", "hour", "u1", "rule", 1, at(time.Hour))},
+		h.events(act("u1", at(time.Hour), "e3", "opened_link", "l1")))
+	due, _ = h.e.NextTimer()
+	require.Equal(t, T0+(2*time.Hour).Milliseconds()+1, due, "hour: ts + 1h + 1ms")
+	require.Equal(t, []string{ev("remove", "hour", "u1", "time", 2, at(2*time.Hour+time.Millisecond))},
+		h.events(prof("u2", at(2*time.Hour+time.Millisecond), `{"status":"rejected"}`)))
+	require.Equal(t, []string{ev("remove", "seen", "u1", "time", 2, at(4*time.Hour+time.Millisecond))},
+		h.events(prof("u2", at(4*time.Hour+time.Millisecond), `{}`)))
+	require.Equal(t, []string{ev("remove", "day", "u1", "time", 2, at(25*time.Hour))},
+		h.events(prof("u2", at(25*time.Hour), `{}`)))
+}
+
 func TestEngineEventClockFutureDate(t *testing.T) {
 	h := newHarness(t, DefaultConfig())
 	h.events(smart("soon", `{"field":"profile.invited_at","op":"within_last","value":{"days":1}}`))

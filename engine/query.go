@@ -393,7 +393,7 @@ func (t *txn) prefetch(p int32, spot string, ords []uint32) error {
 			return false
 		}
 		r := memberRef{p, spot, ord}
-		if ords[i] != ord || t.members[r] != nil || t.e.cache.states[r] != nil {
+		if ords[i] != ord || t.members[r] != nil || hasCached(t.e.cache, r) {
 			return true
 		}
 		var qs queryState
@@ -667,4 +667,9 @@ func (h *maxHeap[T]) Pop() any {
 	x := h.items[n]
 	h.items = h.items[:n]
 	return x
+}
+
+func hasCached(c *memberCache, r memberRef) bool {
+	_, ok := c.states[r]
+	return ok
 }

@@ -94,7 +94,7 @@ const maxMillis = int64(^uint64(0) >> 1)
 func (t *txn) rescheduleTimer(m *member, sd *SpotDefs) error {
 	var next *Millis
 	if m.eligible() {
-		var instants []Millis
+		instants := t.instants[:0]
 		for _, g := range sd.timeGroups {
 			var err error
 			instants, err = flipInstants(sd.Groups[g].compiled.Root, m, t.e.now, instants)
@@ -102,12 +102,22 @@ func (t *txn) rescheduleTimer(m *member, sd *SpotDefs) error {
 				return err
 			}
 		}
-		for i := range instants {
-			if instants[i] > t.e.now && (next == nil || instants[i] < *next) {
-				next = &instants[i]
+		t.instants = instants
+		best := Millis(maxMillis)
+		for _, at := range instants {
+			if at > t.e.now && at < best {
+				best = at
 			}
 		}
+		if best != maxMillis {
+			next = &best
+		}
 	}
+	return t.setTimer(m, next)
+}
+
+// setTimer replaces the member's timer (nil: none).
+func (t *txn) setTimer(m *member, next *Millis) error {
 	cur := m.st.Timer
 	if (cur == nil && next == nil) || (cur != nil && next != nil && *cur == *next) {
 		return nil
@@ -132,6 +142,48 @@ func (t *txn) rescheduleTimer(m *member, sd *SpotDefs) error {
 	m.st.Timer = next
 	m.dirty = true
 	return nil
+}
+
+// rescheduleAfterActivity moves the member's timer earlier when a new
+// activity adds a flip instant before it. A new activity only adds
+// instants (those of the activity itself and of the newer last activity
+// date), so the earliest one is the current timer or one of those;
+// instants a newer last_activity_at removed at most make the timer fire
+// early, and firing recomputes it in full.
+func (t *txn) rescheduleAfterActivity(m *member, sd *SpotDefs, a *Activity) error {
+	if !m.eligible() {
+		return t.rescheduleTimer(m, sd)
+	}
+	instants := t.instants[:0]
+	for _, n := range sd.timeActs[a.Type] {
+		if n.resSet != nil {
+			if _, ok := n.resSet[a.Resource]; !ok {
+				continue
+			}
+		}
+		instants = n.When.flips(a.TS, t.e.now, instants)
+	}
+	if la, ok := m.LastActivity(); ok && la == a.TS {
+		for _, n := range sd.timeLastAct {
+			if v, ok := fieldValue(n, m); ok {
+				instants = n.date.flips(v.t, t.e.now, instants)
+			}
+		}
+	}
+	t.instants = instants
+	best := Millis(maxMillis)
+	if m.st.Timer != nil {
+		best = *m.st.Timer
+	}
+	for _, at := range instants {
+		if at > t.e.now && at < best {
+			best = at
+		}
+	}
+	if best == maxMillis || (m.st.Timer != nil && best == *m.st.Timer) {
+		return nil
+	}
+	return t.setTimer(m, &best)
 }
 
 // flipInstants appends the instants after now at which a relative date

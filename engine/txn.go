@@ -145,6 +145,12 @@ type txn struct {
 	changelog map[int32]*changelog
 	tombs     map[int32][]string
 
+	// instants is scratch space for rescheduleTimer.
+	instants []Millis
+	// act is the activity being applied, if the record is one (see
+	// rescheduleAfterActivity).
+	act *Activity
+
 	// cause of the changes being made
 	reason Reason
 	ts     Millis
@@ -285,8 +291,8 @@ func (t *txn) memberByOrd(part int32, spot string, ord uint32) (*member, error) 
 	if m, ok := t.members[r]; ok {
 		return m, nil
 	}
-	if st, ok := t.e.cache.states[r]; ok {
-		m := &member{t: t, part: part, spot: spot, ord: ord, st: st}
+	if c, ok := t.e.cache.states[r]; ok {
+		m := &member{t: t, part: part, spot: spot, ord: ord, st: c.st, acts: c.acts}
 		t.members[r] = m
 		return m, nil
 	}
@@ -582,18 +588,27 @@ func (t *txn) delRange(lo, hi []byte) error {
 	return t.b.DeleteRange(lo, hi)
 }
 
-// memberCache keeps decoded member states and ordinals across batches, so
-// a hot member costs no store read and no decoding. It only ever holds
-// committed states (it is filled after a commit) and is cleared when a
-// partition's state is dropped or restored.
+// memberCache keeps decoded member states, the activities read from the
+// store and ordinals across batches, so a hot member costs no store read
+// and no decoding. It only ever holds committed states (it is filled
+// after a commit; a failed batch makes the engine unusable) and is
+// cleared when a partition's state is dropped or restored.
 type memberCache struct {
 	max    int
 	ords   map[idRef]uint32
-	states map[memberRef]*MemberState
+	states map[memberRef]cachedMember
+}
+
+// cachedMember is a committed member state and the activity lists of the
+// types read so far (each sorted like the store keys: by ts, then
+// arrival).
+type cachedMember struct {
+	st   *MemberState
+	acts map[string][]Activity
 }
 
 func newMemberCache(max int) *memberCache {
-	return &memberCache{max: max, ords: map[idRef]uint32{}, states: map[memberRef]*MemberState{}}
+	return &memberCache{max: max, ords: map[idRef]uint32{}, states: map[memberRef]cachedMember{}}
 }
 
 // keep records the members of a committed transaction, evicting arbitrary
@@ -603,13 +618,13 @@ func (c *memberCache) keep(t *txn) {
 		return
 	}
 	for r, m := range t.members {
-		c.states[r] = m.st
+		c.states[r] = cachedMember{st: m.st, acts: m.acts}
 		c.ords[idRef{r.part, r.spot, m.st.ID}] = r.ord
 	}
 	if len(c.states) > c.max {
-		for r, st := range c.states {
+		for r, cm := range c.states {
 			delete(c.states, r)
-			delete(c.ords, idRef{r.part, r.spot, st.ID})
+			delete(c.ords, idRef{r.part, r.spot, cm.st.ID})
 			if len(c.states) <= c.max*9/10 {
 				break
 			}

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 )
 
 // ErrClosed is returned by operations on a closed store.
@@ -32,6 +33,11 @@ type Writer interface {
 type Options struct {
 	// CacheBytes is the Pebble block cache size. Default 64 MiB.
 	CacheBytes int64
+	// MemTableBytes is the Pebble memtable size. Default 64 MiB: member
+	// states rewritten batch after batch and outbox entries written and
+	// deleted moments later then mostly die in memory instead of being
+	// flushed and compacted.
+	MemTableBytes uint64
 	// Logger receives Pebble's log lines; nil discards them.
 	Logger pebble.Logger
 }
@@ -60,9 +66,18 @@ func Open(dir string, o Options) (*Store, error) {
 	if o.CacheBytes == 0 {
 		o.CacheBytes = 64 << 20
 	}
+	if o.MemTableBytes == 0 {
+		o.MemTableBytes = 64 << 20
+	}
 	cache := pebble.NewCache(o.CacheBytes)
 	defer cache.Unref()
-	opts := &pebble.Options{Cache: cache, Logger: o.Logger, Merger: postingMergeOperator}
+	opts := &pebble.Options{Cache: cache, Logger: o.Logger, Merger: postingMergeOperator, MemTableSize: o.MemTableBytes}
+	// Bloom filters on every level: most point reads on the record path
+	// are for keys that do not exist yet (a new activity id, a new
+	// member), which a filter answers without reading data blocks.
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
 	if opts.Logger == nil {
 		opts.Logger = quietLogger{}
 	}
