@@ -441,11 +441,7 @@ func (e *Engine) commit(t *txn) (*Result, error) {
 			return nil, e.fail(t, err)
 		}
 		o.ID = id
-		v, err := json.Marshal(o)
-		if err != nil {
-			return nil, e.fail(t, fmt.Errorf("engine: encode outbox: %w", err))
-		}
-		if err := b.Set(state.OutboxKey(p, id), v); err != nil {
+		if err := b.Set(state.OutboxKey(p, id), appendOutboxEntry(nil, o)); err != nil {
 			return nil, e.fail(t, err)
 		}
 		res.Outbox = append(res.Outbox, *o)

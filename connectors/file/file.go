@@ -101,6 +101,7 @@ func Decode(line []byte, offset int64) engine.Record {
 // Sink writes membership events and dead letters as NDJSON.
 type Sink struct {
 	out, dead *bufio.Writer
+	buf       []byte
 }
 
 // NewSink returns a sink writing events to out and dead letters to dead.
@@ -111,13 +112,15 @@ func NewSink(out, dead io.Writer) *Sink {
 // Write appends a result's events and dead letters.
 func (s *Sink) Write(res *engine.Result) error {
 	for i := range res.Events {
-		if err := writeJSON(s.out, &res.Events[i]); err != nil {
-			return err
+		s.buf = append(engine.AppendEventJSON(s.buf[:0], &res.Events[i]), '\n')
+		if _, err := s.out.Write(s.buf); err != nil {
+			return fmt.Errorf("file: write: %w", err)
 		}
 	}
 	for i := range res.DeadLetters {
-		if err := writeJSON(s.dead, &res.DeadLetters[i]); err != nil {
-			return err
+		s.buf = append(engine.AppendDeadLetterJSON(s.buf[:0], &res.DeadLetters[i]), '\n')
+		if _, err := s.dead.Write(s.buf); err != nil {
+			return fmt.Errorf("file: write: %w", err)
 		}
 	}
 	return nil
@@ -144,14 +147,4 @@ func (s *Sink) Flush() error {
 	return nil
 }
 
-func writeJSON(w *bufio.Writer, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("file: encode: %w", err)
-	}
-	b = append(b, '\n')
-	if _, err := w.Write(b); err != nil {
-		return fmt.Errorf("file: write: %w", err)
-	}
-	return nil
-}
+

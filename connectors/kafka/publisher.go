@@ -350,12 +350,9 @@ func (p *Publisher) transact(ctx context.Context, cl *kgo.Client, recs []*kgo.Re
 // the progress marker.
 func (p *Publisher) records(b Batch) ([]*kgo.Record, error) {
 	recs := make([]*kgo.Record, 0, len(b.Events)+len(b.DeadLetters)+len(b.Changelog)+len(b.DefinitionTombstones)+1)
-	for _, e := range b.Events {
-		v, err := json.Marshal(e)
-		if err != nil {
-			return nil, fmt.Errorf("kafka: encoding event %s: %w", e.Key(), err)
-		}
-		recs = append(recs, &kgo.Record{Topic: p.cfg.MembershipsTopic(), Key: []byte(e.Key()), Value: v})
+	for i := range b.Events {
+		e := &b.Events[i]
+		recs = append(recs, &kgo.Record{Topic: p.cfg.MembershipsTopic(), Key: []byte(e.Key()), Value: engine.AppendEventJSON(nil, e)})
 	}
 	for _, d := range b.DeadLetters {
 		recs = append(recs, DeadLetterRecord(p.cfg.DeadLetterTopic(), d))
@@ -383,7 +380,7 @@ func (p *Publisher) records(b Batch) ([]*kgo.Record, error) {
 // key (nil when it was empty), value = JSON of d, headers topic, partition,
 // offset, reason and code.
 func DeadLetterRecord(topic string, d engine.DeadLetter) *kgo.Record {
-	v, _ := json.Marshal(d) // only strings and integers: cannot fail
+	v := engine.AppendDeadLetterJSON(nil, &d)
 	var key []byte
 	if d.Key != "" {
 		key = []byte(d.Key)

@@ -137,6 +137,13 @@ type server struct {
 	// work serializes the loop's batches with the rebalance hooks, which
 	// kgo runs on its own goroutines.
 	work sync.Mutex
+	// inflight carries the result of the previous batch's publication,
+	// which runs while the loop polls and processes the next batch (nil:
+	// none). Guarded by work.
+	inflight chan error
+	// asyncErr is a publication error seen by a rebalance hook, returned
+	// by the loop's next step. Guarded by work.
+	asyncErr error
 	// defDLThrough is the definitions offset (+1) through which dead
 	// letters of definition records are published, by any instance.
 	defDLThrough uint64
@@ -339,6 +346,9 @@ func (s *server) loop(ctx context.Context, cons *kafka.Consumer) error {
 		recs, err := cons.Poll(pollCtx, s.cfg.BatchSize)
 		cancel()
 		if ctx.Err() != nil {
+			s.work.Lock()
+			_ = s.drain() // the entry stays in the outbox if it failed
+			s.work.Unlock()
 			return ctx.Err()
 		}
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
@@ -358,6 +368,11 @@ func (s *server) loop(ctx context.Context, cons *kafka.Consumer) error {
 		// batch (its outbox entries would race ours to the publisher).
 		s.work.Lock()
 		err = s.step(ctx, recs, &lastTick)
+		if err != nil {
+			// Let a publication in flight finish before the caller
+			// closes the clients it uses.
+			_ = s.drain()
+		}
 		s.work.Unlock()
 		if err != nil {
 			return err
@@ -367,14 +382,24 @@ func (s *server) loop(ctx context.Context, cons *kafka.Consumer) error {
 
 // step processes and publishes one polled batch, fires due timers and
 // flushes the definitions outbox.
+//
+// Publishing is pipelined: a batch's output is published in the
+// background while the next batch is polled and processed; the next
+// publication (or a rebalance hook) first waits for it, so each
+// partition's transactions stay in outbox order. The outbox entries are
+// durable before publishing starts, so a crash at any point republishes
+// them on restart, exactly as without the pipeline.
 func (s *server) step(ctx context.Context, recs []engine.Record, lastTick *time.Time) error {
+	if err := s.asyncErr; err != nil {
+		return err
+	}
 	if len(recs) > 0 {
 		res, err := s.eng.Process(ctx, recs)
 		if err != nil {
 			return err
 		}
 		s.applied(recs, res)
-		if err := s.publish(ctx, res); err != nil {
+		if err := s.publishAsync(ctx, res); err != nil {
 			return err
 		}
 	}
@@ -384,11 +409,37 @@ func (s *server) step(ctx context.Context, recs []engine.Record, lastTick *time.
 		if err != nil {
 			return err
 		}
-		if err := s.publish(ctx, res); err != nil {
+		if err := s.publishAsync(ctx, res); err != nil {
 			return err
 		}
 	}
 	return s.flushDefinitionOutbox(ctx)
+}
+
+// publishAsync waits for the previous publication, then starts publishing
+// res in the background. Called with work held.
+func (s *server) publishAsync(ctx context.Context, res *engine.Result) error {
+	if err := s.drain(); err != nil {
+		return err
+	}
+	if len(res.Outbox) == 0 && len(res.Events) == 0 {
+		return nil
+	}
+	done := make(chan error, 1)
+	s.inflight = done
+	go func() { done <- s.publish(ctx, res) }()
+	return nil
+}
+
+// drain waits for the publication in flight, if any, and returns its
+// error. Called with work held.
+func (s *server) drain() error {
+	if s.inflight == nil {
+		return nil
+	}
+	err := <-s.inflight
+	s.inflight = nil
+	return err
 }
 
 // publish publishes a result's outbox entries of member partitions and
@@ -510,6 +561,10 @@ func partitionsOf(a kafka.Assignment) []int32 {
 func (s *server) onAssigned(ctx context.Context, assigned kafka.Assignment) (kafka.Offsets, error) {
 	s.work.Lock()
 	defer s.work.Unlock()
+	if err := s.drain(); err != nil {
+		s.asyncErr = err
+		return nil, err
+	}
 	parts := partitionsOf(assigned)
 	s.restoring.Add(1)
 	defer s.restoring.Add(-1)
@@ -642,6 +697,9 @@ func (s *server) restore(ctx context.Context, p int32, marker kafka.ProgressMark
 func (s *server) onRevoked(_ context.Context, revoked kafka.Assignment) {
 	s.work.Lock()
 	defer s.work.Unlock()
+	if err := s.drain(); err != nil && s.asyncErr == nil {
+		s.asyncErr = err
+	}
 	parts := partitionsOf(revoked)
 	s.eng.Revoke(parts)
 	s.mu.Lock()
