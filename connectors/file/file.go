@@ -146,5 +146,3 @@ func (s *Sink) Flush() error {
 	}
 	return nil
 }
-
-
