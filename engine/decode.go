@@ -29,27 +29,6 @@ type SchemaLookup interface {
 	Question(spot, id string) (*Schema, bool)
 }
 
-type envelope struct {
-	Spot    *string         `json:"spot"`
-	Member  *string         `json:"member"`
-	TS      json.RawMessage `json:"ts"`
-	Erase   json.RawMessage `json:"erase"`
-	Profile json.RawMessage `json:"profile"`
-	// activities
-	ID       json.RawMessage `json:"id"`
-	Type     json.RawMessage `json:"type"`
-	Resource json.RawMessage `json:"resource"`
-	// properties
-	Custom json.RawMessage `json:"custom"`
-	Form   json.RawMessage `json:"form"`
-}
-
-var envelopeFields = map[Kind]map[string]bool{
-	KindProfiles:   {"spot": true, "member": true, "ts": true, "erase": true, "profile": true},
-	KindActivities: {"spot": true, "member": true, "ts": true, "id": true, "type": true, "resource": true},
-	KindProperties: {"spot": true, "member": true, "ts": true, "custom": true, "form": true},
-}
-
 func checkSize(rec Record, lim Limits) *RecordError {
 	if lim.MaxRecordBytes > 0 && len(rec.Value) > lim.MaxRecordBytes {
 		return rerr("too_large", "record value is %d bytes, more than the limit of %d bytes (max record bytes)", len(rec.Value), lim.MaxRecordBytes)
@@ -83,80 +62,82 @@ func DecodeMember(rec Record, lim Limits, schemas SchemaLookup) (*MemberChange, 
 	if !utf8.Valid(rec.Value) {
 		return nil, rerr("invalid_json", "record value is not valid UTF-8")
 	}
-	var all map[string]json.RawMessage
-	if err := json.Unmarshal(rec.Value, &all); err != nil || all == nil {
+	env, unknown, ok := readEnvelope(rec.Value, rec.Kind)
+	if !ok {
+		// The reason names what encoding/json finds wrong.
+		var all map[string]json.RawMessage
+		err := json.Unmarshal(rec.Value, &all)
 		return nil, rerr("invalid_json", "record value is not a JSON object: %v", errText(err))
 	}
-	env, err := envelopeOf(all)
-	if err != nil {
-		return nil, rerr("invalid_field", "record value: %v", err)
+	spot, member := env[envSpot], env[envMember]
+	if !spot.absentOrNull() && spot.k != jsonStr {
+		return nil, rerr("invalid_field", "record value: spot: expected a string")
 	}
-	c := &MemberChange{Kind: rec.Kind}
-	for k := range all {
-		if !envelopeFields[rec.Kind][k] {
-			c.Unknown++
-		}
+	if !member.absentOrNull() && member.k != jsonStr {
+		return nil, rerr("invalid_field", "record value: member: expected a string")
 	}
-	if env.Spot == nil {
+	if spot.absentOrNull() {
 		return nil, rerr("missing_field", "missing required field spot")
 	}
-	if env.Member == nil {
+	if member.absentOrNull() {
 		return nil, rerr("missing_field", "missing required field member")
 	}
-	if err := checkKeyID("spot", *env.Spot); err != nil {
+	sb, mb := stringBytes(spot), stringBytes(member)
+	if err := checkIDBytes("spot", sb, true); err != nil {
 		return nil, rerr("invalid_id", "%v", err)
 	}
-	if err := checkID("member", *env.Member); err != nil {
+	if err := checkIDBytes("member", mb, false); err != nil {
 		return nil, rerr("invalid_id", "%v", err)
 	}
-	c.Spot, c.Member = *env.Spot, *env.Member
-	if want := c.Spot + "/" + c.Member; string(rec.Key) != want {
-		return nil, rerr("key_mismatch", "record key %q does not equal <spot>/<member> %q from its value", string(rec.Key), want)
+	key := rec.Key
+	if len(key) != len(sb)+1+len(mb) || !bytes.HasPrefix(key, sb) || key[len(sb)] != '/' || !bytes.HasSuffix(key, mb) {
+		return nil, rerr("key_mismatch", "record key %q does not equal <spot>/<member> %q from its value", string(rec.Key), string(sb)+"/"+string(mb))
 	}
-	if env.TS == nil || isNull(env.TS) {
+	// The key is <spot>/<member>: one string holds both.
+	ks := string(key)
+	c := &MemberChange{Kind: rec.Kind, Spot: ks[:len(sb)], Member: ks[len(sb)+1:], Unknown: unknown}
+	if env[envTS].absentOrNull() {
 		return nil, rerr("missing_field", "missing required field ts")
 	}
-	var ts Millis
-	ts, err = parseTimestamp(env.TS)
+	ts, err := parseTimestamp(env[envTS].b)
 	if err != nil {
 		return nil, rerr("invalid_field", "ts: %v", err)
 	}
 	c.TS = ts
 	switch rec.Kind {
 	case KindProfiles:
-		if env.Erase != nil && !isNull(env.Erase) {
-			b, ok := jsonBool(env.Erase)
-			if !ok {
+		if e := env[envErase]; !e.absentOrNull() {
+			if e.k != jsonTrue && e.k != jsonFalse {
 				return nil, rerr("invalid_field", "erase: expected true or false")
 			}
-			if b {
+			if e.k == jsonTrue {
 				c.Erase = true
 				return c, nil
 			}
 		}
-		if env.Profile == nil || isNull(env.Profile) {
+		if env[envProfile].absentOrNull() {
 			return nil, rerr("missing_field", "a profiles record needs a profile object or \"erase\": true")
 		}
-		pp, unknown, err := validateProfilePatch(env.Profile, lim)
+		pp, unknown, err := validateProfilePatch(env[envProfile], lim)
 		if err != nil {
 			return nil, rerr("invalid_field", "%v", err)
 		}
 		c.Profile, c.Unknown = pp, c.Unknown+unknown
 	case KindActivities:
-		a, err := decodeActivity(env, ts)
+		a, err := decodeActivity(&env, ts)
 		if err != nil {
 			return nil, err
 		}
 		c.Activity = a
 	case KindProperties:
-		if (env.Custom == nil || isNull(env.Custom)) && (env.Form == nil || isNull(env.Form)) {
+		if env[envCustom].absentOrNull() && env[envForm].absentOrNull() {
 			return nil, rerr("missing_field", "a properties record needs a custom or form object")
 		}
 		var verr *RecordError
-		if c.Custom, verr = decodeValues(env.Custom, "custom", "property", func(id string) (*Schema, bool) { return schemas.Property(c.Spot, id) }); verr != nil {
+		if c.Custom, verr = decodeValues(env[envCustom], "custom", "property", c.Spot, schemas); verr != nil {
 			return nil, verr
 		}
-		if c.Form, verr = decodeValues(env.Form, "form", "question", func(id string) (*Schema, bool) { return schemas.Question(c.Spot, id) }); verr != nil {
+		if c.Form, verr = decodeValues(env[envForm], "form", "question", c.Spot, schemas); verr != nil {
 			return nil, verr
 		}
 	default:
@@ -173,89 +154,6 @@ func errText(err error) string {
 		return "null"
 	}
 	return err.Error()
-}
-
-func decodeActivity(env envelope, ts Millis) (*Activity, *RecordError) {
-	a := &Activity{TS: ts}
-	if env.ID != nil && !isNull(env.ID) {
-		id, ok := jsonString(env.ID)
-		if !ok {
-			return nil, rerr("invalid_field", "id: expected a string")
-		}
-		if err := checkID("activity id", id); err != nil {
-			return nil, rerr("invalid_id", "%v", err)
-		}
-		a.ID = id
-	}
-	t, ok := jsonString(env.Type)
-	if !ok {
-		return nil, rerr("missing_field", "missing required field type (the activity type)")
-	}
-	if !activityTypeSet[t] {
-		return nil, rerr("unknown_activity_type", "unknown activity type %q", t)
-	}
-	a.Type = t
-	if env.Resource == nil || isNull(env.Resource) {
-		if activityHasResource(t) {
-			return nil, rerr("missing_field", "a %s activity needs a resource {id, title}", t)
-		}
-		return a, nil
-	}
-	var res struct {
-		ID    json.RawMessage `json:"id"`
-		Title json.RawMessage `json:"title"`
-	}
-	if err := decodeExact(env.Resource, &res); err != nil || !bytes.HasPrefix(bytes.TrimSpace(env.Resource), []byte("{")) {
-		return nil, rerr("invalid_field", "resource: expected an object {id, title}")
-	}
-	id, ok := jsonString(res.ID)
-	if !ok {
-		return nil, rerr("missing_field", "resource.id: expected a string")
-	}
-	if err := checkID("resource id", id); err != nil {
-		return nil, rerr("invalid_id", "%v", err)
-	}
-	if res.Title != nil && !isNull(res.Title) {
-		title, ok := jsonString(res.Title)
-		if !ok {
-			return nil, rerr("invalid_field", "resource.title: expected a string")
-		}
-		a.Title = title
-	}
-	a.Resource = id
-	return a, nil
-}
-
-func decodeValues(raw json.RawMessage, field, kind string, lookup func(string) (*Schema, bool)) (map[string]json.RawMessage, *RecordError) {
-	if raw == nil || isNull(raw) {
-		return nil, nil
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
-		return nil, rerr("invalid_field", "%s: expected an object of %s id to value", field, kind)
-	}
-	for _, id := range sortedKeys(m) {
-		v := m[id]
-		if err := checkID(field+" "+kind+" id", id); err != nil {
-			return nil, rerr("invalid_id", "%v", err)
-		}
-		if isNull(v) {
-			m[id] = nil
-			continue
-		}
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, v); err == nil {
-			m[id] = buf.Bytes()
-		}
-		s, declared := lookup(id)
-		if !declared {
-			continue
-		}
-		if err := s.fits(v); err != nil {
-			return nil, rerr("type_mismatch", "%s.%s: %v", field, id, err)
-		}
-	}
-	return m, nil
 }
 
 // DefChange is a decoded definitions record (SPEC §4.1), syntactically
@@ -382,28 +280,6 @@ func DecodeDefinition(rec Record, lim Limits) (*DefChange, *RecordError) {
 		d.Blacklist = &b
 	}
 	return d, nil
-}
-
-// envelopeOf picks the envelope fields by their exact names (encoding/json
-// would also match "SPOT" or "Profile").
-func envelopeOf(all map[string]json.RawMessage) (envelope, error) {
-	env := envelope{TS: all["ts"], Erase: all["erase"], Profile: all["profile"], ID: all["id"],
-		Type: all["type"], Resource: all["resource"], Custom: all["custom"], Form: all["form"]}
-	for _, f := range []struct {
-		key string
-		dst **string
-	}{{"spot", &env.Spot}, {"member", &env.Member}} {
-		raw, ok := all[f.key]
-		if !ok || isNull(raw) {
-			continue
-		}
-		s, ok := jsonString(raw)
-		if !ok {
-			return env, fmt.Errorf("%s: expected a string", f.key)
-		}
-		*f.dst = &s
-	}
-	return env, nil
 }
 
 // decodeExact decodes a JSON object into a struct, matching field names

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 )
@@ -112,82 +113,265 @@ type MemberChange struct {
 	Unknown int
 }
 
-// validateProfilePatch checks every known field's type; unknown fields are
-// dropped and counted.
-func validateProfilePatch(raw json.RawMessage, lim Limits) (ProfilePatch, int, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
-		return nil, 0, fmt.Errorf("profile must be a JSON object")
+// profileFields are the fields a profile patch may hold, sorted: checking
+// them in this order reports the fault of the least key, whatever the order
+// of the patch's keys.
+var profileFields = [...]string{"email", "first_name", "invited_at", "language", "last_activity_at",
+	"last_name", "registered_at", "role", "static_groups", "status", "tags", "title", "utm"}
+
+// profileField returns the index in profileFields of the field named key.
+func profileField(key []byte) int {
+	switch string(key) {
+	case "email":
+		return 0
+	case "first_name":
+		return 1
+	case "invited_at":
+		return 2
+	case "language":
+		return 3
+	case "last_activity_at":
+		return 4
+	case "last_name":
+		return 5
+	case "registered_at":
+		return 6
+	case "role":
+		return 7
+	case "static_groups":
+		return 8
+	case "status":
+		return 9
+	case "tags":
+		return 10
+	case "title":
+		return 11
+	case "utm":
+		return 12
 	}
+	return -1
+}
+
+// utmFields are the keys of utm, sorted.
+var utmFields = [...]string{"campaign", "content", "medium", "source", "term"}
+
+func utmField(key []byte) int {
+	switch string(key) {
+	case "campaign":
+		return 0
+	case "content":
+		return 1
+	case "medium":
+		return 2
+	case "source":
+		return 3
+	case "term":
+		return 4
+	}
+	return -1
+}
+
+// validateProfilePatch checks every known field's type; unknown fields are
+// dropped and counted. Kept values are the record's bytes, except utm,
+// which holds its known keys only, encoded as json.Marshal encodes a
+// map[string]json.RawMessage.
+func validateProfilePatch(raw rawValue, lim Limits) (ProfilePatch, int, error) {
+	if raw.k != jsonObj {
+		return nil, 0, errors.New("profile must be a JSON object")
+	}
+	var vals [len(profileFields)]rawValue
+	var others keySet
 	unknown := 0
-	for _, k := range sortedKeys(m) {
-		v := m[k]
-		if isNull(v) {
-			if _, known := profileFieldTypes[k]; !known && k != "utm" {
-				delete(m, k)
-				unknown++
-			}
+	it := raw.members()
+	for {
+		key, esc, v, ok := it.next()
+		if !ok {
+			break
+		}
+		if esc {
+			key = unquoteKey(key)
+		}
+		if f := profileField(key); f >= 0 {
+			vals[f] = v
+		} else if others.add(key) {
+			unknown++
+		}
+	}
+	n, size := 0, 0
+	var utm []byte
+	for f, v := range vals {
+		if !v.present() {
+			continue
+		}
+		n++
+		k := profileFields[f]
+		if v.k == jsonNull {
+			size += len(v.b)
 			continue
 		}
 		switch k {
 		case "first_name", "last_name", "email", "title", "role", "language":
-			if _, ok := jsonString(v); !ok {
+			if v.k != jsonStr {
 				return nil, 0, fmt.Errorf("profile.%s: expected a string", k)
 			}
 		case "status":
-			s, ok := jsonString(v)
-			if !ok || !validStatus(s) {
-				return nil, 0, fmt.Errorf("profile.status: %s is not one of accepted, invited, pending, deactivated, unsubscribed, declined, rejected", string(v))
+			if v.k != jsonStr || !validStatusBytes(stringBytes(v)) {
+				return nil, 0, fmt.Errorf("profile.status: %s is not one of accepted, invited, pending, deactivated, unsubscribed, declined, rejected", string(v.b))
 			}
 		case "tags":
-			ss, ok := jsonStrings(v)
+			tags, ok := countStrings(v)
 			if !ok {
 				return nil, 0, fmt.Errorf("profile.tags: expected an array of strings")
 			}
-			if len(ss) > lim.MaxTags {
-				return nil, 0, fmt.Errorf("profile.tags: %d tags, more than the limit of %d per member", len(ss), lim.MaxTags)
+			if tags > lim.MaxTags {
+				return nil, 0, fmt.Errorf("profile.tags: %d tags, more than the limit of %d per member", tags, lim.MaxTags)
 			}
 		case "static_groups":
-			ss, ok := jsonStrings(v)
-			if !ok {
+			if _, ok := countStrings(v); !ok {
 				return nil, 0, fmt.Errorf("profile.static_groups: expected an array of group ids")
 			}
-			for _, s := range ss {
-				if err := checkID("profile.static_groups entry", s); err != nil {
+			el := v.elements()
+			for {
+				s, ok := el.next()
+				if !ok {
+					break
+				}
+				if err := checkIDBytes("profile.static_groups entry", stringBytes(s), false); err != nil {
 					return nil, 0, err
 				}
 			}
 		case "invited_at", "registered_at", "last_activity_at":
-			if _, err := parseTimestamp(v); err != nil {
+			if _, err := parseTimestamp(v.b); err != nil {
 				return nil, 0, fmt.Errorf("profile.%s: %w", k, err)
 			}
 		case "utm":
-			var u map[string]json.RawMessage
-			if err := json.Unmarshal(v, &u); err != nil || u == nil {
-				return nil, 0, fmt.Errorf("profile.utm: expected an object")
+			u, uUnknown, err := encodeUTM(v)
+			if err != nil {
+				return nil, 0, err
 			}
-			for _, uk := range sortedKeys(u) {
-				uv := u[uk]
-				if !utmKeys[uk] {
-					delete(u, uk)
-					unknown++
-					continue
-				}
-				if isNull(uv) {
-					continue
-				}
-				if _, ok := jsonString(uv); !ok {
-					return nil, 0, fmt.Errorf("profile.utm.%s: expected a string", uk)
-				}
-			}
-			b, _ := json.Marshal(u)
-			m[k] = b
-		default:
-			delete(m, k)
+			utm, unknown = u, unknown+uUnknown
+			size += len(u)
+			continue
+		}
+		size += len(v.b)
+	}
+	// One buffer holds the kept values.
+	buf := make([]byte, 0, size)
+	pp := make(ProfilePatch, n)
+	for f, v := range vals {
+		if !v.present() {
+			continue
+		}
+		b := v.b
+		if profileFields[f] == "utm" && v.k != jsonNull {
+			b = utm
+		}
+		start := len(buf)
+		buf = append(buf, b...)
+		pp[profileFields[f]] = buf[start:len(buf):len(buf)]
+	}
+	return pp, unknown, nil
+}
+
+// encodeUTM checks a profile's utm object and encodes its known keys;
+// unknown keys are dropped and counted.
+func encodeUTM(v rawValue) ([]byte, int, error) {
+	if v.k != jsonObj {
+		return nil, 0, fmt.Errorf("profile.utm: expected an object")
+	}
+	var vals [len(utmFields)]rawValue
+	var others keySet
+	unknown := 0
+	it := v.members()
+	for {
+		key, esc, uv, ok := it.next()
+		if !ok {
+			break
+		}
+		if esc {
+			key = unquoteKey(key)
+		}
+		if f := utmField(key); f >= 0 {
+			vals[f] = uv
+		} else if others.add(key) {
 			unknown++
 		}
 	}
-	return ProfilePatch(m), unknown, nil
+	size := 2
+	for f, uv := range vals {
+		if !uv.present() {
+			continue
+		}
+		if uv.k != jsonNull && uv.k != jsonStr {
+			return nil, 0, fmt.Errorf("profile.utm.%s: expected a string", utmFields[f])
+		}
+		size += len(utmFields[f]) + 4 + len(uv.b)
+	}
+	out := make([]byte, 0, size)
+	out = append(out, '{')
+	for f, uv := range vals {
+		if !uv.present() {
+			continue
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = append(out, '"')
+		out = append(out, utmFields[f]...)
+		out = append(out, '"', ':')
+		out = appendHTMLEscaped(out, uv.b)
+	}
+	return append(out, '}'), unknown, nil
+}
+
+// appendHTMLEscaped appends the JSON string or literal v as json.Marshal
+// writes a json.RawMessage holding it: with '<', '>', '&', U+2028 and
+// U+2029 escaped.
+func appendHTMLEscaped(dst, v []byte) []byte {
+	const hex = "0123456789abcdef"
+	start := 0
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c == '<' || c == '>' || c == '&' {
+			dst = append(dst, v[start:i]...)
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			start = i + 1
+		}
+		if c == 0xE2 && i+2 < len(v) && v[i+1] == 0x80 && v[i+2]&^1 == 0xA8 {
+			dst = append(dst, v[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[v[i+2]&0xF])
+			start = i + 3
+		}
+	}
+	return append(dst, v[start:]...)
+}
+
+// countStrings counts the elements of v when it is an array of strings.
+func countStrings(v rawValue) (int, bool) {
+	if v.k != jsonArr {
+		return 0, false
+	}
+	n := 0
+	el := v.elements()
+	for {
+		s, ok := el.next()
+		if !ok {
+			return n, true
+		}
+		if s.k != jsonStr {
+			return 0, false
+		}
+		n++
+	}
+}
+
+func validStatusBytes(s []byte) bool {
+	for _, x := range Statuses {
+		if string(s) == x {
+			return true
+		}
+	}
+	return false
 }
 
 // Apply merges the patch into p (RFC 7396) and returns the names of the

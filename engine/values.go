@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -29,6 +30,19 @@ func parseTimestamp(raw json.RawMessage) (Millis, error) {
 	if len(raw) == 0 {
 		return 0, errNotTimestamp
 	}
+	if s, ok := plainString(raw); ok {
+		if ms, ok := parseRFC3339Millis(s); ok {
+			return ms, nil
+		}
+		return parseTimestampString(string(s))
+	}
+	if isJSONNumber(raw) {
+		n, err := strconv.ParseInt(string(raw), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s is not an integer of epoch milliseconds", string(raw))
+		}
+		return n, nil
+	}
 	if raw[0] == '"' {
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
@@ -37,6 +51,90 @@ func parseTimestamp(raw json.RawMessage) (Millis, error) {
 		return parseTimestampString(s)
 	}
 	return parseEpochMillis(raw)
+}
+
+// parseRFC3339Millis parses the timestamps time.Parse(time.RFC3339Nano, s)
+// reads with its own RFC 3339 fast path (which it tries first), to the same
+// instant, without converting s to a string; ok is false for anything else,
+// which is then left to time.Parse.
+func parseRFC3339Millis(s []byte) (ms Millis, ok bool) {
+	if len(s) < len("2006-01-02T15:04:05") {
+		return 0, false
+	}
+	ok = true
+	num := func(b []byte, lo, hi int) int {
+		x := 0
+		for _, c := range b {
+			if c < '0' || c > '9' {
+				ok = false
+				return lo
+			}
+			x = x*10 + int(c-'0')
+		}
+		if x < lo || x > hi {
+			ok = false
+			return lo
+		}
+		return x
+	}
+	year := num(s[0:4], 0, 9999)
+	month := num(s[5:7], 1, 12)
+	day := num(s[8:10], 1, daysInMonth(month, year))
+	hour := num(s[11:13], 0, 23)
+	minute := num(s[14:16], 0, 59)
+	sec := num(s[17:19], 0, 59)
+	if !ok || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return 0, false
+	}
+	s = s[19:]
+	nsec := 0
+	if len(s) >= 2 && s[0] == '.' && isDigit(s[1]) {
+		n := 2
+		for n < len(s) && isDigit(s[n]) {
+			n++
+		}
+		digits := s[1:n]
+		if len(digits) > 9 {
+			digits = digits[:9] // finer digits are dropped, as time.Parse does
+		}
+		for _, c := range digits {
+			nsec = nsec*10 + int(c-'0')
+		}
+		for i := len(digits); i < 9; i++ {
+			nsec *= 10
+		}
+		s = s[n:]
+	}
+	offset := 0
+	if len(s) != 1 || s[0] != 'Z' {
+		if len(s) != len("-07:00") {
+			return 0, false
+		}
+		hr := num(s[1:3], 0, 23)
+		mm := num(s[4:6], 0, 59)
+		if !ok || (s[0] != '-' && s[0] != '+') || s[3] != ':' {
+			return 0, false
+		}
+		offset = (hr*60 + mm) * 60
+		if s[0] == '-' {
+			offset = -offset
+		}
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
+	return t.UnixMilli() - int64(offset)*1000, true
+}
+
+func daysInMonth(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
 
 func parseTimestampString(s string) (Millis, error) {
@@ -152,6 +250,14 @@ func jsonNumber(raw json.RawMessage) (float64, bool) {
 	if len(raw) == 0 || (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) {
 		return 0, false
 	}
+	if isJSONNumber(raw) {
+		// What encoding/json does for a float64.
+		f, err := strconv.ParseFloat(string(raw), 64)
+		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+			return 0, false
+		}
+		return f, true
+	}
 	var f float64
 	if err := json.Unmarshal(raw, &f); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
 		return 0, false
@@ -169,6 +275,9 @@ func jsonString(raw json.RawMessage) (string, bool) {
 	if len(raw) == 0 || raw[0] != '"' {
 		return "", false
 	}
+	if p, ok := plainString(raw); ok {
+		return string(p), true
+	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", false
@@ -181,6 +290,12 @@ func jsonStrings(raw json.RawMessage) ([]string, bool) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '[' {
 		return nil, false
+	}
+	if n, ok := plainStrings(raw, "", nil); ok {
+		// One string holds the elements.
+		ss := make([]string, n)
+		plainStrings(raw, string(raw), ss)
+		return ss, true
 	}
 	var elems []json.RawMessage
 	if err := json.Unmarshal(raw, &elems); err != nil {
@@ -206,4 +321,64 @@ func jsonBool(raw json.RawMessage) (bool, bool) {
 		return false, true
 	}
 	return false, false
+}
+
+// plainString returns the bytes between the quotes of raw when raw is a
+// JSON string without escapes and with valid UTF-8 only: a string that
+// decodes to exactly those bytes.
+func plainString(raw []byte) ([]byte, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return nil, false
+	}
+	p := raw[1 : len(raw)-1]
+	ascii := true
+	for _, c := range p {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return nil, false
+		}
+		if c >= utf8.RuneSelf {
+			ascii = false
+		}
+	}
+	if !ascii && !utf8.Valid(p) {
+		return nil, false
+	}
+	return p, true
+}
+
+// plainStrings counts the elements of raw, and stores them in out unless
+// out is nil, when raw is a JSON array of strings without escapes in valid
+// UTF-8 and nothing follows it; ok is false for anything else. The elements
+// stored are substrings of text, which holds the bytes of raw.
+func plainStrings(raw []byte, text string, out []string) (n int, ok bool) {
+	if len(raw) < 2 || raw[0] != '[' || !utf8.Valid(raw) {
+		return 0, false
+	}
+	i := skipSpace(raw, 1)
+	if i < len(raw) && raw[i] == ']' {
+		return 0, i+1 == len(raw)
+	}
+	for {
+		if i >= len(raw) || raw[i] != '"' {
+			return 0, false
+		}
+		end, esc, ok := scanString(raw, i)
+		if !ok || esc {
+			return 0, false
+		}
+		if out != nil {
+			out[n] = text[i+1 : end-1]
+		}
+		n++
+		i = skipSpace(raw, end)
+		switch {
+		case i >= len(raw):
+			return 0, false
+		case raw[i] == ']':
+			return n, i+1 == len(raw)
+		case raw[i] != ',':
+			return 0, false
+		}
+		i = skipSpace(raw, i+1)
+	}
 }

@@ -1,0 +1,361 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"unicode/utf8"
+)
+
+// Member records are read without encoding/json (decode_scan.go): one scan
+// checks the whole value and finds the envelope's fields, and the objects
+// that are decoded (profile, resource, custom, form) are walked again. Keys
+// are matched by their exact names, the last of duplicate keys wins and keys
+// with escapes are decoded first, all as encoding/json does for a
+// map[string]json.RawMessage. Values that are kept (profile fields, custom
+// values, form answers) are copies of the record's bytes, compacted where
+// encoding/json compacted them; one buffer per map holds them, and nothing
+// refers into the record.
+
+// envField is a field of a member record's envelope.
+type envField uint8
+
+const (
+	envSpot envField = iota
+	envMember
+	envTS
+	envErase
+	envProfile
+	envID
+	envType
+	envResource
+	envCustom
+	envForm
+	numEnvFields
+)
+
+func envelopeField(key []byte) (envField, bool) {
+	switch string(key) {
+	case "spot":
+		return envSpot, true
+	case "member":
+		return envMember, true
+	case "ts":
+		return envTS, true
+	case "erase":
+		return envErase, true
+	case "profile":
+		return envProfile, true
+	case "id":
+		return envID, true
+	case "type":
+		return envType, true
+	case "resource":
+		return envResource, true
+	case "custom":
+		return envCustom, true
+	case "form":
+		return envForm, true
+	}
+	return 0, false
+}
+
+// kindFields is the set of envelope fields each member topic defines
+// (a bit per envField); other keys are unknown and counted.
+func kindFields(k Kind) uint16 {
+	const common = 1<<envSpot | 1<<envMember | 1<<envTS
+	switch k {
+	case KindProfiles:
+		return common | 1<<envErase | 1<<envProfile
+	case KindActivities:
+		return common | 1<<envID | 1<<envType | 1<<envResource
+	case KindProperties:
+		return common | 1<<envCustom | 1<<envForm
+	}
+	return 0
+}
+
+// envelope holds the values of a record's envelope fields (absent ones
+// have nil bytes).
+type envelope [numEnvFields]rawValue
+
+// readEnvelope reads a record value that must be one JSON object (ok is
+// false otherwise) and counts its distinct keys that kind does not define.
+func readEnvelope(value []byte, kind Kind) (env envelope, unknown int, ok bool) {
+	i := skipSpace(value, 0)
+	if i >= len(value) || value[i] != '{' {
+		return env, 0, false
+	}
+	known := kindFields(kind)
+	var seen uint16
+	var others keySet
+	it := objectIter{data: value, i: i + 1, depth: 1}
+	for {
+		key, esc, v, ok := it.next()
+		if !ok {
+			break
+		}
+		if esc {
+			key = unquoteKey(key)
+		}
+		if f, ok := envelopeField(key); ok {
+			env[f] = v
+			if bit := uint16(1) << f; seen&bit == 0 {
+				seen |= bit
+				if known&bit == 0 {
+					unknown++
+				}
+			}
+			continue
+		}
+		if others.add(key) {
+			unknown++
+		}
+	}
+	if it.bad || skipSpace(value, it.i) != len(value) {
+		return env, 0, false
+	}
+	return env, unknown, true
+}
+
+// keySet tells keys seen before from new ones. Records have few unknown
+// keys, so they are compared in a list until there are many.
+type keySet struct {
+	list [][]byte
+	m    map[string]struct{}
+}
+
+const keySetListMax = 16
+
+// add reports whether key is new.
+func (s *keySet) add(key []byte) bool {
+	if s.m != nil {
+		if _, ok := s.m[string(key)]; ok {
+			return false
+		}
+		s.m[string(key)] = struct{}{}
+		return true
+	}
+	for _, k := range s.list {
+		if bytes.Equal(k, key) {
+			return false
+		}
+	}
+	if len(s.list) < keySetListMax {
+		s.list = append(s.list, key)
+		return true
+	}
+	s.m = make(map[string]struct{}, 2*keySetListMax)
+	for _, k := range s.list {
+		s.m[string(k)] = struct{}{}
+	}
+	s.m[string(key)] = struct{}{}
+	s.list = nil
+	return true
+}
+
+// unquoteKey decodes an object key (the bytes between its quotes) that
+// holds escapes, as encoding/json decodes map keys.
+func unquoteKey(key []byte) []byte {
+	q := make([]byte, 0, len(key)+2)
+	q = append(append(append(q, '"'), key...), '"')
+	var s string
+	if err := json.Unmarshal(q, &s); err != nil {
+		return key // not reached: the key was scanned as a valid string
+	}
+	return []byte(s)
+}
+
+// stringBytes returns the decoded bytes of v, a JSON string of a record
+// whose UTF-8 is valid.
+func stringBytes(v rawValue) []byte {
+	if p, ok := v.plain(); ok {
+		return p
+	}
+	s, _ := jsonString(v.b)
+	return []byte(s)
+}
+
+// checkIDBytes is checkID (checkKeyID when keySegment) of an id still in
+// bytes.
+func checkIDBytes(what string, id []byte, keySegment bool) error {
+	if len(id) > 0 && len(id) <= MaxIDBytes && utf8.Valid(id) && bytes.IndexByte(id, 0) < 0 &&
+		(!keySegment || bytes.IndexByte(id, '/') < 0) {
+		return nil
+	}
+	if keySegment {
+		return checkKeyID(what, string(id))
+	}
+	return checkID(what, string(id))
+}
+
+// activityTypeName returns the activity type named t.
+func activityTypeName(t []byte) (string, bool) {
+	for _, name := range ActivityTypes {
+		if string(t) == name {
+			return name, true
+		}
+	}
+	return "", false
+}
+
+func decodeActivity(env *envelope, ts Millis) (*Activity, *RecordError) {
+	a := &Activity{TS: ts}
+	if id := env[envID]; !id.absentOrNull() {
+		if id.k != jsonStr {
+			return nil, rerr("invalid_field", "id: expected a string")
+		}
+		b := stringBytes(id)
+		if err := checkIDBytes("activity id", b, false); err != nil {
+			return nil, rerr("invalid_id", "%v", err)
+		}
+		a.ID = string(b)
+	}
+	if env[envType].k != jsonStr {
+		return nil, rerr("missing_field", "missing required field type (the activity type)")
+	}
+	tb := stringBytes(env[envType])
+	t, ok := activityTypeName(tb)
+	if !ok {
+		return nil, rerr("unknown_activity_type", "unknown activity type %q", string(tb))
+	}
+	a.Type = t
+	res := env[envResource]
+	if res.absentOrNull() {
+		if activityHasResource(t) {
+			return nil, rerr("missing_field", "a %s activity needs a resource {id, title}", t)
+		}
+		return a, nil
+	}
+	if res.k != jsonObj {
+		return nil, rerr("invalid_field", "resource: expected an object {id, title}")
+	}
+	var id, title rawValue
+	it := res.members()
+	for {
+		key, esc, v, ok := it.next()
+		if !ok {
+			break
+		}
+		if esc {
+			key = unquoteKey(key)
+		}
+		switch string(key) {
+		case "id":
+			id = v
+		case "title":
+			title = v
+		}
+	}
+	if id.k != jsonStr {
+		return nil, rerr("missing_field", "resource.id: expected a string")
+	}
+	idb := stringBytes(id)
+	if err := checkIDBytes("resource id", idb, false); err != nil {
+		return nil, rerr("invalid_id", "%v", err)
+	}
+	if !title.absentOrNull() {
+		if title.k != jsonStr {
+			return nil, rerr("invalid_field", "resource.title: expected a string")
+		}
+		a.Title = string(stringBytes(title))
+	}
+	a.Resource = string(idb)
+	return a, nil
+}
+
+// decodeValues decodes the custom (field "custom", kind "property") or form
+// (field "form", kind "question") values of a properties record: id to
+// compacted value, nil for JSON null. Values of declared ids must fit their
+// schema.
+func decodeValues(v rawValue, field, kind, spot string, schemas SchemaLookup) (map[string]json.RawMessage, *RecordError) {
+	if v.absentOrNull() {
+		return nil, nil
+	}
+	if v.k != jsonObj {
+		return nil, rerr("invalid_field", "%s: expected an object of %s id to value", field, kind)
+	}
+	type member struct {
+		id []byte
+		v  rawValue
+	}
+	var buf [16]member
+	members := buf[:0]
+	idBytes, valBytes := 0, 0
+	it := v.members()
+	for {
+		key, esc, mv, ok := it.next()
+		if !ok {
+			break
+		}
+		if esc {
+			key = unquoteKey(key)
+		}
+		members = append(members, member{key, mv})
+		idBytes += len(key)
+		if mv.k != jsonNull {
+			valBytes += len(mv.b)
+		}
+	}
+	// One string holds the ids, one buffer the values.
+	var sb strings.Builder
+	sb.Grow(idBytes)
+	for _, m := range members {
+		sb.Write(m.id)
+	}
+	ids := sb.String()
+	vals := make([]byte, 0, valBytes)
+	out := make(map[string]json.RawMessage, len(members))
+	off := 0
+	for _, m := range members {
+		id := ids[off : off+len(m.id)]
+		off += len(m.id)
+		if m.v.k == jsonNull {
+			out[id] = nil
+			continue
+		}
+		start := len(vals)
+		vals = appendCompact(vals, m.v.b)
+		out[id] = vals[start:len(vals):len(vals)]
+	}
+	// The fault reported is that of the least id, whatever the order of
+	// the object's keys.
+	var bad *RecordError
+	badID := ""
+	for id, raw := range out {
+		if bad != nil && id >= badID {
+			continue
+		}
+		if !idOK(id) {
+			if err := checkID(field+" "+kind+" id", id); err != nil {
+				bad, badID = rerr("invalid_id", "%v", err), id
+				continue
+			}
+		}
+		if raw == nil {
+			continue
+		}
+		var s *Schema
+		var declared bool
+		if kind == "property" {
+			s, declared = schemas.Property(spot, id)
+		} else {
+			s, declared = schemas.Question(spot, id)
+		}
+		if !declared {
+			continue
+		}
+		if err := s.fits(raw); err != nil {
+			bad, badID = rerr("type_mismatch", "%s.%s: %v", field, id, err), id
+		}
+	}
+	if bad != nil {
+		return nil, bad
+	}
+	return out, nil
+}
+
+// idOK reports whether checkID accepts id.
+func idOK(id string) bool {
+	return len(id) > 0 && len(id) <= MaxIDBytes && utf8.ValidString(id) && strings.IndexByte(id, 0) < 0
+}
