@@ -103,7 +103,7 @@ func (t *txn) rescheduleTimer(m *member, sd *SpotDefs) error {
 			}
 		}
 		t.instants = instants
-		best := Millis(maxMillis)
+		best := maxMillis
 		for _, at := range instants {
 			if at > t.e.now && at < best {
 				best = at
@@ -171,7 +171,7 @@ func (t *txn) rescheduleAfterActivity(m *member, sd *SpotDefs, a *Activity) erro
 		}
 	}
 	t.instants = instants
-	best := Millis(maxMillis)
+	best := maxMillis
 	if m.st.Timer != nil {
 		best = *m.st.Timer
 	}
