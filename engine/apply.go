@@ -199,6 +199,7 @@ func (t *txn) reevaluate(m *member, sd *SpotDefs, groups []string) error {
 		timeEvaluated = timeEvaluated || sd.Groups[g].compiled.TimeDependent
 		want := false
 		if !sd.Blacklist[g][m.st.ID] {
+			t.evals++
 			v, err := Eval(sd.Groups[g].compiled, m, t.e.now)
 			if err != nil {
 				return err

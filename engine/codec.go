@@ -316,3 +316,24 @@ func appendBase64(b []byte, v []byte) []byte {
 	b = base64.StdEncoding.AppendEncode(b, v)
 	return append(b, '"')
 }
+
+// outboxEntrySize estimates the encoded size of o (exact unless strings
+// need escaping), so that the encoder allocates its buffer once.
+func outboxEntrySize(o *OutboxEntry) int {
+	n := 64
+	for i := range o.Events {
+		e := &o.Events[i]
+		n += 80 + len(e.Spot) + len(e.Group) + len(e.Member) + len(e.TS) + len(e.Op) + len(e.Reason)
+	}
+	for i := range o.DeadLetters {
+		d := &o.DeadLetters[i]
+		n += 120 + len(d.Topic) + len(d.Key) + len(d.Value) + len(d.Reason) + len(d.Code)
+	}
+	for i := range o.Changelog {
+		n += 24 + base64.StdEncoding.EncodedLen(len(o.Changelog[i].Key)) + base64.StdEncoding.EncodedLen(len(o.Changelog[i].Value))
+	}
+	for _, k := range o.DefinitionTombstones {
+		n += 4 + len(k)
+	}
+	return n
+}

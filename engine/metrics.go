@@ -21,6 +21,7 @@ type Metrics struct {
 	BackfillsRunning  prometheus.Gauge
 	TimerQueueDepth   prometheus.GaugeFunc
 	TimersFired       prometheus.Counter
+	RuleEvaluations   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, e *Engine) (*Metrics, error) {
@@ -67,11 +68,15 @@ func newMetrics(reg prometheus.Registerer, e *Engine) (*Metrics, error) {
 		TimersFired: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "smartgroups_timers_fired_total", Help: "Time-driven re-evaluations performed.",
 		}),
+		RuleEvaluations: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "smartgroups_rule_evaluations_total",
+			Help: "Smart-group rules evaluated for one member on the record and timer path (backfills count in smartgroups_backfill_members_total).",
+		}),
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.RecordsConsumed, m.UnknownFields, m.DeadLetters,
 			m.MembershipChanges, m.Latency, m.BatchDuration, m.StateSize, m.Groups, m.Members,
-			m.BackfillMembers, m.BackfillsRunning, m.TimerQueueDepth, m.TimersFired} {
+			m.BackfillMembers, m.BackfillsRunning, m.TimerQueueDepth, m.TimersFired, m.RuleEvaluations} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("engine: register metrics: %w", err)
 			}

@@ -33,8 +33,13 @@ func EncodeMemberState(st *MemberState) ([]byte, error) {
 	return appendMemberState(make([]byte, 0, 512), st), nil
 }
 
-// DecodeMemberState decodes EncodeMemberState.
+// DecodeMemberState decodes EncodeMemberState, or any JSON that
+// json.Unmarshal decodes into a MemberState, to the same state; the state
+// does not refer to v.
 func DecodeMemberState(v []byte) (*MemberState, error) {
+	if st, ok := decodeStateFast(v, numStateKeys); ok {
+		return st, nil
+	}
 	st := &MemberState{}
 	if err := json.Unmarshal(v, st); err != nil {
 		return nil, fmt.Errorf("engine: decode member state: %w", err)
@@ -147,6 +152,9 @@ type txn struct {
 
 	// instants is scratch space for rescheduleTimer.
 	instants []Millis
+	// evals counts rule evaluations (reevaluate), added to the metric at
+	// commit.
+	evals int
 	// act is the activity being applied, if the record is one (see
 	// rescheduleAfterActivity).
 	act *Activity
@@ -417,9 +425,17 @@ func (e *Engine) commit(t *txn) (*Result, error) {
 		}
 		return o
 	}
-	for _, ev := range t.events {
+	perPart := map[int32]int{}
+	for i := range t.events {
+		perPart[t.events[i].Partition]++
+	}
+	for i := range t.events {
+		ev := &t.events[i]
 		o := entry(ev.Partition)
-		o.Events = append(o.Events, ev)
+		if o.Events == nil {
+			o.Events = make([]Event, 0, perPart[ev.Partition])
+		}
+		o.Events = append(o.Events, *ev)
 	}
 	for i, d := range t.dead {
 		o := entry(t.deadParts[i])
@@ -441,7 +457,7 @@ func (e *Engine) commit(t *txn) (*Result, error) {
 			return nil, e.fail(t, err)
 		}
 		o.ID = id
-		if err := b.Set(state.OutboxKey(p, id), appendOutboxEntry(nil, o)); err != nil {
+		if err := b.Set(state.OutboxKey(p, id), appendOutboxEntry(make([]byte, 0, outboxEntrySize(o)), o)); err != nil {
 			return nil, e.fail(t, err)
 		}
 		res.Outbox = append(res.Outbox, *o)
@@ -457,6 +473,7 @@ func (e *Engine) commit(t *txn) (*Result, error) {
 	}
 	e.cache.keep(t)
 	e.countGroups()
+	e.metrics.RuleEvaluations.Add(float64(t.evals))
 	return res, nil
 }
 
