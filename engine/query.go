@@ -396,13 +396,12 @@ func (t *txn) prefetch(p int32, spot string, ords []uint32) error {
 		if ords[i] != ord || t.members[r] != nil || hasCached(t.e.cache, r) {
 			return true
 		}
-		var qs queryState
-		if err := json.Unmarshal(v, &qs); err != nil {
+		st, err := decodeQueryState(v)
+		if err != nil {
 			decErr = fmt.Errorf("engine: member %s#%d: %w", spot, ord, err)
 			return false
 		}
-		t.members[r] = &member{t: t, part: p, spot: spot, ord: ord, st: &MemberState{ID: qs.ID, Profile: qs.Profile,
-			Custom: qs.Custom, Form: qs.Form, LastAct: qs.LastAct, Groups: qs.Groups}}
+		t.members[r] = &member{t: t, part: p, spot: spot, ord: ord, st: st}
 		return true
 	})
 	if err == nil {
