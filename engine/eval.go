@@ -278,6 +278,13 @@ func Explain(r *Rule, m MemberView, now Millis) (bool, ExplainNode, error) {
 	return v, out, err
 }
 
+// explainRaw copies a trigger's own JSON into its explain node. (A call of
+// its own: taking the address of evalNode's ex would make every
+// evaluation allocate it.)
+func explainRaw(n *Node, ex ExplainNode) {
+	_ = json.Unmarshal(n.raw, &ex)
+}
+
 func evalNode(n *Node, m MemberView, now Millis, ex ExplainNode) (bool, error) {
 	var v bool
 	switch n.Kind {
@@ -326,7 +333,7 @@ func evalNode(n *Node, m MemberView, now Millis, ex ExplainNode) (bool, error) {
 	case NodeField:
 		v = evalField(n, m, now)
 		if ex != nil {
-			_ = json.Unmarshal(n.raw, &ex)
+			explainRaw(n, ex)
 			if op, ok := ex["value"]; ok {
 				// "value" is the node's boolean here; the operand moves.
 				ex["operand"] = op
@@ -339,7 +346,7 @@ func evalNode(n *Node, m MemberView, now Millis, ex ExplainNode) (bool, error) {
 		}
 		v = compareCount(n.CountOp, c, n.CountN)
 		if ex != nil {
-			_ = json.Unmarshal(n.raw, &ex)
+			explainRaw(n, ex)
 			ex["matched_count"] = c
 		}
 	case NodeGroup:

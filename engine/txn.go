@@ -152,6 +152,9 @@ type txn struct {
 
 	// instants is scratch space for rescheduleTimer.
 	instants []Millis
+	// tsText is FormatMillis(tsMillis): the flips of one record share it.
+	tsMillis Millis
+	tsText   string
 	// evals counts rule evaluations (reevaluate), added to the metric at
 	// commit.
 	evals int
@@ -353,8 +356,11 @@ func (t *txn) flip(m *member, group string, in bool) error {
 	if ts == noTS {
 		ts = t.e.now
 	}
+	if ts != t.tsMillis || t.tsText == "" {
+		t.tsMillis, t.tsText = ts, FormatMillis(ts)
+	}
 	t.events = append(t.events, Event{Spot: m.spot, Group: group, Member: m.st.ID, Op: op,
-		TS: FormatMillis(ts), Reason: t.reason, Seq: seq, Partition: m.part})
+		TS: t.tsText, Reason: t.reason, Seq: seq, Partition: m.part})
 	t.e.metrics.MembershipChanges.WithLabelValues(string(op), string(t.reason)).Inc()
 	return nil
 }
