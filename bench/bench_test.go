@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"sort"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/smartgroups/smartgroups/engine"
@@ -26,6 +28,7 @@ func TestRunTiny(t *testing.T) {
 	}
 	o := DefaultOptions()
 	o.Community.Members, o.Community.Groups, o.Community.Events = 300, 24, 1500
+	o.NaiveEvents = 1000 // a prefix; file mode takes the whole stream
 	o.LatencyDuration = 2 * time.Second
 	o.DataDir = t.TempDir()
 	var log bytes.Buffer
@@ -70,6 +73,12 @@ func TestRunTiny(t *testing.T) {
 	d := res.Details
 	if d.ProcessDeadLetters != 0 {
 		t.Errorf("file mode dead-lettered %d generated records", d.ProcessDeadLetters)
+	}
+	if d.NaiveRecords != 1000 || d.ProcessRecords != 1500 {
+		t.Errorf("naive timed over %d live records, file mode over %d; want 1000 and 1500", d.NaiveRecords, d.ProcessRecords)
+	}
+	if d.NaiveMembers == 0 || d.NaiveMembers >= 300 {
+		t.Errorf("naive loaded %d members, want those the prefix touches", d.NaiveMembers)
 	}
 	if d.ServeEvents == 0 || d.ProcessEvents == 0 || d.NaiveEvents == 0 {
 		t.Errorf("no membership events: serve %d, process %d, naive %d", d.ServeEvents, d.ProcessEvents, d.NaiveEvents)
@@ -146,5 +155,70 @@ func TestCommunityValid(t *testing.T) {
 	}
 	if n.Events == 0 {
 		t.Error("no membership flips")
+	}
+}
+
+// TestNaiveLoadThenEvaluate checks the naive phase's shortcut: loading
+// only the members a live prefix touches, without evaluating, then
+// evaluating each once gives the same flips and evaluations over the
+// prefix as evaluating every initial-load record of every member.
+func TestNaiveLoadThenEvaluate(t *testing.T) {
+	c := NewCommunity(CommunityConfig{Members: 400, Groups: 60, Events: 3000})
+	var load, live bytes.Buffer
+	if _, err := c.WriteDataset(&load, &live); err != nil {
+		t.Fatal(err)
+	}
+	records := func(b []byte) []engine.Record {
+		var out []engine.Record
+		for i, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+			var l Line
+			if err := json.Unmarshal(line, &l); err != nil {
+				t.Fatal(err)
+			}
+			k, _ := engine.ParseKind(l.Topic)
+			out = append(out, Record{Kind: k, Key: l.Key, Value: l.Value}.EngineRecord(int64(i)))
+		}
+		return out
+	}
+	lr, vr := records(load.Bytes()), records(live.Bytes())[:1000]
+	touched := map[string]bool{}
+	for _, r := range vr {
+		touched[string(r.Key)] = true
+	}
+	full, short := NewNaive(), NewNaive()
+	for _, r := range lr {
+		full.Apply(r)
+		if r.Kind == engine.KindDefinitions || touched[string(r.Key)] {
+			short.Load(r)
+		}
+	}
+	short.EvaluateAll()
+	if short.Members() != len(touched) || short.Members() >= full.Members() {
+		t.Fatalf("short loaded %d members (touched %d), full %d", short.Members(), len(touched), full.Members())
+	}
+	fe, fv, se, sv := full.Events, full.Evals, short.Events, short.Evals
+	for _, r := range vr {
+		full.Apply(r)
+		short.Apply(r)
+	}
+	if full.Events-fe != short.Events-se || full.Evals-fv != short.Evals-sv || full.Events == fe {
+		t.Fatalf("over the prefix: full %d flips %d evaluations, short %d flips %d evaluations",
+			full.Events-fe, full.Evals-fv, short.Events-se, short.Evals-sv)
+	}
+}
+
+func TestLineLimiter(t *testing.T) {
+	in := strings.Repeat("{\"a\":1}\n", 50)
+	for _, n := range []int{0, 1, 7, 50, 80} {
+		b, err := io.ReadAll(&lineLimiter{r: iotest.OneByteReader(strings.NewReader(in)), left: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := strings.Count(string(b), "\n"), min(n, 50); got != want || len(b) != want*8 {
+			t.Errorf("limit %d: %d lines, %d bytes", n, got, len(b))
+		}
+	}
+	if prefix(0, 200, 1000) != 200 || prefix(0, 200, 50) != 50 || prefix(-1, 200, 1000) != 1000 || prefix(300, 200, 1000) != 300 || prefix(3000, 200, 1000) != 1000 {
+		t.Error("prefix")
 	}
 }

@@ -229,7 +229,7 @@ type Community struct {
 	resZ       map[int]*zipf // per pool size
 	interestZ  *zipf
 	seq        int
-	lastTS     map[string]int64 // spot/member -> last ts given by Live
+	lastTS     [][]int64 // per spot, per member: last ts given by Live (0: none)
 	streamed   int
 	streamStep float64
 }
@@ -239,7 +239,7 @@ func NewCommunity(cfg CommunityConfig) *Community {
 	cfg = cfg.withDefaults()
 	c := &Community{cfg: cfg, r: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
 		tagZ: newZipf(numTags, 1.1), domainZ: newZipf(numDomains, 1.0), campaignZ: newZipf(numCampaigns, 1.0),
-		interestZ: newZipf(len(interests), 0.8), resZ: map[int]*zipf{}, lastTS: map[string]int64{}}
+		interestZ: newZipf(len(interests), 0.8), resZ: map[int]*zipf{}}
 	for _, p := range resourcePools {
 		if c.resZ[p.n] == nil {
 			c.resZ[p.n] = newZipf(p.n, 1.0)
@@ -268,6 +268,7 @@ func NewCommunity(cfg CommunityConfig) *Community {
 			cum[i] /= total
 		}
 		c.activity = append(c.activity, cum)
+		c.lastTS = append(c.lastTS, make([]int64, c.perSpot[s]))
 	}
 	if cfg.Events > 0 {
 		c.streamStep = float64(cfg.Span.Milliseconds()) / float64(cfg.Events)
@@ -641,11 +642,10 @@ func (c *Community) live(ts int64) (Record, string, string, int64) {
 	i := min(sort.SearchFloat64s(c.activity[s], c.r.Float64()), c.perSpot[s]-1)
 	m := memberID(i)
 	// ts is unique per member, so (spot, member, ts) names a record.
-	key := spot + "/" + m
-	if last, ok := c.lastTS[key]; ok && ts <= last {
+	if last := c.lastTS[s][i]; last != 0 && ts <= last {
 		ts = last + 1
 	}
-	c.lastTS[key] = ts
+	c.lastTS[s][i] = ts
 	switch x := c.r.IntN(100); {
 	case x < 10:
 		p := map[string]any{}

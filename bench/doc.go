@@ -29,15 +29,18 @@
 //
 //  1. raw consume: a franz-go consumer reads the member topics from the
 //     start and does nothing else (the input ceiling of the machine);
-//  2. file mode: process.Run over the NDJSON file;
+//  2. file mode: process.Run over the NDJSON files, timed over the live
+//     stream's first ProcessEvents records (default 1M);
 //  3. backfill: on the state file mode left, two group definitions are
 //     applied with engine.Process, one whose rule the posting lists narrow
 //     (a mid-popularity tag and a plan), one that no index narrows (an
 //     email suffix), each timed from submission to durable commit;
 //     members/s is the spot's member count divided by that time;
-//  4. naive: Naive over the same file (decoders, compiled rules and
+//  4. naive: Naive over the same files (decoders, compiled rules and
 //     engine.Eval of the engine, every group of the spot on every record,
-//     members in memory);
+//     members in memory), timed over the live stream's first NaiveEvents
+//     records (default 200k); it loads only the members that prefix
+//     touches and evaluates each once before the timed part;
 //  5. serve: serve.Run in process on the pre-loaded topics with the event
 //     clock and exactly-once output; throughput is member records divided
 //     by the time from the first record consumed to the last output
@@ -51,10 +54,12 @@
 //  7. optionally, PostgreSQL: the final member state is loaded into tables
 //     and every group is recomputed with SQL.
 //
-// Throughputs count member records (initial load plus live events) per
-// second; definitions are excluded. Peak RSS is the process's VmHWM (the
-// kernel mark is reset at each phase to report per-phase peaks as well), so
-// it includes the embedded broker, which keeps every topic in memory.
-// State bytes per member is the serve state directory's size after a clean
-// shutdown divided by the members.
+// Throughputs count live member records per second; definitions are
+// excluded. Serve and the raw consumer read the whole live stream. Peak
+// RSS is the process's VmHWM (the kernel mark is reset at each phase to
+// report per-phase peaks as well); the embedded broker keeps its logs in
+// files under the data directory (page cache, not RSS) unless
+// BrokerInMemory. State bytes per member is the serve state directory's
+// size after a clean shutdown, reopened and flushed (the write-ahead log
+// replayed into tables), divided by the members.
 package bench

@@ -69,8 +69,27 @@ func (n *Naive) Defs() *engine.Defs { return n.defs }
 // Now is the event clock: the largest ts seen.
 func (n *Naive) Now() engine.Millis { return n.now }
 
-// Apply applies one record.
-func (n *Naive) Apply(rec engine.Record) {
+// Apply applies one record and re-evaluates every group of the spot for
+// its member.
+func (n *Naive) Apply(rec engine.Record) { n.apply(rec, true) }
+
+// Load applies one record without evaluating; EvaluateAll then brings the
+// memberships up to date.
+func (n *Naive) Load(rec engine.Record) { n.apply(rec, false) }
+
+// EvaluateAll re-evaluates every group for every member at the current
+// now (flips count as Events).
+func (n *Naive) EvaluateAll() {
+	for k, m := range n.members {
+		spot, member := splitKey(k)
+		n.evaluate(spot, member, m)
+	}
+}
+
+// Members returns how many members the evaluator holds.
+func (n *Naive) Members() int { return len(n.members) }
+
+func (n *Naive) apply(rec engine.Record, eval bool) {
 	if rec.Kind == engine.KindDefinitions {
 		dc, rerr := engine.DecodeDefinition(rec, n.lim)
 		if rerr != nil || n.defs.Check(dc) != nil {
@@ -125,7 +144,9 @@ func (n *Naive) Apply(rec engine.Record) {
 		merge(&m.custom, mc.Custom)
 		merge(&m.form, mc.Form)
 	}
-	n.evaluate(mc.Spot, mc.Member, m)
+	if eval {
+		n.evaluate(mc.Spot, mc.Member, m)
+	}
 }
 
 func merge(dst *map[string]json.RawMessage, patch map[string]json.RawMessage) {

@@ -71,7 +71,10 @@ func (r *Result) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	p := func(format string, args ...any) { fmt.Fprintf(tw, format+"\n", args...) }
 	broker := "external brokers"
-	if d.Embedded {
+	switch {
+	case d.Embedded && d.BrokerOnDisk:
+		broker = "embedded broker (kfake, logs in files without fsync)"
+	case d.Embedded:
 		broker = "embedded in-memory broker (kfake)"
 	}
 	fmt.Fprintf(w, "smartgroups bench\n")
@@ -89,20 +92,27 @@ func (r *Result) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "  load average at start %s, at end %s; process CPU %s (other work on the machine slows every number)\n\n",
 		d.LoadAvgStart, d.LoadAvgEnd, cpu.Round(time.Millisecond))
 	p("throughput over the live stream (records/s, same records)\tvalue\tdetail")
-	perCPU := func(phase string) string {
+	perCPU := func(phase string, records int) string {
 		c := d.PhaseCPU[phase]
 		if c <= 0 {
 			return ""
 		}
-		return fmt.Sprintf(", %.0f records per CPU-second of the process", float64(r.Events)/c.Seconds())
+		return fmt.Sprintf(", %.0f records per CPU-second of the process", float64(records)/c.Seconds())
+	}
+	// over names the part of the live stream a mode was timed over.
+	over := func(records int) string {
+		if records >= r.Events {
+			return "whole stream"
+		}
+		return fmt.Sprintf("first %d of %d live records", records, r.Events)
 	}
 	p("  raw_consume_events_per_sec\t%.0f\tfranz-go consumer, no processing, %s", r.RawConsumeEventsPerSec, d.RawConsume.Round(time.Millisecond))
 	p("  events_per_sec\t%.0f\tserve (%s clock), exactly-once, first consumed -> last committed, %s, %d membership events", r.EventsPerSec,
 		d.ServeClock, d.Serve.Round(time.Millisecond), d.ServeEvents)
-	p("  process_events_per_sec\t%.0f\tfile mode (event clock), %s, %d events, %d dead letters%s", r.ProcessEventsPerSec, d.Process.Round(time.Millisecond),
-		d.ProcessEvents, d.ProcessDeadLetters, perCPU("process"))
-	p("  naive_events_per_sec\t%.0f\tevery group of the spot on each record, in memory, %s, %d evaluations%s", r.NaiveEventsPerSec,
-		d.Naive.Round(time.Millisecond), d.NaiveEvals, perCPU("naive"))
+	p("  process_events_per_sec\t%.0f\tfile mode (event clock), %s, %s, %d events, %d dead letters%s", r.ProcessEventsPerSec,
+		over(d.ProcessRecords), d.Process.Round(time.Millisecond), d.ProcessEvents, d.ProcessDeadLetters, perCPU("process", d.ProcessRecords))
+	p("  naive_events_per_sec\t%.0f\tevery group of the spot on each record, in memory, %s (%d members loaded), %s, %d evaluations", r.NaiveEventsPerSec,
+		over(d.NaiveRecords), d.NaiveMembers, d.Naive.Round(time.Millisecond), d.NaiveEvals)
 	p("latency at %.0f records/s offered (half of events_per_sec), %s\t\t", d.LatencyOffered, d.LatencyDuration)
 	p("  latency_p50_ms\t%.1f\t%d of %d records caused an event; max %.1f ms", r.LatencyP50Ms, d.LatencySamples, d.LatencyRecords, d.LatencyMaxMs)
 	p("  latency_p99_ms\t%.1f\tproduce -> visible to a read_committed consumer", r.LatencyP99Ms)
@@ -112,9 +122,19 @@ func (r *Result) WriteTable(w io.Writer) error {
 	p("  backfill_scan_members_per_sec\t%.0f\tunindexed rule: %s, %d members evaluated, %d added", r.BackfillScanMembersPerSec,
 		d.BackfillScan.Round(time.Microsecond), d.BackfillScanEvals, d.BackfillScanEvents)
 	p("resources\t\t")
-	p("  peak_rss_bytes\t%d\t%.0f MiB, whole process (broker, generator, all modes)%s", r.PeakRSSBytes, float64(r.PeakRSSBytes)/(1<<20), phasePeaks(d.PhasePeakRSS))
-	p("  state_bytes_per_member\t%.0f\tserve state dir %.1f MiB (file mode: %.1f MiB)", r.StateBytesPerMember,
-		float64(d.StateBytes)/(1<<20), float64(d.ProcessStateBytes)/(1<<20))
+	brokerMem := "broker logs in memory"
+	if d.BrokerOnDisk {
+		brokerMem = "broker logs in files, not in RSS"
+	} else if !d.Embedded {
+		brokerMem = "external broker"
+	}
+	p("  peak_rss_bytes\t%d\t%.0f MiB, whole process (%s; generator, all modes)%s", r.PeakRSSBytes, float64(r.PeakRSSBytes)/(1<<20),
+		brokerMem, phasePeaks(d.PhasePeakRSS))
+	p("  state_bytes_per_member\t%.0f\tserve state dir %.1f MiB reopened and flushed, %.1f MiB as left at shutdown (file mode: %.1f MiB)",
+		r.StateBytesPerMember, float64(d.StateBytes)/(1<<20), float64(d.StateBytesAtShutdown)/(1<<20), float64(d.ProcessStateBytes)/(1<<20))
+	if d.BrokerBytes != nil {
+		p("  broker topics\t\t%s", brokerText(d.BrokerBytes))
+	}
 	p("\t")
 	ra := r.Ratios()
 	p("ratio\tvalue\ttarget")

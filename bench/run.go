@@ -60,10 +60,52 @@ type Options struct {
 	// CPUProfile, when set, receives a CPU profile of the serve
 	// throughput phase (the hot path end to end).
 	CPUProfile string
+	// LoadCPUProfile, when set, receives a CPU profile of serve's initial
+	// load: from serve's start (definitions bootstrap included) until it
+	// has consumed the initial load and gone quiet.
+	LoadCPUProfile string
+	// LoadOnly stops the run after serve's initial load (generate, broker,
+	// serve-load): to profile or time the initial load alone. The headline
+	// numbers of the live stream are then zero.
+	LoadOnly bool
+	// NaiveEvents is how many live records (a prefix of the stream) the
+	// naive evaluator is timed over: it re-evaluates every group on every
+	// record, so at 1k groups the whole stream of a large run would take
+	// hours. Zero means DefaultNaiveEvents or the whole stream if shorter;
+	// negative means the whole stream.
+	NaiveEvents int
+	// ProcessEvents is how many live records (a prefix of the stream)
+	// file mode is timed over. Zero means DefaultProcessEvents or the
+	// whole stream if shorter; negative means the whole stream. Serve and
+	// the raw consumer always read the whole stream.
+	ProcessEvents int
+	// BrokerInMemory keeps the embedded broker's logs in memory (in the
+	// process's RSS) instead of in files under the data directory (in the
+	// OS page cache, without fsync). Ignored with Brokers.
+	BrokerInMemory bool
 	// Postgres is a PostgreSQL DSN; when set, the comparator runs.
 	Postgres string
 	// Log receives progress lines. Default: discard.
 	Log io.Writer
+}
+
+// Default prefixes of the live stream for the modes that cannot take a
+// large run's whole stream (see Options.NaiveEvents and ProcessEvents).
+const (
+	DefaultNaiveEvents   = 200_000
+	DefaultProcessEvents = 1_000_000
+)
+
+// prefix returns how many of events live records a mode with the given
+// option value is timed over.
+func prefix(opt, def, events int) int {
+	switch {
+	case opt < 0:
+		return events
+	case opt == 0:
+		return min(def, events)
+	}
+	return min(opt, events)
 }
 
 // DefaultOptions returns the defaults documented on Options.
@@ -114,7 +156,13 @@ type Details struct {
 	ProcessLoad, ServeLoad            time.Duration
 	ProcessEvents, ProcessDeadLetters int
 	NaiveEvents, NaiveEvals           int
-	ServeEvents                       int64
+	// ProcessRecords and NaiveRecords are the live records file mode and
+	// the naive evaluator were timed over (a prefix of the stream when
+	// smaller than Events); NaiveMembers the members the naive evaluator
+	// loaded (those the prefix touches, unless the PostgreSQL comparator
+	// needs them all).
+	ProcessRecords, NaiveRecords, NaiveMembers int
+	ServeEvents                                int64
 
 	LatencyOffered  float64 // records/s
 	LatencyRecords  int
@@ -133,9 +181,17 @@ type Details struct {
 	PhaseCPU                 map[string]time.Duration
 	LoadAvgStart, LoadAvgEnd string
 
-	StateBytes        int64
-	ProcessStateBytes int64
-	PhasePeakRSS      map[string]int64
+	// StateBytes and ProcessStateBytes are the sizes of serve's and file
+	// mode's state directories once reopened and flushed (see
+	// settledSize); StateBytesAtShutdown is serve's as left at shutdown.
+	StateBytes, StateBytesAtShutdown int64
+	ProcessStateBytes                int64
+	PhasePeakRSS                     map[string]int64
+	// BrokerBytes is the size of the benchmark's topics on the broker at
+	// the end of the serve phase, by topic (without the run's prefix);
+	// BrokerOnDisk tells whether the embedded broker kept them in files.
+	BrokerBytes  map[string]int64
+	BrokerOnDisk bool
 
 	Postgres *PostgresResult
 
@@ -230,7 +286,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		{"naive", r.naive},
 		{"serve", r.serve},
 	}
-	if o.Postgres != "" {
+	if o.LoadOnly {
+		steps = steps[:3]
+	} else if o.Postgres != "" {
 		steps = append(steps, struct {
 			name string
 			fn   func(context.Context) error
@@ -290,6 +348,22 @@ func (r *runner) generate(context.Context) error {
 	return nil
 }
 
+// brokerText lists topic sizes, largest first.
+func brokerText(m map[string]int64) string {
+	names := make([]string, 0, len(m))
+	var total int64
+	for k, v := range m {
+		names = append(names, k)
+		total += v
+	}
+	sort.Slice(names, func(i, j int) bool { return m[names[i]] > m[names[j]] })
+	parts := []string{fmt.Sprintf("%.1f MiB in all", float64(total)/(1<<20))}
+	for _, k := range names {
+		parts = append(parts, fmt.Sprintf("%s %.1f MiB", k, float64(m[k])/(1<<20)))
+	}
+	return strings.Join(parts, ", ")
+}
+
 func fileSize(path string) int64 {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -302,13 +376,65 @@ func (r *runner) closeBroker() {
 	if r.emb != nil {
 		_ = r.emb.Close()
 		r.emb = nil
+		if r.res.Details.BrokerOnDisk {
+			_ = os.RemoveAll(filepath.Join(r.dir, "broker"))
+		}
 	}
+}
+
+// brokerBytes returns the size of the run's topics on the broker, by topic
+// without the run's prefix (nil when the broker does not tell).
+func (r *runner) brokerBytes(ctx context.Context) map[string]int64 {
+	opts, err := r.kc.ClientOpts()
+	if err != nil {
+		return nil
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	topics, err := adm.ListTopics(ctx)
+	if err != nil {
+		return nil
+	}
+	set := kadm.TopicsSet{}
+	for t, ps := range topics.TopicsSet() {
+		if strings.HasPrefix(t, r.kc.TopicPrefix) {
+			set[t] = ps
+		}
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	dirs, err := adm.DescribeAllLogDirs(ctx, set)
+	if err != nil {
+		return nil
+	}
+	out := map[string]int64{}
+	dirs.Each(func(d kadm.DescribedLogDir) {
+		d.Topics.Each(func(p kadm.DescribedLogDirPartition) {
+			out[strings.TrimPrefix(p.Topic, r.kc.TopicPrefix)] += p.Size
+		})
+	})
+	return out
 }
 
 func (r *runner) broker(ctx context.Context) error {
 	brokers := r.o.Brokers
 	if len(brokers) == 0 {
-		emb, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Addr: "127.0.0.1:0"})
+		ec := kafka.EmbeddedConfig{Addr: "127.0.0.1:0"}
+		if !r.o.BrokerInMemory {
+			// Logs in files (page cache, no fsync): a large run's topics
+			// would not fit in memory next to everything else.
+			ec.DataDir = filepath.Join(r.dir, "broker")
+			if err := os.RemoveAll(ec.DataDir); err != nil {
+				return err
+			}
+			r.res.Details.BrokerOnDisk = true
+		}
+		emb, err := kafka.StartEmbedded(ec)
 		if err != nil {
 			return err
 		}
@@ -460,37 +586,66 @@ func (r *runner) rawConsume(ctx context.Context) error {
 }
 
 // process runs file mode over the initial load, then (timed) over the
-// live stream on the same state.
+// live stream, or its first ProcessEvents records, on the same state.
 func (r *runner) process(ctx context.Context) error {
 	dir := filepath.Join(r.dir, "process")
-	one := func(path string) (process.Stats, time.Duration, error) {
+	one := func(path string, lines int) (process.Stats, time.Duration, error) {
 		f, err := os.Open(path)
 		if err != nil {
 			return process.Stats{}, 0, err
 		}
 		defer func() { _ = f.Close() }()
+		var in io.Reader = bufio.NewReaderSize(f, 1<<20)
+		if lines >= 0 {
+			in = &lineLimiter{r: in, left: lines}
+		}
 		t := time.Now()
-		st, err := process.Run(ctx, process.Options{DataDir: dir, BatchSize: r.o.BatchSize}, bufio.NewReaderSize(f, 1<<20), io.Discard, io.Discard)
+		st, err := process.Run(ctx, process.Options{DataDir: dir, BatchSize: r.o.BatchSize}, in, io.Discard, io.Discard)
 		return st, time.Since(t), err
 	}
 	dd := &r.res.Details
-	lst, ld, err := one(r.load)
+	dd.ProcessRecords = prefix(r.o.ProcessEvents, DefaultProcessEvents, r.res.Events)
+	lst, ld, err := one(r.load, -1)
 	if err != nil {
 		return err
 	}
 	dd.ProcessLoad = ld
 	r.log("process (file mode): initial load of %d records in %s: %.0f records/s, %d events", lst.Records, ld.Round(time.Millisecond),
 		float64(lst.Records)/ld.Seconds(), lst.Events)
-	st, d, err := one(r.live)
+	st, d, err := one(r.live, dd.ProcessRecords)
 	if err != nil {
 		return err
 	}
 	dd.Process, dd.ProcessEvents, dd.ProcessDeadLetters = d, st.Events, lst.DeadLetters+st.DeadLetters
+	dd.ProcessRecords = st.Records
 	r.res.ProcessEventsPerSec = float64(st.Records) / d.Seconds()
-	dd.ProcessStateBytes = dirSize(dir)
-	r.log("process (file mode): %d live records in %s: %.0f records/s, %d events, %d dead letters", st.Records, d.Round(time.Millisecond),
-		r.res.ProcessEventsPerSec, st.Events, dd.ProcessDeadLetters)
+	if dd.ProcessStateBytes, err = settledSize(dir); err != nil {
+		return err
+	}
+	r.log("process (file mode): %d of %d live records in %s: %.0f records/s, %d events, %d dead letters", st.Records, r.res.Events,
+		d.Round(time.Millisecond), r.res.ProcessEventsPerSec, st.Events, dd.ProcessDeadLetters)
 	return nil
+}
+
+// lineLimiter reads up to left newline-terminated lines from r.
+type lineLimiter struct {
+	r    io.Reader
+	left int
+}
+
+func (l *lineLimiter) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		return 0, io.EOF
+	}
+	n, err := l.r.Read(p)
+	for i := 0; i < n; i++ {
+		if p[i] == '\n' {
+			if l.left--; l.left == 0 {
+				return i + 1, nil
+			}
+		}
+	}
+	return n, err
 }
 
 // backfill creates two groups over the state file mode left: one whose
@@ -556,45 +711,100 @@ func (r *runner) backfill(ctx context.Context) error {
 }
 
 // naive runs the naive evaluator over the initial load, then (timed) over
-// the live stream.
+// the first NaiveEvents records of the live stream. Its cost per record
+// depends on the member's own state and the spot's groups, not on the
+// other members, so it loads only the members that prefix touches (all of
+// them when the PostgreSQL comparator needs the whole state), applies
+// their initial load without evaluating and evaluates each once, untimed,
+// before the timed prefix: the memberships are those evaluating every
+// initial-load record would leave, since the initial load has one ts.
 func (r *runner) naive(context.Context) error {
+	dd := &r.res.Details
+	limit := prefix(r.o.NaiveEvents, DefaultNaiveEvents, r.res.Events)
+	var touched map[string]bool
+	if r.o.Postgres == "" {
+		var err error
+		if touched, err = liveKeys(r.live, limit); err != nil {
+			return err
+		}
+	}
 	n := NewNaive()
-	one := func(path string) (time.Duration, error) {
+	one := func(path string, limit int, apply func(engine.Record)) (int, time.Duration, error) {
 		f, err := os.Open(path)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		defer func() { _ = f.Close() }()
-		src := file.NewSource(bufio.NewReaderSize(f, 1<<20))
+		var in io.Reader = bufio.NewReaderSize(f, 1<<20)
+		if limit >= 0 {
+			in = &lineLimiter{r: in, left: limit}
+		}
+		src := file.NewSource(in)
 		t := time.Now()
+		applied := 0
 		for {
 			recs, err := src.Next(1000)
 			for _, rec := range recs {
-				n.Apply(rec)
+				apply(rec)
 			}
+			applied += len(recs)
 			if errors.Is(err, io.EOF) {
-				return time.Since(t), nil
+				return applied, time.Since(t), nil
 			}
 			if err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 		}
 	}
-	if _, err := one(r.load); err != nil {
-		return err
-	}
-	records, events, evals := n.Records, n.Events, n.Evals
-	d, err := one(r.live)
+	_, ld, err := one(r.load, -1, func(rec engine.Record) {
+		if rec.Kind == engine.KindDefinitions || touched == nil || touched[string(rec.Key)] {
+			n.Load(rec)
+		}
+	})
 	if err != nil {
 		return err
 	}
-	dd := &r.res.Details
+	t := time.Now()
+	n.EvaluateAll()
+	dd.NaiveMembers = n.Members()
+	r.log("naive: initial load of %d members in %s, evaluated in %s", dd.NaiveMembers, ld.Round(time.Millisecond),
+		time.Since(t).Round(time.Millisecond))
+	records, events, evals := n.Records, n.Events, n.Evals
+	_, d, err := one(r.live, limit, n.Apply)
+	if err != nil {
+		return err
+	}
 	dd.Naive, dd.NaiveEvents, dd.NaiveEvals = d, n.Events-events, n.Evals-evals
-	r.res.NaiveEventsPerSec = float64(n.Records-records) / d.Seconds()
+	dd.NaiveRecords = n.Records - records
+	r.res.NaiveEventsPerSec = float64(dd.NaiveRecords) / d.Seconds()
 	r.naiveModel = n
-	r.log("naive: %d live records in %s: %.0f records/s (%d rule evaluations, %d flips)", n.Records-records, d.Round(time.Millisecond),
-		r.res.NaiveEventsPerSec, dd.NaiveEvals, dd.NaiveEvents)
+	r.log("naive: %d of %d live records in %s: %.0f records/s (%d rule evaluations, %d flips)", dd.NaiveRecords, r.res.Events,
+		d.Round(time.Millisecond), r.res.NaiveEventsPerSec, dd.NaiveEvals, dd.NaiveEvents)
 	return nil
+}
+
+// liveKeys returns the record keys (spot/member) of the first limit lines
+// of a live NDJSON file.
+func liveKeys(path string, limit int) (map[string]bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }()
+	sc := bufio.NewScanner(bufio.NewReaderSize(f, 1<<20))
+	sc.Buffer(make([]byte, 0, 1<<20), file.MaxLineBytes)
+	keys := map[string]bool{}
+	var l struct {
+		Key string `json:"key"`
+	}
+	for i := 0; i < limit && sc.Scan(); i++ {
+		l.Key = ""
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			return nil, fmt.Errorf("%s line %d: %w", path, i+1, err)
+		}
+		keys[l.Key] = true
+	}
+	return keys, sc.Err()
 }
 
 // ---- serve ----
@@ -643,15 +853,20 @@ func (r *runner) startServe(ctx context.Context) (*serveInstance, func() error, 
 	case err := <-in.done:
 		cancel()
 		return nil, nil, fmt.Errorf("serve exited before ready: %w", err)
-	case <-time.After(2 * time.Minute):
+	case <-time.After(10 * time.Minute):
 		_ = stop()
-		return nil, nil, errors.New("serve not ready after 2 minutes")
+		return nil, nil, errors.New("serve not ready after 10 minutes")
 	}
 }
 
 // serveLoad runs serve over the definitions and the initial load, then
 // stops it: the live stream is produced while it is down.
 func (r *runner) serveLoad(ctx context.Context) error {
+	stopProfile, err := startCPUProfile(r.o.LoadCPUProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	in, stop, err := r.startServe(ctx)
 	if err != nil {
 		return err
@@ -661,6 +876,7 @@ func (r *runner) serveLoad(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	stopProfile()
 	r.res.Details.ServeLoad = d
 	r.log("serve: initial load of %d records in %s: %.0f records/s, %d membership events", r.res.Details.LoadRecords,
 		d.Round(time.Millisecond), float64(r.res.Details.LoadRecords)/d.Seconds(), in.events.Load())
@@ -694,9 +910,17 @@ func (r *runner) serve(ctx context.Context) error {
 	if err := stop(); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	dd.StateBytes = dirSize(filepath.Join(r.dir, "serve", "state"))
+	stateDir := filepath.Join(r.dir, "serve", "state")
+	dd.StateBytesAtShutdown = dirSize(stateDir)
+	if dd.StateBytes, err = settledSize(stateDir); err != nil {
+		return err
+	}
 	r.res.StateBytesPerMember = float64(dd.StateBytes) / float64(r.res.Members)
-	r.log("serve state: %.1f MiB (%.0f bytes per member)", float64(dd.StateBytes)/(1<<20), r.res.StateBytesPerMember)
+	r.log("serve state: %.1f MiB (%.0f bytes per member; %.1f MiB with the write-ahead log left at shutdown)", float64(dd.StateBytes)/(1<<20),
+		r.res.StateBytesPerMember, float64(dd.StateBytesAtShutdown)/(1<<20))
+	if dd.BrokerBytes = r.brokerBytes(ctx); dd.BrokerBytes != nil {
+		r.log("broker: %s", brokerText(dd.BrokerBytes))
+	}
 	return nil
 }
 
@@ -745,27 +969,21 @@ func metricValue(line string) float64 {
 // counter since start) and gone quiet, and returns the time from the first
 // member record consumed to the last output transaction committed.
 func (r *runner) caughtUp(ctx context.Context, in *serveInstance, want float64, cpuProfile string) (time.Duration, error) {
-	if cpuProfile != "" {
-		f, err := os.Create(cpuProfile)
-		if err != nil {
-			return 0, err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			_ = f.Close()
-			return 0, err
-		}
-		defer func() {
-			pprof.StopCPUProfile()
-			_ = f.Close()
-		}()
+	stopProfile, err := startCPUProfile(cpuProfile)
+	if err != nil {
+		return 0, err
 	}
+	defer stopProfile()
 	const every = 25 * time.Millisecond
-	deadline := time.Now().Add(60 * time.Minute)
+	// A large run takes hours: give up only when serve stops making
+	// progress.
+	const stall = 15 * time.Minute
 	prev, err := scrapeMetrics(ctx, in.metrics)
 	if err != nil {
 		return 0, err
 	}
 	base := prev.consumed
+	start := time.Now()
 	var first, lastChange, doneSince time.Time
 	for {
 		time.Sleep(every)
@@ -791,8 +1009,12 @@ func (r *runner) caughtUp(ctx context.Context, in *serveInstance, want float64, 
 			}
 		}
 		prev = s
-		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("serve consumed %.0f of %.0f records in an hour", s.consumed, want)
+		progress := lastChange
+		if progress.IsZero() {
+			progress = start
+		}
+		if time.Since(progress) > stall {
+			return 0, fmt.Errorf("serve consumed %.0f of %.0f records and made no progress for %s", s.consumed-base, want-base, stall)
 		}
 		select {
 		case err := <-in.done:
@@ -808,6 +1030,30 @@ func (r *runner) caughtUp(ctx context.Context, in *serveInstance, want float64, 
 		return 0, errors.New("serve consumed nothing")
 	}
 	return lastChange.Sub(first), nil
+}
+
+// startCPUProfile starts a CPU profile to path (nothing when path is
+// empty) and returns the function that stops it, which may be called more
+// than once.
+func startCPUProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			pprof.StopCPUProfile()
+			_ = f.Close()
+		})
+	}, nil
 }
 
 // latency offers live records at half the measured serve throughput and
@@ -981,6 +1227,26 @@ func counterValue(g prometheus.Gatherer, name string) float64 {
 		return total
 	}
 	return 0
+}
+
+// settledSize returns the size of a closed store's directory after
+// reopening it, which replays its write-ahead log into tables, and
+// flushing it. A clean shutdown leaves the memtables' contents in the log:
+// with 64 MiB memtables, every version of every state written since the
+// last flush, which at small sizes outweighs the state itself.
+func settledSize(dir string) (int64, error) {
+	st, err := state.Open(dir, state.Options{})
+	if err != nil {
+		return 0, err
+	}
+	if err := st.Flush(); err != nil {
+		_ = st.Close()
+		return 0, err
+	}
+	if err := st.Close(); err != nil {
+		return 0, err
+	}
+	return dirSize(dir), nil
 }
 
 func dirSize(dir string) int64 {

@@ -33,7 +33,12 @@ and full scan), peak RSS and state size per member.
 --json prints one JSON object as the last line of stdout (the table then
 goes to stderr). --quick uses a small community that runs in under three
 minutes on two cores. --postgres DSN also runs the PostgreSQL comparator
-(see scripts/postgres/start.sh). Progress goes to stderr.`,
+(see scripts/postgres/start.sh). Progress goes to stderr.
+
+Serve and the raw consumer read the whole live stream. The naive evaluator
+(every group on every record) and file mode are timed over a prefix of it,
+by default its first 200,000 and 1,000,000 records (--naive-events,
+--process-events); the table says which.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if quick {
@@ -94,7 +99,12 @@ minutes on two cores. --postgres DSN also runs the PostgreSQL comparator
 	f.Int32Var(&o.Partitions, "partitions", o.Partitions, "partitions of the member topics")
 	f.IntVar(&o.BatchSize, "batch-size", o.BatchSize, "most input records per committed batch (serve and file mode)")
 	f.DurationVar(&o.LatencyDuration, "latency-duration", o.LatencyDuration, "how long the fixed-load latency phase offers records")
-	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the serve throughput phase to this file")
+	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the serve throughput phase (live stream) to this file")
+	f.StringVar(&o.LoadCPUProfile, "cpuprofile-load", "", "write a CPU profile of serve's initial load (definitions bootstrap and initial-load records) to this file")
+	f.BoolVar(&o.LoadOnly, "load-only", false, "stop after serve's initial load (to time or profile it alone; the live-stream numbers are then zero)")
+	f.IntVar(&o.NaiveEvents, "naive-events", 0, fmt.Sprintf("time the naive evaluator over the first N live records (0: min(events, %d); -1: all)", bench.DefaultNaiveEvents))
+	f.IntVar(&o.ProcessEvents, "process-events", 0, fmt.Sprintf("time file mode over the first N live records (0: min(events, %d); -1: all); serve and raw consume always read them all", bench.DefaultProcessEvents))
+	f.BoolVar(&o.BrokerInMemory, "broker-in-memory", false, "keep the embedded broker's logs in memory (default: files under the data dir, not fsynced)")
 	f.StringVar(&o.Postgres, "postgres", "", "PostgreSQL DSN: also load the community into PostgreSQL and time SQL recomputing every group")
 	f.StringVar(&clock, "clock", "wall", "serve's clock: wall (the serve default) or event (replay: the stream's timers fire during the run); file mode always uses the event clock")
 	f.BoolVar(&quick, "quick", false, "small community (5k members, 200 groups, 20k live events, 8s latency phase)")
