@@ -134,3 +134,25 @@ func (p principal) authorize(spot string) *apiError {
 	}
 	return errorf(http.StatusForbidden, CodeForbidden, "this token is for spot %q and cannot access spot %q", p.spot, spot)
 }
+
+// AdminOnly wraps h (an operator endpoint such as /debug/pprof/) so that
+// it answers only requests with the admin token, or any request when no
+// token is configured (the server then listens on loopback only). Other
+// requests get the API's 401 or 403 error.
+func (a *API) AdminOnly(h http.Handler) http.Handler {
+	return adminOnly(a.tokens, h)
+}
+
+func adminOnly(t *tokens, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, e := t.authenticate(r)
+		if e == nil && !p.admin {
+			e = errorf(http.StatusForbidden, CodeForbidden, "this endpoint needs the admin token")
+		}
+		if e != nil {
+			writeError(w, e)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}

@@ -154,6 +154,9 @@ func TestWallClockTimerAndMetrics(t *testing.T) {
 	if got := get(t, "http://"+in.ready.HTTPAddr+"/readyz"); !strings.Contains(got, "ready") {
 		t.Errorf("/readyz = %q", got)
 	}
+	if got := get(t, "http://"+in.ready.HTTPAddr+"/debug/pprof/"); !strings.Contains(got, "goroutine") {
+		t.Errorf("/debug/pprof/ does not list the profiles:\n%.300s", got)
+	}
 }
 
 func get(t *testing.T, url string) string {
