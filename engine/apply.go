@@ -126,6 +126,7 @@ func (t *txn) addActivity(m *member, a *Activity) ([]string, error) {
 		}
 	}
 	m.st.ActN++
+	m.st.ActTypes |= activityBit(a.Type)
 	if err := t.set(state.ActivityKey(m.part, m.spot, m.ord, a.Type, a.TS, m.st.ActN), []byte(a.Resource)); err != nil {
 		return nil, err
 	}

@@ -26,6 +26,10 @@ func appendMemberState(b []byte, st *MemberState) []byte {
 		b = append(b, `,"an":`...)
 		b = strconv.AppendUint(b, uint64(st.ActN), 10)
 	}
+	if st.ActTypes != 0 {
+		b = append(b, `,"at":`...)
+		b = strconv.AppendUint(b, uint64(st.ActTypes), 10)
+	}
 	if len(st.Groups) > 0 {
 		b = append(b, `,"g":`...)
 		b = appendStrings(b, st.Groups)

@@ -401,7 +401,7 @@ func (t *txn) prefetch(p int32, spot string, ords []uint32) error {
 			decErr = fmt.Errorf("engine: member %s#%d: %w", spot, ord, err)
 			return false
 		}
-		t.members[r] = &member{t: t, part: p, spot: spot, ord: ord, st: st}
+		t.members[r] = &member{t: t, part: p, spot: spot, ord: ord, st: st, partial: true}
 		return true
 	})
 	if err == nil {

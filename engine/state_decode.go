@@ -33,13 +33,14 @@ const (
 	stLastAct
 	stGroups
 	stActN
+	stActTypes
 	stTimer
 	stSeqs
 	numStateKeys
 	numQueryKeys = stActN
 )
 
-var stateKeys = [numStateKeys]string{"id", "p", "c", "f", "la", "g", "an", "t", "q"}
+var stateKeys = [numStateKeys]string{"id", "p", "c", "f", "la", "g", "an", "at", "t", "q"}
 
 func stateKey(key []byte) int {
 	switch string(key) {
@@ -57,6 +58,8 @@ func stateKey(key []byte) int {
 		return stGroups
 	case "an":
 		return stActN
+	case "at":
+		return stActTypes
 	case "t":
 		return stTimer
 	case "q":
@@ -515,6 +518,15 @@ func decodeStateFast(data []byte, keys int) (*MemberState, bool) {
 			return nil, false
 		}
 		st.ActN = uint32(n)
+	} else if v.b != nil && v.k != jsonNull {
+		return nil, false
+	}
+	if v := top[stActTypes]; v.k == jsonNum {
+		n, ok := parseDigits(v.b)
+		if !ok || n > math.MaxUint32 {
+			return nil, false
+		}
+		st.ActTypes = uint32(n)
 	} else if v.b != nil && v.k != jsonNull {
 		return nil, false
 	}

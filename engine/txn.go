@@ -20,6 +20,10 @@ type MemberState struct {
 	LastAct *Millis `json:"la,omitempty"`
 	// ActN numbers activities to keep their keys unique.
 	ActN uint32 `json:"an,omitempty"`
+	// ActTypes has bit i set when the member has an activity of type
+	// ActivityTypes[i] (0 with ActN > 0: unknown, in states written before
+	// the field existed).
+	ActTypes uint32 `json:"at,omitempty"`
 	// Groups are the smart groups the member is in, sorted.
 	Groups []string `json:"g,omitempty"`
 	// Timer is the due instant of the member's pending timer.
@@ -56,7 +60,23 @@ type member struct {
 	st    *MemberState
 	dirty bool
 	acts  map[string][]Activity
+	// partial: loaded for a read query without the activity bookkeeping
+	// (ActN, ActTypes), so Activities always reads the store.
+	partial bool
 }
+
+// activityBits maps an activity type to its bit in MemberState.ActTypes.
+var activityBits = func() map[string]uint32 {
+	m := make(map[string]uint32, len(ActivityTypes))
+	for i, t := range ActivityTypes {
+		m[t] = 1 << uint(i)
+	}
+	return m
+}()
+
+// activityBit is the ActTypes bit of a type (0 for an unknown type, which
+// never matches a stored activity).
+func activityBit(typ string) uint32 { return activityBits[typ] }
 
 var _ MemberView = (*member)(nil)
 
@@ -82,6 +102,9 @@ func (m *member) LastActivity() (Millis, bool) {
 func (m *member) Activities(typ string) ([]Activity, error) {
 	if a, ok := m.acts[typ]; ok {
 		return a, nil
+	}
+	if !m.partial && (m.st.ActN == 0 || (m.st.ActTypes != 0 && m.st.ActTypes&activityBit(typ) == 0)) {
+		return nil, nil // none of that type: no need to look
 	}
 	prefix := state.ActivityPrefix(m.part, m.spot, m.ord, typ)
 	var out []Activity
