@@ -100,6 +100,7 @@ by default its first 200,000 and 1,000,000 records (--naive-events,
 	f.IntVar(&o.BatchSize, "batch-size", o.BatchSize, "most input records per committed batch (serve and file mode)")
 	f.DurationVar(&o.LatencyDuration, "latency-duration", o.LatencyDuration, "how long the fixed-load latency phase offers records")
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the serve throughput phase (live stream) to this file")
+	f.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile to this file when serve has caught up with the live stream")
 	f.StringVar(&o.LoadCPUProfile, "cpuprofile-load", "", "write a CPU profile of serve's initial load (definitions bootstrap and initial-load records) to this file")
 	f.BoolVar(&o.LoadOnly, "load-only", false, "stop after serve's initial load (to time or profile it alone; the live-stream numbers are then zero)")
 	f.IntVar(&o.NaiveEvents, "naive-events", 0, fmt.Sprintf("time the naive evaluator over the first N live records (0: min(events, %d); -1: all)", bench.DefaultNaiveEvents))
