@@ -91,12 +91,9 @@ func readEnvelope(value []byte, kind Kind) (env envelope, unknown int, ok bool) 
 	var others keySet
 	it := objectIter{data: value, i: i + 1, depth: 1}
 	for {
-		key, esc, v, ok := it.next()
+		key, v, ok := it.nextKey()
 		if !ok {
 			break
-		}
-		if esc {
-			key = unquoteKey(key)
 		}
 		if f, ok := envelopeField(key); ok {
 			env[f] = v
@@ -233,12 +230,9 @@ func decodeActivity(env *envelope, ts Millis) (*Activity, *RecordError) {
 	var id, title rawValue
 	it := res.members()
 	for {
-		key, esc, v, ok := it.next()
+		key, v, ok := it.nextKey()
 		if !ok {
 			break
-		}
-		if esc {
-			key = unquoteKey(key)
 		}
 		switch string(key) {
 		case "id":
@@ -284,12 +278,9 @@ func decodeValues(v rawValue, field, kind, spot string, schemas SchemaLookup) (m
 	idBytes, valBytes := 0, 0
 	it := v.members()
 	for {
-		key, esc, mv, ok := it.next()
+		key, mv, ok := it.nextKey()
 		if !ok {
 			break
-		}
-		if esc {
-			key = unquoteKey(key)
 		}
 		members = append(members, member{key, mv})
 		idBytes += len(key)

@@ -287,6 +287,15 @@ func (it *objectIter) next() (key []byte, keyEsc bool, v rawValue, ok bool) {
 	return key, kesc, v, true
 }
 
+// nextKey is next with the key unescaped.
+func (it *objectIter) nextKey() (key []byte, v rawValue, ok bool) {
+	key, esc, v, ok := it.next()
+	if ok && esc {
+		key = unquoteKey(key)
+	}
+	return key, v, ok
+}
+
 func (it *objectIter) fail() ([]byte, bool, rawValue, bool) {
 	it.bad, it.done = true, true
 	return nil, false, rawValue{}, false

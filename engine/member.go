@@ -184,12 +184,9 @@ func validateProfilePatch(raw rawValue, lim Limits) (ProfilePatch, int, error) {
 	unknown := 0
 	it := raw.members()
 	for {
-		key, esc, v, ok := it.next()
+		key, v, ok := it.nextKey()
 		if !ok {
 			break
-		}
-		if esc {
-			key = unquoteKey(key)
 		}
 		if f := profileField(key); f >= 0 {
 			vals[f] = v
@@ -284,12 +281,9 @@ func encodeUTM(v rawValue) ([]byte, int, error) {
 	unknown := 0
 	it := v.members()
 	for {
-		key, esc, uv, ok := it.next()
+		key, uv, ok := it.nextKey()
 		if !ok {
 			break
-		}
-		if esc {
-			key = unquoteKey(key)
 		}
 		if f := utmField(key); f >= 0 {
 			vals[f] = uv
