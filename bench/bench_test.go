@@ -222,3 +222,32 @@ func TestLineLimiter(t *testing.T) {
 		t.Error("prefix")
 	}
 }
+
+// TestRunServeOnly checks that ServeOnly measures serve and skips file
+// mode, the backfill and the naive evaluator.
+func TestRunServeOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a broker and serve")
+	}
+	o := DefaultOptions()
+	o.Community.Members, o.Community.Groups, o.Community.Events = 200, 12, 500
+	o.LatencyDuration = time.Second
+	o.ServeOnly = true
+	o.DataDir = t.TempDir()
+	var log bytes.Buffer
+	o.Log = &log
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, log.String())
+	}
+	if res.EventsPerSec <= 0 || res.RawConsumeEventsPerSec <= 0 || res.StateBytesPerMember <= 0 {
+		t.Errorf("serve numbers missing: %+v", res)
+	}
+	if res.ProcessEventsPerSec != 0 || res.NaiveEventsPerSec != 0 || res.BackfillMembersPerSec != 0 {
+		t.Errorf("skipped phases ran: %+v", res)
+	}
+	o.Postgres = "postgres://unused"
+	if _, err := Run(context.Background(), o); err == nil {
+		t.Error("ServeOnly with the PostgreSQL comparator: no error")
+	}
+}

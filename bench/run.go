@@ -72,6 +72,10 @@ type Options struct {
 	// serve-load): to profile or time the initial load alone. The headline
 	// numbers of the live stream are then zero.
 	LoadOnly bool
+	// ServeOnly skips file mode, the backfill and the naive evaluator
+	// (their numbers are then zero): to measure serve alone at large
+	// sizes.
+	ServeOnly bool
 	// NaiveEvents is how many live records (a prefix of the stream) the
 	// naive evaluator is timed over: it re-evaluates every group on every
 	// record, so at 1k groups the whole stream of a large run would take
@@ -246,6 +250,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := o.Community.Validate(); err != nil {
 		return nil, err
 	}
+	if o.ServeOnly && o.Postgres != "" {
+		return nil, errors.New("bench: the PostgreSQL comparator needs the naive evaluator, which ServeOnly skips")
+	}
 	start := time.Now()
 	r := &runner{o: o, res: &Result{}}
 	r.res.Details.Started = start
@@ -290,9 +297,19 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		{"naive", r.naive},
 		{"serve", r.serve},
 	}
-	if o.LoadOnly {
+	switch {
+	case o.LoadOnly:
 		steps = steps[:3]
-	} else if o.Postgres != "" {
+	case o.ServeOnly:
+		kept := steps[:0]
+		for _, s := range steps {
+			if s.name != "process" && s.name != "backfill" && s.name != "naive" {
+				kept = append(kept, s)
+			}
+		}
+		steps = kept
+	}
+	if !o.LoadOnly && o.Postgres != "" {
 		steps = append(steps, struct {
 			name string
 			fn   func(context.Context) error
