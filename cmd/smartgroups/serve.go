@@ -33,6 +33,8 @@ func addServeFlags(f *pflag.FlagSet, cfg *serve.Config, sf *serveFlags) {
 	f.StringVar(&cfg.Kafka.TransactionalIDPrefix, "transactional-id-prefix", cfg.Kafka.TransactionalIDPrefix, "prefix of the output transactional ids")
 	f.StringVar(&sf.clock, "clock", "wall", "engine clock: wall or event (largest ts seen)")
 	f.IntVar(&cfg.BatchSize, "batch-size", cfg.BatchSize, "most input records per committed batch")
+	f.IntVar(&cfg.MemberCache, "member-cache", cfg.MemberCache, "decoded members (with their activity lists) kept in memory across batches (0: none)")
+	f.Int64Var(&cfg.StateCacheBytes, "state-cache-bytes", cfg.StateCacheBytes, "Pebble block cache in bytes; with more members than --member-cache, size it towards the state's size on disk")
 	f.BoolVar(&cfg.Kafka.TLS.Enable, "tls", false, "connect to Kafka with TLS")
 	f.StringVar(&cfg.Kafka.TLS.CAFile, "tls-ca", "", "CA certificate file (PEM)")
 	f.StringVar(&cfg.Kafka.TLS.CertFile, "tls-cert", "", "client certificate file (PEM)")

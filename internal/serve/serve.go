@@ -60,6 +60,13 @@ type Config struct {
 	TickInterval time.Duration
 	// Limits bound records and rules. Default engine.DefaultLimits().
 	Limits engine.Limits
+	// MemberCache is how many decoded members (with their activity lists)
+	// stay in memory across batches. Default 100,000; 0 disables it.
+	MemberCache int
+	// StateCacheBytes is the Pebble block cache. Default 64 MiB. With more
+	// members than MemberCache, most member reads go to the store: size it
+	// towards the state's size on disk.
+	StateCacheBytes int64
 	// Logger logs lifecycle events. Default: text to stderr.
 	Logger *slog.Logger
 	// OnEvents, when set, is called with the membership changes of every
@@ -80,14 +87,16 @@ func DefaultConfig() Config {
 	k := kafka.DefaultConfig()
 	k.Brokers = nil
 	return Config{
-		Kafka:        k,
-		EmbeddedAddr: kafka.DefaultEmbeddedAddr,
-		DataDir:      "./data",
-		HTTPAddr:     "127.0.0.1:8080",
-		Clock:        engine.ClockWall,
-		BatchSize:    1000,
-		TickInterval: 200 * time.Millisecond,
-		Limits:       engine.DefaultLimits(),
+		Kafka:           k,
+		EmbeddedAddr:    kafka.DefaultEmbeddedAddr,
+		DataDir:         "./data",
+		HTTPAddr:        "127.0.0.1:8080",
+		Clock:           engine.ClockWall,
+		BatchSize:       1000,
+		TickInterval:    200 * time.Millisecond,
+		Limits:          engine.DefaultLimits(),
+		MemberCache:     engine.DefaultConfig().MemberCacheSize,
+		StateCacheBytes: 64 << 20,
 	}
 }
 
@@ -99,6 +108,9 @@ func (c Config) Validate() error {
 	}
 	if c.Clock != engine.ClockWall && c.Clock != engine.ClockEvent {
 		errs = append(errs, errors.New("serve: clock must be wall or event"))
+	}
+	if c.MemberCache < 0 || c.StateCacheBytes < 0 {
+		return errors.New("serve: the member cache and the state cache cannot be negative")
 	}
 	if c.BatchSize < 1 {
 		errs = append(errs, errors.New("serve: batch size must be at least 1"))
@@ -199,7 +211,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 
-	st, err := state.Open(filepath.Join(cfg.DataDir, "state"), state.Options{})
+	st, err := state.Open(filepath.Join(cfg.DataDir, "state"), state.Options{CacheBytes: cfg.StateCacheBytes})
 	if err != nil {
 		return err
 	}
@@ -211,6 +223,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	ecfg := engine.DefaultConfig()
 	ecfg.Clock, ecfg.Limits, ecfg.Registerer, ecfg.Logger = cfg.Clock, cfg.Limits, reg, log
 	ecfg.Changelog, ecfg.DefinitionOffsets = true, true
+	ecfg.MemberCacheSize = cfg.MemberCache
 	ecfg.PartitionOf = partitionOf(cfg.Kafka.Topic(engine.KindProfiles), partitions)
 	eng, err := engine.New(st, ecfg)
 	if err != nil {
