@@ -277,44 +277,14 @@ func (d *stateDecoder) strList(dst []string, off, depth int) ([]string, bool) {
 	return dst, !it.bad
 }
 
-// rawMap decodes the object at offset off of the text into a
-// map[string]json.RawMessage whose values are the exact bytes of the
-// object's values, copied to d.raw.
-func (d *stateDecoder) rawMap(off int) (map[string]json.RawMessage, bool) {
+// objectMap decodes the object at offset off of the text (depth is that
+// of the object) into a map, each value converted by val, which is given
+// the value and its offset in the text.
+func objectMap[V any](d *stateDecoder, off, depth int, val func(v rawValue, at int) (V, bool)) (map[string]V, bool) {
 	type entry struct {
 		k string
-		v json.RawMessage
+		v V
 	}
-	var buf [16]entry
-	es := buf[:0]
-	it := objectIter{data: d.data, i: off + 1, depth: 2}
-	for {
-		key, esc, v, more := it.next()
-		if !more {
-			break
-		}
-		k, ok := d.key(key, esc)
-		if !ok {
-			return nil, false
-		}
-		start := len(d.raw)
-		d.raw = append(d.raw, v.b...)
-		es = append(es, entry{k, d.raw[start:len(d.raw):len(d.raw)]})
-	}
-	if it.bad {
-		return nil, false
-	}
-	m := make(map[string]json.RawMessage, len(es))
-	for _, e := range es {
-		m[e.k] = e.v
-	}
-	return m, true
-}
-
-// strMap decodes the object of strings at offset off of the text (depth is
-// that of the object).
-func (d *stateDecoder) strMap(off, depth int) (map[string]string, bool) {
-	type entry struct{ k, v string }
 	var buf [16]entry
 	es := buf[:0]
 	it := objectIter{data: d.data, i: off + 1, depth: depth}
@@ -327,61 +297,51 @@ func (d *stateDecoder) strMap(off, depth int) (map[string]string, bool) {
 		if !ok {
 			return nil, false
 		}
-		s, ok := d.str(v, it.i-len(v.b))
+		x, ok := val(v, it.i-len(v.b))
 		if !ok {
 			return nil, false
 		}
-		es = append(es, entry{k, s})
+		es = append(es, entry{k, x})
 	}
 	if it.bad {
 		return nil, false
 	}
-	m := make(map[string]string, len(es))
+	m := make(map[string]V, len(es))
 	for _, e := range es {
 		m[e.k] = e.v
 	}
 	return m, true
 }
 
+// rawMap decodes the object at offset off of the text into a
+// map[string]json.RawMessage whose values are the exact bytes of the
+// object's values, copied to d.raw.
+func (d *stateDecoder) rawMap(off int) (map[string]json.RawMessage, bool) {
+	return objectMap(d, off, 2, func(v rawValue, _ int) (json.RawMessage, bool) {
+		start := len(d.raw)
+		d.raw = append(d.raw, v.b...)
+		return d.raw[start:len(d.raw):len(d.raw)], true
+	})
+}
+
+// strMap decodes the object of strings at offset off of the text (depth is
+// that of the object).
+func (d *stateDecoder) strMap(off, depth int) (map[string]string, bool) {
+	return objectMap(d, off, depth, d.str)
+}
+
 // seqMap decodes the object of uint64 at offset off of the text (null
 // leaves a value 0).
 func (d *stateDecoder) seqMap(off int) (map[string]uint64, bool) {
-	type entry struct {
-		k string
-		v uint64
-	}
-	var buf [32]entry
-	es := buf[:0]
-	it := objectIter{data: d.data, i: off + 1, depth: 2}
-	for {
-		key, esc, v, more := it.next()
-		if !more {
-			break
-		}
-		k, ok := d.key(key, esc)
-		if !ok {
-			return nil, false
-		}
-		var n uint64
+	return objectMap(d, off, 2, func(v rawValue, _ int) (uint64, bool) {
 		switch v.k {
 		case jsonNum:
-			if n, ok = parseDigits(v.b); !ok {
-				return nil, false
-			}
+			return parseDigits(v.b)
 		case jsonNull:
-		default:
-			return nil, false
+			return 0, true
 		}
-		es = append(es, entry{k, n})
-	}
-	if it.bad {
-		return nil, false
-	}
-	m := make(map[string]uint64, len(es))
-	for _, e := range es {
-		m[e.k] = e.v
-	}
-	return m, true
+		return 0, false
+	})
 }
 
 // fields reads the members of the object at offset off of the text (depth
