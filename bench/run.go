@@ -93,6 +93,11 @@ type Options struct {
 	BrokerInMemory bool
 	// Postgres is a PostgreSQL DSN; when set, the comparator runs.
 	Postgres string
+	// MemberCache and StateCacheBytes size serve's member cache and Pebble
+	// block cache (serve's --member-cache and --state-cache-bytes). Zero
+	// keeps serve's defaults.
+	MemberCache     int
+	StateCacheBytes int64
 	// Log receives progress lines. Default: discard.
 	Log io.Writer
 }
@@ -852,6 +857,12 @@ func (r *runner) startServe(ctx context.Context) (*serveInstance, func() error, 
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.Clock = r.o.ServeClock
 	cfg.BatchSize = r.o.BatchSize
+	if r.o.MemberCache > 0 {
+		cfg.MemberCache = r.o.MemberCache
+	}
+	if r.o.StateCacheBytes > 0 {
+		cfg.StateCacheBytes = r.o.StateCacheBytes
+	}
 	cfg.Logger = slog.New(slog.NewTextHandler(r.o.Log, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	in := &serveInstance{done: make(chan error, 1)}
 	cfg.OnEvents = func(evs []engine.Event) {
