@@ -841,11 +841,14 @@ func liveKeys(path string, limit int) (map[string]bool, error) {
 // ---- serve ----
 
 type serveInstance struct {
-	cancel   context.CancelFunc
-	done     chan error
-	metrics  string
-	events   atomic.Int64
-	lastEvNs atomic.Int64
+	cancel  context.CancelFunc
+	done    chan error
+	metrics string
+	events  atomic.Int64
+	// lastRecEvNs is when the last batch with events caused by records
+	// (not by timers) was committed: with the wall clock, timers keep
+	// firing and committing after the stream has been processed.
+	lastRecEvNs atomic.Int64
 }
 
 // startServe runs serve.Run in the background on the benchmark's topics
@@ -866,8 +869,14 @@ func (r *runner) startServe(ctx context.Context) (*serveInstance, func() error, 
 	cfg.Logger = slog.New(slog.NewTextHandler(r.o.Log, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	in := &serveInstance{done: make(chan error, 1)}
 	cfg.OnEvents = func(evs []engine.Event) {
+		now := time.Now().UnixNano()
 		in.events.Add(int64(len(evs)))
-		in.lastEvNs.Store(time.Now().UnixNano())
+		for _, ev := range evs {
+			if ev.Reason != engine.ReasonTime {
+				in.lastRecEvNs.Store(now)
+				break
+			}
+		}
 	}
 	ready := make(chan serve.Ready, 1)
 	cfg.OnReady = func(rd serve.Ready) { ready <- rd }
@@ -928,11 +937,9 @@ func (r *runner) serve(ctx context.Context) error {
 		return err
 	}
 	defer func() { _ = stop() }()
-	base, err := scrapeMetrics(ctx, in.metrics)
-	if err != nil {
-		return err
-	}
-	d, err := r.caughtUp(ctx, in, base.consumed+float64(r.res.Events), r.o.CPUProfile)
+	// serve's counter starts at zero and the live records are all it has
+	// left to read; it may have consumed some before the first scrape.
+	d, err := r.caughtUp(ctx, in, float64(r.res.Events), r.o.CPUProfile)
 	if err != nil {
 		return err
 	}
@@ -1008,8 +1015,11 @@ func metricValue(line string) float64 {
 }
 
 // caughtUp waits until serve has consumed want member records (its
-// counter since start) and gone quiet, and returns the time from the first
-// member record consumed to the last output transaction committed.
+// counter since start) and the batches holding them are committed, and
+// returns the time from the first member record consumed to the last
+// output transaction with events caused by records. With the wall clock,
+// timers keep firing and committing after the stream is processed, so
+// commits alone never go quiet; timer transactions are not counted.
 func (r *runner) caughtUp(ctx context.Context, in *serveInstance, want float64, cpuProfile string) (time.Duration, error) {
 	stopProfile, err := startCPUProfile(cpuProfile)
 	if err != nil {
@@ -1020,13 +1030,19 @@ func (r *runner) caughtUp(ctx context.Context, in *serveInstance, want float64, 
 	// A large run takes hours: give up only when serve stops making
 	// progress.
 	const stall = 15 * time.Minute
+	// The last batch's transactions commit after its records are counted
+	// as consumed; a batch takes well under this at every size measured.
+	const settle = 3 * time.Second
 	prev, err := scrapeMetrics(ctx, in.metrics)
 	if err != nil {
 		return 0, err
 	}
-	base := prev.consumed
 	start := time.Now()
-	var first, lastChange, doneSince time.Time
+	var first, lastConsumed, lastChange time.Time
+	if prev.consumed > 0 {
+		// Consumption began before the first scrape.
+		first, lastConsumed = start, start
+	}
 	for {
 		time.Sleep(every)
 		if err := ctx.Err(); err != nil {
@@ -1036,19 +1052,18 @@ func (r *runner) caughtUp(ctx context.Context, in *serveInstance, want float64, 
 		if err != nil {
 			return 0, err
 		}
-		if first.IsZero() && s.consumed > base {
-			first = prev.at.Add(s.at.Sub(prev.at) / 2)
+		mid := prev.at.Add(s.at.Sub(prev.at) / 2)
+		if s.consumed != prev.consumed {
+			if first.IsZero() {
+				first = mid
+			}
+			lastConsumed = mid
 		}
 		if s.commits != prev.commits || s.consumed != prev.consumed {
-			lastChange = prev.at.Add(s.at.Sub(prev.at) / 2)
-			doneSince = time.Time{}
+			lastChange = mid
 		}
-		if s.consumed >= want {
-			if doneSince.IsZero() {
-				doneSince = s.at
-			} else if s.at.Sub(doneSince) > time.Second {
-				break
-			}
+		if s.consumed >= want && s.at.Sub(latest(lastConsumed, time.Unix(0, in.lastRecEvNs.Load()))) > settle {
+			break
 		}
 		prev = s
 		progress := lastChange
@@ -1056,7 +1071,7 @@ func (r *runner) caughtUp(ctx context.Context, in *serveInstance, want float64, 
 			progress = start
 		}
 		if time.Since(progress) > stall {
-			return 0, fmt.Errorf("serve consumed %.0f of %.0f records and made no progress for %s", s.consumed-base, want-base, stall)
+			return 0, fmt.Errorf("serve consumed %.0f of %.0f records and made no progress for %s", s.consumed, want, stall)
 		}
 		select {
 		case err := <-in.done:
@@ -1065,13 +1080,18 @@ func (r *runner) caughtUp(ctx context.Context, in *serveInstance, want float64, 
 		default:
 		}
 	}
-	if ev := time.Unix(0, in.lastEvNs.Load()); ev.After(lastChange) {
-		lastChange = ev
-	}
-	if first.IsZero() || !lastChange.After(first) {
+	end := latest(lastConsumed, time.Unix(0, in.lastRecEvNs.Load()))
+	if first.IsZero() || !end.After(first) {
 		return 0, errors.New("serve consumed nothing")
 	}
-	return lastChange.Sub(first), nil
+	return end.Sub(first), nil
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // startCPUProfile starts a CPU profile to path (nothing when path is
