@@ -65,6 +65,15 @@ func verdict(ok bool) string {
 	return "NOT met"
 }
 
+// ratioVerdict is verdict for a ratio, which is NaN when a mode it needs
+// did not run (--serve-only, --load-only).
+func ratioVerdict(v, target float64) string {
+	if math.IsNaN(v) {
+		return "not measured in this run"
+	}
+	return verdict(v >= target)
+}
+
 // WriteTable writes a readable report.
 func (r *Result) WriteTable(w io.Writer) error {
 	d := r.Details
@@ -138,14 +147,14 @@ func (r *Result) WriteTable(w io.Writer) error {
 	p("\t")
 	ra := r.Ratios()
 	p("ratio\tvalue\ttarget")
-	p("  events_per_sec / raw_consume_events_per_sec\t%.3f\t>= %.1f: %s", ra.ServeVsRaw, TargetServeVsRaw, verdict(ra.ServeVsRaw >= TargetServeVsRaw))
+	p("  events_per_sec / raw_consume_events_per_sec\t%.3f\t>= %.1f: %s", ra.ServeVsRaw, TargetServeVsRaw, ratioVerdict(ra.ServeVsRaw, TargetServeVsRaw))
 	naiveNote := ""
 	if r.Groups < 1000 {
 		naiveNote = fmt.Sprintf(" (target is for 1k groups; this run has %d)", r.Groups)
 	}
-	p("  events_per_sec / naive_events_per_sec\t%.3f\t>= %.0f: %s%s", ra.ServeVsNaive, TargetServeVsNaive, verdict(ra.ServeVsNaive >= TargetServeVsNaive), naiveNote)
+	p("  events_per_sec / naive_events_per_sec\t%.3f\t>= %.0f: %s%s", ra.ServeVsNaive, TargetServeVsNaive, ratioVerdict(ra.ServeVsNaive, TargetServeVsNaive), naiveNote)
 	p("  latency_p99_ms\t%.1f\t< %.0f: %s", r.LatencyP99Ms, TargetLatencyP99Ms, verdict(r.LatencyP99Ms >= 0 && r.LatencyP99Ms < TargetLatencyP99Ms))
-	p("  backfill indexed / scan\t%.2f\t>= %.0f: %s", ra.BackfillIndexVsScan, TargetBackfillIndexScan, verdict(ra.BackfillIndexVsScan >= TargetBackfillIndexScan))
+	p("  backfill indexed / scan\t%.2f\t>= %.0f: %s", ra.BackfillIndexVsScan, TargetBackfillIndexScan, ratioVerdict(ra.BackfillIndexVsScan, TargetBackfillIndexScan))
 	if pg := d.Postgres; pg != nil {
 		p("\t")
 		p("PostgreSQL comparator (%s)\t\t", pg.Version)

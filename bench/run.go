@@ -26,6 +26,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/smartgroups/smartgroups/connectors/file"
@@ -463,6 +464,12 @@ func (r *runner) broker(ctx context.Context) error {
 			}
 			r.res.Details.BrokerOnDisk = true
 		}
+		// The embedded broker compacts inside its request loop, hourly by
+		// default; at full size a pass over tens of GiB of logs blocks
+		// every client for minutes (group sessions time out), which a real
+		// broker's log cleaner, running beside request handling, does not
+		// do. The run's topics are left uncompacted.
+		ec.Opts = append(ec.Opts, kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": "8640000000"}))
 		emb, err := kafka.StartEmbedded(ec)
 		if err != nil {
 			return err
