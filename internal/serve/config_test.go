@@ -8,7 +8,7 @@ import (
 
 func TestConfigCaches(t *testing.T) {
 	cfg := DefaultConfig()
-	if cfg.MemberCache != engine.DefaultConfig().MemberCacheSize || cfg.StateCacheBytes != 64<<20 {
+	if cfg.MemberCache != engine.DefaultConfig().MemberCacheSize || cfg.StateCacheBytes != 1<<30 {
 		t.Fatalf("defaults: member cache %d, state cache %d", cfg.MemberCache, cfg.StateCacheBytes)
 	}
 	cfg.DataDir = t.TempDir()

@@ -63,9 +63,10 @@ type Config struct {
 	// MemberCache is how many decoded members (with their activity lists)
 	// stay in memory across batches. Default 100,000; 0 disables it.
 	MemberCache int
-	// StateCacheBytes is the Pebble block cache. Default 64 MiB. With more
-	// members than MemberCache, most member reads go to the store: size it
-	// towards the state's size on disk.
+	// StateCacheBytes is the most memory the Pebble block cache takes.
+	// Default 1 GiB; it fills only as blocks are read, so a smaller state
+	// uses less. With more members than MemberCache, most member reads go
+	// to the store: size it towards the state's size on disk.
 	StateCacheBytes int64
 	// Logger logs lifecycle events. Default: text to stderr.
 	Logger *slog.Logger
@@ -96,7 +97,7 @@ func DefaultConfig() Config {
 		TickInterval:    200 * time.Millisecond,
 		Limits:          engine.DefaultLimits(),
 		MemberCache:     engine.DefaultConfig().MemberCacheSize,
-		StateCacheBytes: 64 << 20,
+		StateCacheBytes: 1 << 30,
 	}
 }
 
