@@ -22,6 +22,20 @@ var contractFields = []string{
 
 // TestRunTiny runs the whole harness on a tiny community and checks that
 // the JSON line has exactly the contract's fields, with plausible values.
+// runSmall runs the benchmark in a temporary directory, failing the test
+// with the run's progress log on error.
+func runSmall(t *testing.T, o Options) *Result {
+	t.Helper()
+	o.DataDir = t.TempDir()
+	var log bytes.Buffer
+	o.Log = &log
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, log.String())
+	}
+	return res
+}
+
 func TestRunTiny(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a broker and serve")
@@ -30,13 +44,7 @@ func TestRunTiny(t *testing.T) {
 	o.Community.Members, o.Community.Groups, o.Community.Events = 300, 24, 1500
 	o.NaiveEvents = 1000 // a prefix; file mode takes the whole stream
 	o.LatencyDuration = 2 * time.Second
-	o.DataDir = t.TempDir()
-	var log bytes.Buffer
-	o.Log = &log
-	res, err := Run(context.Background(), o)
-	if err != nil {
-		t.Fatalf("run: %v\n%s", err, log.String())
-	}
+	res := runSmall(t, o)
 	var out bytes.Buffer
 	if err := res.WriteJSON(&out); err != nil {
 		t.Fatal(err)
@@ -233,13 +241,7 @@ func TestRunServeOnly(t *testing.T) {
 	o.Community.Members, o.Community.Groups, o.Community.Events = 200, 12, 500
 	o.LatencyDuration = time.Second
 	o.ServeOnly = true
-	o.DataDir = t.TempDir()
-	var log bytes.Buffer
-	o.Log = &log
-	res, err := Run(context.Background(), o)
-	if err != nil {
-		t.Fatalf("run: %v\n%s", err, log.String())
-	}
+	res := runSmall(t, o)
 	if res.EventsPerSec <= 0 || res.RawConsumeEventsPerSec <= 0 || res.StateBytesPerMember <= 0 {
 		t.Errorf("serve numbers missing: %+v", res)
 	}

@@ -389,6 +389,23 @@ func nullOr(v rawValue, k jsonKind) (ok, is bool) {
 // decodeStateFast decodes data as a MemberState when it can (see above),
 // reading the first keys of stateKeys (numStateKeys for a MemberState,
 // numQueryKeys for a queryState).
+// readUint32 stores an absent, null or unsigned 32-bit number field in
+// dst (absent and null leave it zero); false means the fast path cannot
+// take the value.
+func readUint32(v rawValue, dst *uint32) bool {
+	switch {
+	case v.k == jsonNum:
+		n, ok := parseDigits(v.b)
+		if !ok || n > math.MaxUint32 {
+			return false
+		}
+		*dst = uint32(n)
+	case v.b != nil && v.k != jsonNull:
+		return false
+	}
+	return true
+}
+
 func decodeStateFast(data []byte, keys int) (*MemberState, bool) {
 	if !utf8.Valid(data) {
 		return nil, false
@@ -472,22 +489,7 @@ func decodeStateFast(data []byte, keys int) (*MemberState, bool) {
 			}
 		}
 	}
-	if v := top[stActN]; v.k == jsonNum {
-		n, ok := parseDigits(v.b)
-		if !ok || n > math.MaxUint32 {
-			return nil, false
-		}
-		st.ActN = uint32(n)
-	} else if v.b != nil && v.k != jsonNull {
-		return nil, false
-	}
-	if v := top[stActTypes]; v.k == jsonNum {
-		n, ok := parseDigits(v.b)
-		if !ok || n > math.MaxUint32 {
-			return nil, false
-		}
-		st.ActTypes = uint32(n)
-	} else if v.b != nil && v.k != jsonNull {
+	if !readUint32(top[stActN], &st.ActN) || !readUint32(top[stActTypes], &st.ActTypes) {
 		return nil, false
 	}
 
