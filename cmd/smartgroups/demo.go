@@ -92,18 +92,8 @@ func runDemo(ctx context.Context, out io.Writer, cfg serve.Config, dc demo.Confi
 	case err := <-errc:
 		return err
 	}
-	fmt.Fprintf(out, `
-smartgroups demo is running.
-  groups:      curl http://%[1]s/v1/spots/acme/groups
-  members:     curl http://%[1]s/v1/spots/acme/groups/engaged-vips/members
-  API doc:     http://%[1]s/v1/openapi.yaml
-  metrics:     http://%[1]s/metrics
-  readiness:   http://%[1]s/readyz
-  Kafka:       %[2]s (any Kafka client works), for example
-               kcat -b %[2]s -C -t %[3]smemberships -f '%%k %%s\n'
-Ctrl-C stops.
-
-`, r.HTTPAddr, r.Brokers[0], cfg.Kafka.TopicPrefix)
+	fmt.Fprint(out, demo.Banner{HTTPAddr: r.HTTPAddr, Broker: r.Brokers[0], TopicPrefix: cfg.Kafka.TopicPrefix,
+		Spot: dc.Spots[0], Token: bannerToken(cfg, dc.Spots[0])})
 
 	gen := make(chan error, 1)
 	go func() { gen <- produceCommunity(ctx, r.Brokers, cfg.Kafka.TopicPrefix, dc, rate) }()
@@ -120,6 +110,20 @@ Ctrl-C stops.
 		}
 		return <-errc
 	}
+}
+
+// bannerToken is the token the banner's requests on spot carry: the admin
+// token, or else that spot's token; empty when the API is open.
+func bannerToken(cfg serve.Config, spot string) string {
+	if cfg.APIToken != "" {
+		return cfg.APIToken
+	}
+	for _, st := range cfg.SpotTokens {
+		if st.Spot == spot {
+			return st.Token
+		}
+	}
+	return ""
 }
 
 // produceCommunity writes the definitions and the members, then a live

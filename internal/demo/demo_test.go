@@ -12,26 +12,22 @@ import (
 	"github.com/smartgroups/smartgroups/internal/process"
 )
 
-// TestCommunityIsLively runs a generated community through the engine and
-// checks that every record is valid and that every smart group gets
-// members, so the demo shows each trigger kind at work.
-func TestCommunityIsLively(t *testing.T) {
-	g := New(Config{Spots: []string{"acme", "globex"}, Members: 300, Seed: 7})
-	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	recs := g.Definitions()
-	recs = append(recs, g.Members(now)...)
-	for i := 0; i < 20000; i++ {
-		recs = append(recs, g.Next(now.Add(time.Duration(i)*time.Second)))
-	}
+// addsPerGroup runs records through the engine (file mode, clock fixed at
+// now) and counts the add events per "<spot>/<group>". Generated records
+// must all be valid.
+func addsPerGroup(t *testing.T, recs []Record, now time.Time) map[string]int {
+	t.Helper()
 	var in bytes.Buffer
 	for _, r := range recs {
 		k := r.Key
-		line, _ := json.Marshal(file.Line{Topic: string(r.Kind), Key: &k, Value: r.Value})
+		line, err := json.Marshal(file.Line{Topic: string(r.Kind), Key: &k, Value: r.Value})
+		if err != nil {
+			t.Fatal(err)
+		}
 		in.Write(append(line, '\n'))
 	}
 	var out, dead bytes.Buffer
-	_, err := process.Run(context.Background(), process.Options{Now: now.Add(6 * time.Hour).UnixMilli(), HasNow: true}, &in, &out, &dead)
-	if err != nil {
+	if _, err := process.Run(context.Background(), process.Options{Now: now.UnixMilli(), HasNow: true}, &in, &out, &dead); err != nil {
 		t.Fatal(err)
 	}
 	if dead.Len() > 0 {
@@ -48,11 +44,40 @@ func TestCommunityIsLively(t *testing.T) {
 			adds[ev.Spot+"/"+ev.Group]++
 		}
 	}
+	return adds
+}
+
+// smartGroups returns the "<spot>/<group>" of every smart group defined.
+func smartGroups(t *testing.T, g *Generator) []string {
+	t.Helper()
+	var out []string
 	for _, r := range g.Definitions() {
 		var d struct{ Spot, ID, Type string }
-		_ = json.Unmarshal(r.Value, &d)
-		if d.Type == "smart" && adds[d.Spot+"/"+d.ID] == 0 {
-			t.Errorf("smart group %s/%s never got a member", d.Spot, d.ID)
+		if err := json.Unmarshal(r.Value, &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Type == "smart" {
+			out = append(out, d.Spot+"/"+d.ID)
+		}
+	}
+	return out
+}
+
+// TestCommunityIsLively runs a generated community through the engine and
+// checks that every record is valid and that every smart group gets
+// members, so the demo shows each trigger kind at work.
+func TestCommunityIsLively(t *testing.T) {
+	g := New(Config{Spots: []string{"acme", "globex"}, Members: 300, Seed: 7})
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	recs := g.Definitions()
+	recs = append(recs, g.Members(now)...)
+	for i := 0; i < 20000; i++ {
+		recs = append(recs, g.Next(now.Add(time.Duration(i)*time.Second)))
+	}
+	adds := addsPerGroup(t, recs, now.Add(6*time.Hour))
+	for _, sg := range smartGroups(t, g) {
+		if adds[sg] == 0 {
+			t.Errorf("smart group %s never got a member", sg)
 		}
 	}
 }
