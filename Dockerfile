@@ -14,6 +14,13 @@ RUN go build -trimpath -ldflags="-s -w" -o /smartgroups ./cmd/smartgroups
 RUN mkdir /data
 
 # Runtime stage: distroless, no shell, runs as nonroot (uid 65532).
+#
+# The default command serves the HTTP API on all interfaces of the container,
+# which serve only allows with an API token: pass the admin token in the
+# environment, e.g.
+#   docker run -e SMARTGROUPS_API_TOKEN="$(openssl rand -hex 16)" smartgroups:dev
+# (at least 16 characters; or mount a --spot-tokens file). Every flag has such
+# a variable, SMARTGROUPS_<FLAG>; SMARTGROUPS_BROKERS overrides kafka:9092.
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /smartgroups /usr/local/bin/smartgroups
 COPY --from=build --chown=65532:65532 /data /data

@@ -789,48 +789,65 @@ func TestKafkaSingleNode(t *testing.T) {
 // ---------------------------------------------------------------------------
 // Dockerfile
 
-func TestDockerfile(t *testing.T) {
+// dockerfile is what the tests read from the Dockerfile.
+type dockerfile struct {
+	text   string
+	froms  []string // FROM arguments, in order
+	users  []string // USER arguments, in order
+	cmd    []string // the exec-form CMD
+	cmdErr error    // why CMD is not an exec-form JSON array
+	built  bool     // a RUN builds /smartgroups from ./cmd/smartgroups
+}
+
+func loadDockerfile(t *testing.T) *dockerfile {
+	t.Helper()
 	data, err := os.ReadFile(dockerfilePath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var froms, users []string
+	df := &dockerfile{text: string(data)}
 	var cmd string
-	built := false
 	for _, line := range strings.Split(string(data), "\n") {
 		line = strings.TrimSpace(line)
 		instr, rest, _ := strings.Cut(line, " ")
 		switch strings.ToUpper(instr) {
 		case "FROM":
-			froms = append(froms, rest)
+			df.froms = append(df.froms, rest)
 		case "USER":
-			users = append(users, strings.TrimSpace(rest))
+			df.users = append(df.users, strings.TrimSpace(rest))
 		case "CMD":
 			cmd = rest
 		case "RUN":
 			if strings.Contains(rest, "go build") && strings.Contains(rest, "-o /smartgroups") && strings.Contains(rest, "./cmd/smartgroups") {
-				built = true
+				df.built = true
 			}
 		}
 	}
-	if len(froms) < 2 {
-		t.Errorf("Dockerfile has %d stages, want a multi-stage build", len(froms))
-	} else if !strings.HasPrefix(froms[0], "golang:1.26") {
-		t.Errorf("builder stage is %q, want golang:1.26", froms[0])
+	if err := json.Unmarshal([]byte(cmd), &df.cmd); err != nil {
+		df.cmdErr = fmt.Errorf("CMD %q is not an exec-form JSON array: %w", cmd, err)
 	}
-	if !built {
+	return df
+}
+
+func TestDockerfile(t *testing.T) {
+	df := loadDockerfile(t)
+	if len(df.froms) < 2 {
+		t.Errorf("Dockerfile has %d stages, want a multi-stage build", len(df.froms))
+	} else if !strings.HasPrefix(df.froms[0], "golang:1.26") {
+		t.Errorf("builder stage is %q, want golang:1.26", df.froms[0])
+	}
+	if !df.built {
 		t.Error("Dockerfile does not run go build -o /smartgroups ./cmd/smartgroups")
 	}
-	if len(users) == 0 {
+	if len(df.users) == 0 {
 		t.Error("runtime stage has no USER: it would run as root")
-	} else if u := users[len(users)-1]; u == "root" || u == "0" || strings.HasPrefix(u, "0:") || strings.HasPrefix(u, "root:") {
+	} else if u := df.users[len(df.users)-1]; u == "root" || u == "0" || strings.HasPrefix(u, "0:") || strings.HasPrefix(u, "root:") {
 		t.Errorf("runtime stage runs as %q", u)
 	}
-	var argv []string
-	if err := json.Unmarshal([]byte(cmd), &argv); err != nil {
-		t.Fatalf("Dockerfile CMD %q is not an exec-form JSON array: %v", cmd, err)
+	if df.cmdErr != nil {
+		t.Fatal(df.cmdErr)
 	}
-	_, problems := parseServe(argv)
+	_, problems := parseServe(df.cmd)
 	for _, p := range problems {
 		t.Errorf("Dockerfile CMD: %s", p)
 	}

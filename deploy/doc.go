@@ -11,6 +11,16 @@
 // smartgroups service on the port it listens on, and the dashboard's panels,
 // datasource and metric names are consistent (see DashboardMetrics).
 //
+// The compose file is also loaded with compose-go, the loader of `docker
+// compose` (interpolation, schema validation, normalization), which fails
+// with the file's own message when the required SMARTGROUPS_API_TOKEN is
+// not set. Then the smartgroups service's command line and environment, and
+// the Dockerfile's default command with the token its comments document,
+// run through the real binary (built by the test) until /readyz answers 200:
+// the broker address becomes a loopback broker, the HTTP port a free one,
+// the data directory a temporary one, and nothing else changes. A stack that
+// cannot start fails these tests even though no Docker runs them.
+//
 // The package has no runtime code beyond DashboardMetrics; nothing in the
 // engine imports it except to cross-check metric names.
 package deploy
