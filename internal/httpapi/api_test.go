@@ -120,6 +120,9 @@ func (h *harness) do(method, path, token, body string) response {
 	}
 	req, err := http.NewRequest(method, h.srv.URL+path, rd)
 	require.NoError(h.t, err)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -128,6 +131,11 @@ func (h *harness) do(method, path, token, body string) response {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(h.t, err)
+	if strings.HasPrefix(path, "/v1/") {
+		if err := ValidateExchange(req, []byte(body), resp.StatusCode, resp.Header, b); err != nil {
+			h.t.Errorf("OpenAPI: %v", err)
+		}
+	}
 	return response{resp.StatusCode, b, resp.Header}
 }
 

@@ -46,5 +46,9 @@
 // {"error": {"code", "message", "details"}}.
 //
 // The OpenAPI 3 description is docs/openapi.yaml, served at
-// /v1/openapi.yaml.
+// /v1/openapi.yaml. Its Rule schema types every node of SPEC §3; what
+// depends on the spot's catalog is left to the engine. The tests check
+// every exchange they make, the README's requests and the demo's groups
+// against the document, and the Rule schema against the engine's rule
+// compiler on the same rules.
 package httpapi

@@ -13,14 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/legacy"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
-	"github.com/smartgroups/smartgroups/docs"
 	"github.com/smartgroups/smartgroups/internal/httpapi"
 	"github.com/smartgroups/smartgroups/internal/serve"
 )
@@ -80,70 +75,6 @@ func testConfig(t *testing.T) serve.Config {
 	cfg.APIToken = adminToken
 	cfg.SpotTokens = []httpapi.SpotToken{{Spot: "acme", Token: acmeToken}, {Spot: "globex", Token: globexToken}}
 	return cfg
-}
-
-// ---- OpenAPI validation of every exchange ----
-
-var (
-	oaOnce   sync.Once
-	oaRouter routers.Router
-	oaErr    error
-)
-
-func openAPIRouter() (routers.Router, error) {
-	oaOnce.Do(func() {
-		loader := openapi3.NewLoader()
-		doc, err := loader.LoadFromData(docs.OpenAPI)
-		if err == nil {
-			err = doc.Validate(context.Background())
-		}
-		if err == nil {
-			oaRouter, err = legacy.NewRouter(doc)
-		}
-		oaErr = err
-	})
-	return oaRouter, oaErr
-}
-
-// validateExchange checks a response against docs/openapi.yaml: its
-// status must be documented for the operation and its body must match the
-// schema. Requests answered with 2xx are validated too. Exchanges on
-// paths the document does not describe (deliberate 404/405 probes) are
-// skipped.
-func validateExchange(req *http.Request, reqBody []byte, status int, header http.Header, body []byte) error {
-	router, err := openAPIRouter()
-	if err != nil {
-		return fmt.Errorf("openapi document: %w", err)
-	}
-	vreq := req.Clone(context.Background())
-	vreq.Body = io.NopCloser(bytes.NewReader(reqBody))
-	route, params, err := router.FindRoute(vreq)
-	if err != nil {
-		if status == http.StatusNotFound || status == http.StatusMethodNotAllowed {
-			return nil
-		}
-		return fmt.Errorf("%s %s is not in the OpenAPI document: %w", req.Method, req.URL.Path, err)
-	}
-	opts := &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, IncludeResponseStatus: true, MultiError: true}
-	in := &openapi3filter.RequestValidationInput{Request: vreq, PathParams: params, Route: route, Options: opts}
-	if status < 300 {
-		if err := openapi3filter.ValidateRequest(context.Background(), in); err != nil {
-			return fmt.Errorf("request %s %s does not match the document: %w", req.Method, req.URL, err)
-		}
-	}
-	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: status, Header: header, Options: opts}
-	out.SetBodyBytes(body)
-	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
-		return fmt.Errorf("response %d to %s %s does not match the document: %w\nbody: %s", status, req.Method, req.URL, err, truncate(body))
-	}
-	return nil
-}
-
-func truncate(b []byte) string {
-	if len(b) > 600 {
-		return string(b[:600]) + "…"
-	}
-	return string(b)
 }
 
 // ---- HTTP client ----
@@ -210,7 +141,7 @@ func (c *client) do(method, path string, body any) resp {
 		c.t.Fatal(err)
 	}
 	if strings.HasPrefix(path, "/v1/") {
-		if err := validateExchange(req, b, res.StatusCode, res.Header, rb); err != nil {
+		if err := httpapi.ValidateExchange(req, b, res.StatusCode, res.Header, rb); err != nil {
 			c.t.Errorf("OpenAPI: %v", err)
 		}
 	}

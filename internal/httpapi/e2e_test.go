@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/smartgroups/smartgroups/docs"
+	"github.com/smartgroups/smartgroups/internal/httpapi"
 )
 
 const (
@@ -401,7 +402,7 @@ func TestAPIEndToEnd(t *testing.T) {
 // document describing every route, and that the validation used by the
 // end-to-end tests does reject a response that departs from it.
 func TestOpenAPIDocument(t *testing.T) {
-	router, err := openAPIRouter()
+	_, router, err := httpapi.OpenAPI()
 	require.NoError(t, err)
 	for _, route := range []string{
 		"POST /v1/spots/a/groups", "POST /v1/spots/a/groups/preview", "GET /v1/spots/a/groups", "GET /v1/spots/a/groups/g",
@@ -419,16 +420,16 @@ func TestOpenAPIDocument(t *testing.T) {
 	req, _ := http.NewRequest("GET", "http://x/v1/spots/acme/groups/g", nil)
 	good := `{"kind":"group","spot":"acme","id":"g","type":"smart","name":"G","rule":{"all":[]},"member_count":3}`
 	h := http.Header{"Content-Type": []string{"application/json"}}
-	require.NoError(t, validateExchange(req, nil, 200, h, []byte(good)))
+	require.NoError(t, httpapi.ValidateExchange(req, nil, 200, h, []byte(good)))
 	for _, bad := range []string{
 		`{"kind":"group","spot":"acme","id":"g","type":"smart","name":"G"}`,                      // no member_count
 		`{"kind":"group","spot":"acme","id":"g","type":"dynamic","name":"G","member_count":1}`,   // bad enum
 		`{"kind":"group","spot":"acme","id":"g","type":"smart","name":"G","member_count":"one"}`, // bad type
 	} {
-		require.Error(t, validateExchange(req, nil, 200, h, []byte(bad)), bad)
+		require.Error(t, httpapi.ValidateExchange(req, nil, 200, h, []byte(bad)), bad)
 	}
-	require.Error(t, validateExchange(req, nil, 418, h, []byte(`{}`)), "undocumented status")
-	require.Error(t, validateExchange(req, nil, 404, h, []byte(`{"error":{"code":"x"}}`)), "error without message and details")
+	require.Error(t, httpapi.ValidateExchange(req, nil, 418, h, []byte(`{}`)), "undocumented status")
+	require.Error(t, httpapi.ValidateExchange(req, nil, 404, h, []byte(`{"error":{"code":"x"}}`)), "error without message and details")
 }
 
 // TestNoTokenRequiresLoopback: without any token the API is open, so serve
