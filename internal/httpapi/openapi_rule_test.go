@@ -3,12 +3,15 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/smartgroups/smartgroups/engine"
 	"github.com/smartgroups/smartgroups/internal/demo"
+	"github.com/smartgroups/smartgroups/internal/readme"
 )
 
 // validRules are rules of every shape of SPEC §3, all valid in the catalog
@@ -145,9 +148,52 @@ func TestDemoGroupsMatchSchema(t *testing.T) {
 			continue
 		}
 		groups++
-		if err := ValidateRequest("POST", "http://localhost/v1/spots/"+d.Spot+"/groups", r.Value); err != nil {
+		h := http.Header{"Content-Type": {"application/json"}}
+		if _, err := ValidateRequest("POST", "http://localhost/v1/spots/"+d.Spot+"/groups", h, r.Value); err != nil {
 			t.Error(err)
 		}
 	}
 	require.Greater(t, groups, 10)
+}
+
+// TestReadmeRequestsMatchDocument: every curl command of the README sends
+// a request the document describes, with the token's header and a body
+// that matches the operation's schema (rules included); the README shows
+// the create, preview, dry-run update, blacklist and explain requests.
+func TestReadmeRequestsMatchDocument(t *testing.T) {
+	blocks, err := readme.Load()
+	require.NoError(t, err)
+	const token = "readme-token-0123456789"
+	seen := map[string]bool{}
+	for _, b := range blocks {
+		if b.Lang != "sh" {
+			continue
+		}
+		reqs, err := readme.CurlRequests(b.Text, map[string]string{"SMARTGROUPS_API_TOKEN": token})
+		require.NoError(t, err, "README line %d", b.Line)
+		for _, r := range reqs {
+			u, err := url.Parse(r.URL)
+			require.NoError(t, err, "README line %d", b.Line)
+			if !strings.HasPrefix(u.Path, "/v1/") {
+				continue
+			}
+			if got := r.Header.Get("Authorization"); got != "Bearer "+token {
+				t.Errorf("README line %d: %s %s sends Authorization %q, want the token of $SMARTGROUPS_API_TOKEN", b.Line, r.Method, r.URL, got)
+			}
+			op, err := ValidateRequest(r.Method, r.URL, r.Header, r.Body)
+			if err != nil {
+				t.Errorf("README line %d: %v", b.Line, err)
+				continue
+			}
+			if u.Query().Get("dry_run") == "true" {
+				op += "?dry_run=true"
+			}
+			seen[op] = true
+		}
+	}
+	for _, op := range []string{"createGroup", "previewRule", "updateGroup?dry_run=true", "putBlacklist", "explainMembership"} {
+		if !seen[op] {
+			t.Errorf("the README shows no %s request", op)
+		}
+	}
 }

@@ -80,30 +80,29 @@ func ValidateExchange(req *http.Request, reqBody []byte, status int, header http
 	return nil
 }
 
-// ValidateRequest checks a request (method, URL with its query, JSON body)
-// against the operation the document describes for it.
-func ValidateRequest(method, url string, body []byte) error {
+// ValidateRequest checks a request (method, URL with its query, headers,
+// body) against the operation the document describes for it, and returns
+// that operation's id.
+func ValidateRequest(method, url string, header http.Header, body []byte) (string, error) {
 	_, router, err := OpenAPI()
 	if err != nil {
-		return fmt.Errorf("openapi document: %w", err)
+		return "", fmt.Errorf("openapi document: %w", err)
 	}
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("request %s %s: %w", method, url, err)
+		return "", fmt.Errorf("request %s %s: %w", method, url, err)
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
+	req.Header = header.Clone()
 	route, params, err := router.FindRoute(req)
 	if err != nil {
-		return fmt.Errorf("%s %s is not in the OpenAPI document: %w", method, req.URL.Path, err)
+		return "", fmt.Errorf("%s %s is not in the OpenAPI document: %w", method, req.URL.Path, err)
 	}
 	opts := &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, MultiError: true}
 	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: opts}
 	if err := openapi3filter.ValidateRequest(context.Background(), in); err != nil {
-		return fmt.Errorf("request %s %s does not match the document: %w", method, url, err)
+		return "", fmt.Errorf("request %s %s does not match the document: %w", method, url, err)
 	}
-	return nil
+	return route.Operation.OperationID, nil
 }
 
 // ValidateSchema checks a JSON document against one of the document's
