@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -136,7 +135,7 @@ func TestComposeServeStarts(t *testing.T) {
 		}
 	}
 	sort.Strings(env)
-	startServe(t, svc.Command, env)
+	serveUntilReady(t, svc.Command, env)
 }
 
 // TestDockerfileServeStarts runs the Dockerfile's default command with the
@@ -154,7 +153,7 @@ func TestDockerfileServeStarts(t *testing.T) {
 	if err == nil || !strings.Contains(out, "no API token") {
 		t.Errorf("the Dockerfile's command without a token: err %v, output %q; want a refusal naming the token", err, out)
 	}
-	startServe(t, df.cmd, []string{tokenVar + "=" + testToken})
+	serveUntilReady(t, df.cmd, []string{tokenVar + "=" + testToken})
 }
 
 var (
@@ -242,28 +241,19 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// lockedBuffer collects a process's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// serveProc is the binary running a localized serve command line.
+type serveProc struct {
+	cmd    *exec.Cmd
+	log    string        // file with its stdout and stderr
+	port   int           // its HTTP port
+	exited chan struct{} // closed when it has exited
+	err    error         // its exit error, once exited is closed
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// serveCommand prepares the binary with argv localized (a fresh loopback
+// startServe starts the binary with argv localized (a fresh loopback
 // broker, a free port, a temporary data dir) and exactly env as its
-// environment. It returns the command, its output and the HTTP port.
-func serveCommand(t *testing.T, argv, env []string) (*exec.Cmd, *lockedBuffer, int) {
+// environment. The test's cleanup kills it if it still runs.
+func startServe(t *testing.T, argv, env []string) *serveProc {
 	t.Helper()
 	bin := binary(t)
 	dir := t.TempDir()
@@ -277,82 +267,92 @@ func serveCommand(t *testing.T, argv, env []string) (*exec.Cmd, *lockedBuffer, i
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = env
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
+	logFile, err := os.Create(filepath.Join(dir, "serve.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close() // the child has its own descriptor
+	p := &serveProc{cmd: exec.Command(bin, args...), log: logFile.Name(), port: port, exited: make(chan struct{})}
+	p.cmd.Env = env
+	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	t.Logf("running smartgroups %s (%d environment variables)", strings.Join(args, " "), len(env))
-	return cmd, out, port
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+	return p
 }
 
-// runServeBriefly runs the command for at most 20 seconds and returns its
-// output and exit error (nil only if it exited 0 by itself).
+// output is what the process printed so far.
+func (p *serveProc) output() string {
+	b, err := os.ReadFile(p.log)
+	if err != nil {
+		return fmt.Sprintf("(reading its output: %v)", err)
+	}
+	return string(b)
+}
+
+// wait waits at most d for the process to exit; exited is false when it
+// still runs, and err is its exit error when it has exited.
+func (p *serveProc) wait(d time.Duration) (exited bool, err error) {
+	select {
+	case <-p.exited:
+		return true, p.err
+	case <-time.After(d):
+		return false, nil
+	}
+}
+
+// runServeBriefly runs the command and returns its output and exit error
+// once it exits by itself, within 20 seconds.
 func runServeBriefly(t *testing.T, argv, env []string) (string, error) {
 	t.Helper()
-	cmd, out, _ := serveCommand(t, argv, env)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	p := startServe(t, argv, env)
+	exited, err := p.wait(20 * time.Second)
+	if !exited {
+		return p.output(), errors.New("still running after 20s")
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		return out.String(), err
-	case <-time.After(20 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		return out.String(), errors.New("still running after 20s")
-	}
+	return p.output(), err
 }
 
-// startServe runs the command until /readyz answers 200 on the loopback
-// address of its HTTP port, then stops it with SIGTERM and requires a clean
-// exit.
-func startServe(t *testing.T, argv, env []string) {
+// serveUntilReady runs the command until /readyz answers 200 on the
+// loopback address of its HTTP port, then stops it with SIGTERM and
+// requires a clean exit.
+func serveUntilReady(t *testing.T, argv, env []string) {
 	t.Helper()
-	cmd, out, port := serveCommand(t, argv, env)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	stopped := false
-	defer func() {
-		if !stopped {
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}()
-
-	url := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) + "/readyz"
+	p := startServe(t, argv, env)
+	url := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port)) + "/readyz"
 	hc := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(90 * time.Second)
 	for ready := false; !ready; {
-		select {
-		case err := <-done:
-			stopped = true
-			t.Fatalf("smartgroups exited before it was ready (%v):\n%s", err, out.String())
-		case <-time.After(200 * time.Millisecond):
+		if exited, err := p.wait(200 * time.Millisecond); exited {
+			t.Fatalf("smartgroups exited before it was ready (%v):\n%s", err, p.output())
 		}
 		if res, err := hc.Get(url); err == nil {
 			ready = res.StatusCode == http.StatusOK
 			_ = res.Body.Close()
 		}
 		if !ready && time.Now().After(deadline) {
-			t.Fatalf("%s did not answer 200 within 90s:\n%s", url, out.String())
+			t.Fatalf("%s did not answer 200 within 90s:\n%s", url, p.output())
 		}
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-done:
-		stopped = true
-		if err != nil {
-			t.Errorf("smartgroups did not exit cleanly on SIGTERM (%v):\n%s", err, out.String())
-		}
-	case <-time.After(60 * time.Second):
-		t.Errorf("smartgroups still running 60s after SIGTERM:\n%s", out.String())
+	exited, err := p.wait(60 * time.Second)
+	switch {
+	case !exited:
+		t.Errorf("smartgroups still running 60s after SIGTERM:\n%s", p.output())
+	case err != nil:
+		t.Errorf("smartgroups did not exit cleanly on SIGTERM (%v):\n%s", err, p.output())
 	}
 }
