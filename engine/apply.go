@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"sort"
 
+	"github.com/smartgroups/smartgroups/engine/internal/jsonscan"
 	"github.com/smartgroups/smartgroups/state"
 )
 
@@ -348,13 +349,13 @@ func (m *member) terms() []string {
 // could be option ids (at most MaxIDBytes).
 func appendValueTerms(out []string, prefix string, vals map[string]json.RawMessage) []string {
 	for id, raw := range vals {
-		if s, ok := jsonString(raw); ok {
+		if s, ok := jsonscan.DecodeString(raw); ok {
 			if len(s) <= MaxIDBytes {
 				out = append(out, prefix+id+"="+s)
 			}
 			continue
 		}
-		if ss, ok := jsonStrings(raw); ok {
+		if ss, ok := jsonscan.DecodeStrings(raw); ok {
 			for _, s := range ss {
 				if len(s) <= MaxIDBytes {
 					out = append(out, prefix+id+"="+s)

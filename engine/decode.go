@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/smartgroups/smartgroups/engine/internal/jsonscan"
 )
 
 // RecordError is why a record was dead-lettered: Code is a short bounded
@@ -70,16 +72,16 @@ func DecodeMember(rec Record, lim Limits, schemas SchemaLookup) (*MemberChange, 
 		return nil, rerr("invalid_json", "record value is not a JSON object: %v", errText(err))
 	}
 	spot, member := env[envSpot], env[envMember]
-	if !spot.absentOrNull() && spot.k != jsonStr {
+	if !spot.AbsentOrNull() && spot.Kind != jsonscan.Str {
 		return nil, rerr("invalid_field", "record value: spot: expected a string")
 	}
-	if !member.absentOrNull() && member.k != jsonStr {
+	if !member.AbsentOrNull() && member.Kind != jsonscan.Str {
 		return nil, rerr("invalid_field", "record value: member: expected a string")
 	}
-	if spot.absentOrNull() {
+	if spot.AbsentOrNull() {
 		return nil, rerr("missing_field", "missing required field spot")
 	}
-	if member.absentOrNull() {
+	if member.AbsentOrNull() {
 		return nil, rerr("missing_field", "missing required field member")
 	}
 	sb, mb := stringBytes(spot), stringBytes(member)
@@ -96,26 +98,26 @@ func DecodeMember(rec Record, lim Limits, schemas SchemaLookup) (*MemberChange, 
 	// The key is <spot>/<member>: one string holds both.
 	ks := string(key)
 	c := &MemberChange{Kind: rec.Kind, Spot: ks[:len(sb)], Member: ks[len(sb)+1:], Unknown: unknown}
-	if env[envTS].absentOrNull() {
+	if env[envTS].AbsentOrNull() {
 		return nil, rerr("missing_field", "missing required field ts")
 	}
-	ts, err := parseTimestamp(env[envTS].b)
+	ts, err := parseTimestamp(env[envTS].Bytes)
 	if err != nil {
 		return nil, rerr("invalid_field", "ts: %v", err)
 	}
 	c.TS = ts
 	switch rec.Kind {
 	case KindProfiles:
-		if e := env[envErase]; !e.absentOrNull() {
-			if e.k != jsonTrue && e.k != jsonFalse {
+		if e := env[envErase]; !e.AbsentOrNull() {
+			if e.Kind != jsonscan.True && e.Kind != jsonscan.False {
 				return nil, rerr("invalid_field", "erase: expected true or false")
 			}
-			if e.k == jsonTrue {
+			if e.Kind == jsonscan.True {
 				c.Erase = true
 				return c, nil
 			}
 		}
-		if env[envProfile].absentOrNull() {
+		if env[envProfile].AbsentOrNull() {
 			return nil, rerr("missing_field", "a profiles record needs a profile object or \"erase\": true")
 		}
 		pp, unknown, err := validateProfilePatch(env[envProfile], lim)
@@ -130,7 +132,7 @@ func DecodeMember(rec Record, lim Limits, schemas SchemaLookup) (*MemberChange, 
 		}
 		c.Activity = a
 	case KindProperties:
-		if env[envCustom].absentOrNull() && env[envForm].absentOrNull() {
+		if env[envCustom].AbsentOrNull() && env[envForm].AbsentOrNull() {
 			return nil, rerr("missing_field", "a properties record needs a custom or form object")
 		}
 		var verr *RecordError
@@ -239,7 +241,7 @@ func DecodeDefinition(rec Record, lim Limits) (*DefChange, *RecordError) {
 		if g.Type != GroupStatic && g.Type != GroupSmart {
 			return nil, rerr("invalid_field", "group %q: type must be static or smart, not %q", g.ID, g.Type)
 		}
-		if len(g.TS) > 0 && !isNull(g.TS) {
+		if len(g.TS) > 0 && !jsonscan.IsNull(g.TS) {
 			if _, err := parseTimestamp(g.TS); err != nil {
 				return nil, rerr("invalid_field", "group %q: ts: %v", g.ID, err)
 			}
@@ -247,10 +249,10 @@ func DecodeDefinition(rec Record, lim Limits) (*DefChange, *RecordError) {
 		if strings.TrimSpace(g.Name) == "" {
 			return nil, rerr("missing_field", "group %q: name is required", g.ID)
 		}
-		if g.Type == GroupSmart && (g.Rule == nil || isNull(g.Rule)) {
+		if g.Type == GroupSmart && (g.Rule == nil || jsonscan.IsNull(g.Rule)) {
 			return nil, rerr("missing_field", "smart group %q: rule is required", g.ID)
 		}
-		if g.Type == GroupStatic && g.Rule != nil && !isNull(g.Rule) {
+		if g.Type == GroupStatic && g.Rule != nil && !jsonscan.IsNull(g.Rule) {
 			return nil, rerr("invalid_field", "static group %q cannot have a rule", g.ID)
 		}
 		if g.Type == GroupStatic {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/smartgroups/smartgroups/engine/internal/jsonscan"
 )
 
 // Member records are read without encoding/json (decode_scan.go): one scan
@@ -77,21 +79,21 @@ func kindFields(k Kind) uint16 {
 
 // envelope holds the values of a record's envelope fields (absent ones
 // have nil bytes).
-type envelope [numEnvFields]rawValue
+type envelope [numEnvFields]jsonscan.Value
 
 // readEnvelope reads a record value that must be one JSON object (ok is
 // false otherwise) and counts its distinct keys that kind does not define.
 func readEnvelope(value []byte, kind Kind) (env envelope, unknown int, ok bool) {
-	i := skipSpace(value, 0)
+	i := jsonscan.SkipSpace(value, 0)
 	if i >= len(value) || value[i] != '{' {
 		return env, 0, false
 	}
 	known := kindFields(kind)
 	var seen uint16
 	var others keySet
-	it := objectIter{data: value, i: i + 1, depth: 1}
+	it := jsonscan.Object(value, i, 1)
 	for {
-		key, v, ok := it.nextKey()
+		key, v, ok := it.NextKey()
 		if !ok {
 			break
 		}
@@ -109,7 +111,7 @@ func readEnvelope(value []byte, kind Kind) (env envelope, unknown int, ok bool) 
 			unknown++
 		}
 	}
-	if it.bad || skipSpace(value, it.i) != len(value) {
+	if it.Bad() || jsonscan.SkipSpace(value, it.Pos()) != len(value) {
 		return env, 0, false
 	}
 	return env, unknown, true
@@ -151,25 +153,13 @@ func (s *keySet) add(key []byte) bool {
 	return true
 }
 
-// unquoteKey decodes an object key (the bytes between its quotes) that
-// holds escapes, as encoding/json decodes map keys.
-func unquoteKey(key []byte) []byte {
-	q := make([]byte, 0, len(key)+2)
-	q = append(append(append(q, '"'), key...), '"')
-	var s string
-	if err := json.Unmarshal(q, &s); err != nil {
-		return key // not reached: the key was scanned as a valid string
-	}
-	return []byte(s)
-}
-
 // stringBytes returns the decoded bytes of v, a JSON string of a record
 // whose UTF-8 is valid.
-func stringBytes(v rawValue) []byte {
-	if p, ok := v.plain(); ok {
+func stringBytes(v jsonscan.Value) []byte {
+	if p, ok := v.Plain(); ok {
 		return p
 	}
-	s, _ := jsonString(v.b)
+	s, _ := jsonscan.DecodeString(v.Bytes)
 	return []byte(s)
 }
 
@@ -198,8 +188,8 @@ func activityTypeName(t []byte) (string, bool) {
 
 func decodeActivity(env *envelope, ts Millis) (*Activity, *RecordError) {
 	a := &Activity{TS: ts}
-	if id := env[envID]; !id.absentOrNull() {
-		if id.k != jsonStr {
+	if id := env[envID]; !id.AbsentOrNull() {
+		if id.Kind != jsonscan.Str {
 			return nil, rerr("invalid_field", "id: expected a string")
 		}
 		b := stringBytes(id)
@@ -208,7 +198,7 @@ func decodeActivity(env *envelope, ts Millis) (*Activity, *RecordError) {
 		}
 		a.ID = string(b)
 	}
-	if env[envType].k != jsonStr {
+	if env[envType].Kind != jsonscan.Str {
 		return nil, rerr("missing_field", "missing required field type (the activity type)")
 	}
 	tb := stringBytes(env[envType])
@@ -218,19 +208,19 @@ func decodeActivity(env *envelope, ts Millis) (*Activity, *RecordError) {
 	}
 	a.Type = t
 	res := env[envResource]
-	if res.absentOrNull() {
+	if res.AbsentOrNull() {
 		if activityHasResource(t) {
 			return nil, rerr("missing_field", "a %s activity needs a resource {id, title}", t)
 		}
 		return a, nil
 	}
-	if res.k != jsonObj {
+	if res.Kind != jsonscan.Obj {
 		return nil, rerr("invalid_field", "resource: expected an object {id, title}")
 	}
-	var id, title rawValue
-	it := res.members()
+	var id, title jsonscan.Value
+	it := res.Members()
 	for {
-		key, v, ok := it.nextKey()
+		key, v, ok := it.NextKey()
 		if !ok {
 			break
 		}
@@ -241,15 +231,15 @@ func decodeActivity(env *envelope, ts Millis) (*Activity, *RecordError) {
 			title = v
 		}
 	}
-	if id.k != jsonStr {
+	if id.Kind != jsonscan.Str {
 		return nil, rerr("missing_field", "resource.id: expected a string")
 	}
 	idb := stringBytes(id)
 	if err := checkIDBytes("resource id", idb, false); err != nil {
 		return nil, rerr("invalid_id", "%v", err)
 	}
-	if !title.absentOrNull() {
-		if title.k != jsonStr {
+	if !title.AbsentOrNull() {
+		if title.Kind != jsonscan.Str {
 			return nil, rerr("invalid_field", "resource.title: expected a string")
 		}
 		a.Title = string(stringBytes(title))
@@ -262,30 +252,30 @@ func decodeActivity(env *envelope, ts Millis) (*Activity, *RecordError) {
 // (field "form", kind "question") values of a properties record: id to
 // compacted value, nil for JSON null. Values of declared ids must fit their
 // schema.
-func decodeValues(v rawValue, field, kind, spot string, schemas SchemaLookup) (map[string]json.RawMessage, *RecordError) {
-	if v.absentOrNull() {
+func decodeValues(v jsonscan.Value, field, kind, spot string, schemas SchemaLookup) (map[string]json.RawMessage, *RecordError) {
+	if v.AbsentOrNull() {
 		return nil, nil
 	}
-	if v.k != jsonObj {
+	if v.Kind != jsonscan.Obj {
 		return nil, rerr("invalid_field", "%s: expected an object of %s id to value", field, kind)
 	}
 	type member struct {
 		id []byte
-		v  rawValue
+		v  jsonscan.Value
 	}
 	var buf [16]member
 	members := buf[:0]
 	idBytes, valBytes := 0, 0
-	it := v.members()
+	it := v.Members()
 	for {
-		key, mv, ok := it.nextKey()
+		key, mv, ok := it.NextKey()
 		if !ok {
 			break
 		}
 		members = append(members, member{key, mv})
 		idBytes += len(key)
-		if mv.k != jsonNull {
-			valBytes += len(mv.b)
+		if mv.Kind != jsonscan.Null {
+			valBytes += len(mv.Bytes)
 		}
 	}
 	// One string holds the ids, one buffer the values.
@@ -301,12 +291,12 @@ func decodeValues(v rawValue, field, kind, spot string, schemas SchemaLookup) (m
 	for _, m := range members {
 		id := ids[off : off+len(m.id)]
 		off += len(m.id)
-		if m.v.k == jsonNull {
+		if m.v.Kind == jsonscan.Null {
 			out[id] = nil
 			continue
 		}
 		start := len(vals)
-		vals = appendCompact(vals, m.v.b)
+		vals = jsonscan.AppendCompact(vals, m.v.Bytes)
 		out[id] = vals[start:len(vals):len(vals)]
 	}
 	// The fault reported is that of the least id, whatever the order of

@@ -3,6 +3,8 @@ package engine
 import (
 	"encoding/json"
 	"strings"
+
+	"github.com/smartgroups/smartgroups/engine/internal/jsonscan"
 )
 
 // MemberView is what rule evaluation reads of one member.
@@ -32,11 +34,11 @@ func interpret(s *Schema, raw json.RawMessage) (value, bool) {
 	var v value
 	switch s.Type {
 	case TypeText:
-		str, ok := jsonString(raw)
+		str, ok := jsonscan.DecodeString(raw)
 		v.s = str
 		return v, ok
 	case TypeNumber:
-		f, ok := jsonNumber(raw)
+		f, ok := jsonscan.DecodeNumber(raw)
 		v.n = f
 		return v, ok
 	case TypeDate:
@@ -44,18 +46,18 @@ func interpret(s *Schema, raw json.RawMessage) (value, bool) {
 		v.t = t
 		return v, err == nil
 	case TypeBoolean:
-		b, ok := jsonBool(raw)
+		b, ok := jsonscan.DecodeBool(raw)
 		v.b = b
 		return v, ok
 	case TypeSingleSelect:
-		str, ok := jsonString(raw)
+		str, ok := jsonscan.DecodeString(raw)
 		if !ok || !s.HasOption(str) {
 			return v, false
 		}
 		v.s = str
 		return v, true
 	case TypeMultiSelect:
-		ss, ok := jsonStrings(raw)
+		ss, ok := jsonscan.DecodeStrings(raw)
 		if !ok {
 			return v, false
 		}

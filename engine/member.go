@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+
+	"github.com/smartgroups/smartgroups/engine/internal/jsonscan"
 )
 
 // Profile is a member's profile (SPEC §2.1). Pointer fields are nil when
@@ -175,16 +177,16 @@ func utmField(key []byte) int {
 // dropped and counted. Kept values are the record's bytes, except utm,
 // which holds its known keys only, encoded as json.Marshal encodes a
 // map[string]json.RawMessage.
-func validateProfilePatch(raw rawValue, lim Limits) (ProfilePatch, int, error) {
-	if raw.k != jsonObj {
+func validateProfilePatch(raw jsonscan.Value, lim Limits) (ProfilePatch, int, error) {
+	if raw.Kind != jsonscan.Obj {
 		return nil, 0, errors.New("profile must be a JSON object")
 	}
-	var vals [len(profileFields)]rawValue
+	var vals [len(profileFields)]jsonscan.Value
 	var others keySet
 	unknown := 0
-	it := raw.members()
+	it := raw.Members()
 	for {
-		key, v, ok := it.nextKey()
+		key, v, ok := it.NextKey()
 		if !ok {
 			break
 		}
@@ -197,23 +199,23 @@ func validateProfilePatch(raw rawValue, lim Limits) (ProfilePatch, int, error) {
 	n, size := 0, 0
 	var utm []byte
 	for f, v := range vals {
-		if !v.present() {
+		if !v.Present() {
 			continue
 		}
 		n++
 		k := profileFields[f]
-		if v.k == jsonNull {
-			size += len(v.b)
+		if v.Kind == jsonscan.Null {
+			size += len(v.Bytes)
 			continue
 		}
 		switch k {
 		case "first_name", "last_name", "email", "title", "role", "language":
-			if v.k != jsonStr {
+			if v.Kind != jsonscan.Str {
 				return nil, 0, fmt.Errorf("profile.%s: expected a string", k)
 			}
 		case "status":
-			if v.k != jsonStr || !validStatusBytes(stringBytes(v)) {
-				return nil, 0, fmt.Errorf("profile.status: %s is not one of accepted, invited, pending, deactivated, unsubscribed, declined, rejected", string(v.b))
+			if v.Kind != jsonscan.Str || !validStatusBytes(stringBytes(v)) {
+				return nil, 0, fmt.Errorf("profile.status: %s is not one of accepted, invited, pending, deactivated, unsubscribed, declined, rejected", string(v.Bytes))
 			}
 		case "tags":
 			tags, ok := countStrings(v)
@@ -227,9 +229,9 @@ func validateProfilePatch(raw rawValue, lim Limits) (ProfilePatch, int, error) {
 			if _, ok := countStrings(v); !ok {
 				return nil, 0, fmt.Errorf("profile.static_groups: expected an array of group ids")
 			}
-			el := v.elements()
+			el := v.Elements()
 			for {
-				s, ok := el.next()
+				s, ok := el.Next()
 				if !ok {
 					break
 				}
@@ -238,7 +240,7 @@ func validateProfilePatch(raw rawValue, lim Limits) (ProfilePatch, int, error) {
 				}
 			}
 		case "invited_at", "registered_at", "last_activity_at":
-			if _, err := parseTimestamp(v.b); err != nil {
+			if _, err := parseTimestamp(v.Bytes); err != nil {
 				return nil, 0, fmt.Errorf("profile.%s: %w", k, err)
 			}
 		case "utm":
@@ -250,17 +252,17 @@ func validateProfilePatch(raw rawValue, lim Limits) (ProfilePatch, int, error) {
 			size += len(u)
 			continue
 		}
-		size += len(v.b)
+		size += len(v.Bytes)
 	}
 	// One buffer holds the kept values.
 	buf := make([]byte, 0, size)
 	pp := make(ProfilePatch, n)
 	for f, v := range vals {
-		if !v.present() {
+		if !v.Present() {
 			continue
 		}
-		b := v.b
-		if profileFields[f] == "utm" && v.k != jsonNull {
+		b := v.Bytes
+		if profileFields[f] == "utm" && v.Kind != jsonscan.Null {
 			b = utm
 		}
 		start := len(buf)
@@ -272,16 +274,16 @@ func validateProfilePatch(raw rawValue, lim Limits) (ProfilePatch, int, error) {
 
 // encodeUTM checks a profile's utm object and encodes its known keys;
 // unknown keys are dropped and counted.
-func encodeUTM(v rawValue) ([]byte, int, error) {
-	if v.k != jsonObj {
+func encodeUTM(v jsonscan.Value) ([]byte, int, error) {
+	if v.Kind != jsonscan.Obj {
 		return nil, 0, fmt.Errorf("profile.utm: expected an object")
 	}
-	var vals [len(utmFields)]rawValue
+	var vals [len(utmFields)]jsonscan.Value
 	var others keySet
 	unknown := 0
-	it := v.members()
+	it := v.Members()
 	for {
-		key, uv, ok := it.nextKey()
+		key, uv, ok := it.NextKey()
 		if !ok {
 			break
 		}
@@ -293,18 +295,18 @@ func encodeUTM(v rawValue) ([]byte, int, error) {
 	}
 	size := 2
 	for f, uv := range vals {
-		if !uv.present() {
+		if !uv.Present() {
 			continue
 		}
-		if uv.k != jsonNull && uv.k != jsonStr {
+		if uv.Kind != jsonscan.Null && uv.Kind != jsonscan.Str {
 			return nil, 0, fmt.Errorf("profile.utm.%s: expected a string", utmFields[f])
 		}
-		size += len(utmFields[f]) + 4 + len(uv.b)
+		size += len(utmFields[f]) + 4 + len(uv.Bytes)
 	}
 	out := make([]byte, 0, size)
 	out = append(out, '{')
 	for f, uv := range vals {
-		if !uv.present() {
+		if !uv.Present() {
 			continue
 		}
 		if len(out) > 1 {
@@ -313,46 +315,24 @@ func encodeUTM(v rawValue) ([]byte, int, error) {
 		out = append(out, '"')
 		out = append(out, utmFields[f]...)
 		out = append(out, '"', ':')
-		out = appendHTMLEscaped(out, uv.b)
+		out = jsonscan.AppendHTMLEscaped(out, uv.Bytes)
 	}
 	return append(out, '}'), unknown, nil
 }
 
-// appendHTMLEscaped appends the JSON string or literal v as json.Marshal
-// writes a json.RawMessage holding it: with '<', '>', '&', U+2028 and
-// U+2029 escaped.
-func appendHTMLEscaped(dst, v []byte) []byte {
-	const hex = "0123456789abcdef"
-	start := 0
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if c == '<' || c == '>' || c == '&' {
-			dst = append(dst, v[start:i]...)
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			start = i + 1
-		}
-		if c == 0xE2 && i+2 < len(v) && v[i+1] == 0x80 && v[i+2]&^1 == 0xA8 {
-			dst = append(dst, v[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[v[i+2]&0xF])
-			start = i + 3
-		}
-	}
-	return append(dst, v[start:]...)
-}
-
 // countStrings counts the elements of v when it is an array of strings.
-func countStrings(v rawValue) (int, bool) {
-	if v.k != jsonArr {
+func countStrings(v jsonscan.Value) (int, bool) {
+	if v.Kind != jsonscan.Arr {
 		return 0, false
 	}
 	n := 0
-	el := v.elements()
+	el := v.Elements()
 	for {
-		s, ok := el.next()
+		s, ok := el.Next()
 		if !ok {
 			return n, true
 		}
-		if s.k != jsonStr {
+		if s.Kind != jsonscan.Str {
 			return 0, false
 		}
 		n++
@@ -373,7 +353,7 @@ func validStatusBytes(s []byte) bool {
 func (pp ProfilePatch) Apply(p *Profile) []string {
 	var changed []string
 	for k, v := range pp {
-		null := isNull(v)
+		null := jsonscan.IsNull(v)
 		switch k {
 		case "first_name", "last_name", "email", "title", "status", "role", "language":
 			f := p.strField(k)
@@ -381,7 +361,7 @@ func (pp ProfilePatch) Apply(p *Profile) []string {
 			if null {
 				*f = nil
 			} else {
-				s, _ := jsonString(v)
+				s, _ := jsonscan.DecodeString(v)
 				*f = &s
 			}
 			if !eqStrPtr(old, *f) {
@@ -394,7 +374,7 @@ func (pp ProfilePatch) Apply(p *Profile) []string {
 			}
 			var nv []string
 			if !null {
-				nv, _ = jsonStrings(v)
+				nv, _ = jsonscan.DecodeStrings(v)
 				nv = normSet(nv)
 			}
 			if !eqStrings(*f, nv) {
@@ -423,11 +403,11 @@ func (pp ProfilePatch) Apply(p *Profile) []string {
 				p.UTM = nil
 			} else {
 				for uk, uv := range u {
-					if isNull(uv) {
+					if jsonscan.IsNull(uv) {
 						delete(p.UTM, uk)
 						continue
 					}
-					s, _ := jsonString(uv)
+					s, _ := jsonscan.DecodeString(uv)
 					if p.UTM == nil {
 						p.UTM = map[string]string{}
 					}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/smartgroups/smartgroups/engine/internal/jsonscan"
 )
 
 // Limits bound what records and rules may contain (SPEC §4). Each breach is
@@ -311,7 +313,7 @@ func (c *compiler) node(raw json.RawMessage, path string, depth int) (*Node, err
 			return nil, err
 		}
 		var kids []json.RawMessage
-		if err := json.Unmarshal(obj[key], &kids); err != nil || isNull(obj[key]) {
+		if err := json.Unmarshal(obj[key], &kids); err != nil || jsonscan.IsNull(obj[key]) {
 			return nil, fmt.Errorf("%s.%s: expected an array of rule nodes", path, key)
 		}
 		n := &Node{Kind: kind, raw: raw}
@@ -346,7 +348,7 @@ func (c *compiler) node(raw json.RawMessage, path string, depth int) (*Node, err
 		if err := only("group"); err != nil {
 			return nil, err
 		}
-		id, ok := jsonString(obj["group"])
+		id, ok := jsonscan.DecodeString(obj["group"])
 		if !ok || id == "" {
 			return nil, fmt.Errorf("%s.group: expected a group id string", path)
 		}
@@ -366,11 +368,11 @@ func (c *compiler) node(raw json.RawMessage, path string, depth int) (*Node, err
 }
 
 func (c *compiler) field(obj map[string]json.RawMessage, path string, raw json.RawMessage) (*Node, error) {
-	field, ok := jsonString(obj["field"])
+	field, ok := jsonscan.DecodeString(obj["field"])
 	if !ok {
 		return nil, fmt.Errorf("%s.field: expected a string", path)
 	}
-	op, ok := jsonString(obj["op"])
+	op, ok := jsonscan.DecodeString(obj["op"])
 	if !ok {
 		return nil, fmt.Errorf("%s: trigger on %q needs an op string", path, field)
 	}
@@ -433,7 +435,7 @@ var opsByType = map[fieldType][]string{
 func (c *compiler) operand(n *Node, path string) error {
 	where := fmt.Sprintf("%s: %s %s", path, n.Field, n.Op)
 	noValue := func() error {
-		if n.Value != nil && !isNull(n.Value) {
+		if n.Value != nil && !jsonscan.IsNull(n.Value) {
 			return fmt.Errorf("%s takes no value", where)
 		}
 		return nil
@@ -446,7 +448,7 @@ func (c *compiler) operand(n *Node, path string) error {
 			path, n.Op, n.ftype, strings.Join(opsByType[n.ftype], ", "))
 	}
 	list := func() ([]string, error) {
-		ss, ok := jsonStrings(n.Value)
+		ss, ok := jsonscan.DecodeStrings(n.Value)
 		if !ok {
 			return nil, fmt.Errorf("%s: value must be an array of strings", where)
 		}
@@ -470,7 +472,7 @@ func (c *compiler) operand(n *Node, path string) error {
 			}
 			return nil
 		}
-		s, ok := jsonString(n.Value)
+		s, ok := jsonscan.DecodeString(n.Value)
 		if !ok {
 			return fmt.Errorf("%s: value must be a string", where)
 		}
@@ -517,8 +519,8 @@ func (c *compiler) operand(n *Node, path string) error {
 			if err := json.Unmarshal(n.Value, &pair); err != nil || len(pair) != 2 {
 				return fmt.Errorf("%s: value must be [lo, hi]", where)
 			}
-			lo, ok1 := jsonNumber(pair[0])
-			hi, ok2 := jsonNumber(pair[1])
+			lo, ok1 := jsonscan.DecodeNumber(pair[0])
+			hi, ok2 := jsonscan.DecodeNumber(pair[1])
 			if !ok1 || !ok2 {
 				return fmt.Errorf("%s: value must be [lo, hi] of numbers", where)
 			}
@@ -528,7 +530,7 @@ func (c *compiler) operand(n *Node, path string) error {
 			n.lo, n.hi = lo, hi
 			return nil
 		}
-		f, ok := jsonNumber(n.Value)
+		f, ok := jsonscan.DecodeNumber(n.Value)
 		if !ok {
 			return fmt.Errorf("%s: value must be a number", where)
 		}
@@ -589,7 +591,7 @@ func compileDate(op string, v json.RawMessage, where string) (DateCond, error) {
 			default:
 				return d, fmt.Errorf(`%s: value must be {"days": N} or {"hours": N}, not %q`, where, unit)
 			}
-			f, ok := jsonNumber(nraw)
+			f, ok := jsonscan.DecodeNumber(nraw)
 			if !ok || f < 0 || f != float64(int64(f)) || f > 1e6 {
 				return d, fmt.Errorf("%s: %s must be a whole number between 0 and 1000000", where, unit)
 			}
@@ -602,14 +604,14 @@ func compileDate(op string, v json.RawMessage, where string) (DateCond, error) {
 }
 
 func (c *compiler) activity(obj map[string]json.RawMessage, path string, raw json.RawMessage) (*Node, error) {
-	typ, ok := jsonString(obj["activity"])
+	typ, ok := jsonscan.DecodeString(obj["activity"])
 	if !ok || !activityTypeSet[typ] {
 		return nil, fmt.Errorf("%s: unknown activity type %s", path, string(obj["activity"]))
 	}
 	n := &Node{Kind: NodeActivity, Activity: typ, CountOp: "gte", CountN: 1, raw: raw}
 	c.deps["a."+typ] = true
-	if r, present := obj["resources"]; present && !isNull(r) {
-		ss, ok := jsonStrings(r)
+	if r, present := obj["resources"]; present && !jsonscan.IsNull(r) {
+		ss, ok := jsonscan.DecodeStrings(r)
 		if !ok || len(ss) == 0 {
 			return nil, fmt.Errorf("%s.resources: expected a non-empty array of resource ids", path)
 		}
@@ -628,7 +630,7 @@ func (c *compiler) activity(obj map[string]json.RawMessage, path string, raw jso
 		}
 		sort.Strings(n.Resources)
 	}
-	if w, present := obj["when"]; present && !isNull(w) {
+	if w, present := obj["when"]; present && !jsonscan.IsNull(w) {
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(w, &m); err != nil || len(m) != 1 {
 			return nil, fmt.Errorf("%s.when: expected an object with one date op", path)
@@ -644,7 +646,7 @@ func (c *compiler) activity(obj map[string]json.RawMessage, path string, raw jso
 			}
 		}
 	}
-	if cnt, present := obj["count"]; present && !isNull(cnt) {
+	if cnt, present := obj["count"]; present && !jsonscan.IsNull(cnt) {
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(cnt, &m); err != nil || len(m) != 1 {
 			return nil, fmt.Errorf(`%s.count: expected one of {"gte": N}, {"lte": N}, {"eq": N}`, path)
@@ -653,7 +655,7 @@ func (c *compiler) activity(obj map[string]json.RawMessage, path string, raw jso
 			if op != "gte" && op != "lte" && op != "eq" {
 				return nil, fmt.Errorf(`%s.count: unknown op %q (gte, lte, eq)`, path, op)
 			}
-			f, ok := jsonNumber(v)
+			f, ok := jsonscan.DecodeNumber(v)
 			if !ok || f < 0 || f != float64(int64(f)) || f > 1e9 {
 				return nil, fmt.Errorf("%s.count.%s: expected a whole number >= 0", path, op)
 			}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+
+	"github.com/smartgroups/smartgroups/engine/internal/jsonscan"
 )
 
 // ValueType is the type of a custom property or form question.
@@ -85,7 +87,7 @@ func (s *Schema) validate() error {
 	if err := checkID(s.Kind+" id", s.ID); err != nil {
 		return err
 	}
-	if len(s.TS) > 0 && !isNull(s.TS) {
+	if len(s.TS) > 0 && !jsonscan.IsNull(s.TS) {
 		if _, err := parseTimestamp(s.TS); err != nil {
 			return fmt.Errorf("%s %q: ts: %w", s.Kind, s.ID, err)
 		}
@@ -119,11 +121,11 @@ func (s *Schema) validate() error {
 func (s *Schema) fits(raw json.RawMessage) error {
 	switch s.Type {
 	case TypeText:
-		if _, ok := jsonString(raw); !ok {
+		if _, ok := jsonscan.DecodeString(raw); !ok {
 			return fmt.Errorf("expected a string for %s type text", s.Kind)
 		}
 	case TypeNumber:
-		if _, ok := jsonNumber(raw); !ok {
+		if _, ok := jsonscan.DecodeNumber(raw); !ok {
 			return fmt.Errorf("expected a number for %s type number", s.Kind)
 		}
 	case TypeDate:
@@ -131,11 +133,11 @@ func (s *Schema) fits(raw json.RawMessage) error {
 			return fmt.Errorf("expected a date for %s type date: %w", s.Kind, err)
 		}
 	case TypeBoolean:
-		if _, ok := jsonBool(raw); !ok {
+		if _, ok := jsonscan.DecodeBool(raw); !ok {
 			return fmt.Errorf("expected true or false for %s type boolean", s.Kind)
 		}
 	case TypeSingleSelect:
-		v, ok := jsonString(raw)
+		v, ok := jsonscan.DecodeString(raw)
 		if !ok {
 			return fmt.Errorf("expected an option id string for %s type single_select", s.Kind)
 		}
@@ -143,7 +145,7 @@ func (s *Schema) fits(raw json.RawMessage) error {
 			return fmt.Errorf("option %q is not declared", v)
 		}
 	case TypeMultiSelect:
-		vs, ok := jsonStrings(raw)
+		vs, ok := jsonscan.DecodeStrings(raw)
 		if !ok {
 			return fmt.Errorf("expected an array of option id strings for %s type multi_select", s.Kind)
 		}

@@ -5,12 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/smartgroups/smartgroups/engine/internal/jsonscan"
 )
 
 // Millis is an instant as milliseconds since the Unix epoch (UTC). The engine
@@ -30,13 +31,13 @@ func parseTimestamp(raw json.RawMessage) (Millis, error) {
 	if len(raw) == 0 {
 		return 0, errNotTimestamp
 	}
-	if s, ok := plainString(raw); ok {
+	if s, ok := jsonscan.PlainString(raw); ok {
 		if ms, ok := parseRFC3339Millis(s); ok {
 			return ms, nil
 		}
 		return parseTimestampString(string(s))
 	}
-	if isJSONNumber(raw) {
+	if jsonscan.IsNumber(raw) {
 		n, err := strconv.ParseInt(string(raw), 10, 64)
 		if err != nil {
 			return 0, fmt.Errorf("%s is not an integer of epoch milliseconds", string(raw))
@@ -88,9 +89,9 @@ func parseRFC3339Millis(s []byte) (ms Millis, ok bool) {
 	}
 	s = s[19:]
 	nsec := 0
-	if len(s) >= 2 && s[0] == '.' && isDigit(s[1]) {
+	if len(s) >= 2 && s[0] == '.' && jsonscan.IsDigit(s[1]) {
 		n := 2
-		for n < len(s) && isDigit(s[n]) {
+		for n < len(s) && jsonscan.IsDigit(s[n]) {
 			n++
 		}
 		digits := s[1:n]
@@ -242,143 +243,4 @@ func foldRune(r rune) rune {
 		low += 'a' - 'A'
 	}
 	return low
-}
-
-// jsonNumber decodes a finite JSON number.
-func jsonNumber(raw json.RawMessage) (float64, bool) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) {
-		return 0, false
-	}
-	if isJSONNumber(raw) {
-		// What encoding/json does for a float64.
-		f, err := strconv.ParseFloat(string(raw), 64)
-		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-			return 0, false
-		}
-		return f, true
-	}
-	var f float64
-	if err := json.Unmarshal(raw, &f); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-		return 0, false
-	}
-	return f, true
-}
-
-func isNull(raw json.RawMessage) bool {
-	return bytes.Equal(bytes.TrimSpace(raw), []byte("null"))
-}
-
-// jsonString decodes a JSON string.
-func jsonString(raw json.RawMessage) (string, bool) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '"' {
-		return "", false
-	}
-	if p, ok := plainString(raw); ok {
-		return string(p), true
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", false
-	}
-	return s, true
-}
-
-// jsonStrings decodes a JSON array of strings (null elements are refused).
-func jsonStrings(raw json.RawMessage) ([]string, bool) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '[' {
-		return nil, false
-	}
-	if n, ok := plainStrings(raw, "", nil); ok {
-		// One string holds the elements.
-		ss := make([]string, n)
-		plainStrings(raw, string(raw), ss)
-		return ss, true
-	}
-	var elems []json.RawMessage
-	if err := json.Unmarshal(raw, &elems); err != nil {
-		return nil, false
-	}
-	ss := make([]string, len(elems))
-	for i, e := range elems {
-		s, ok := jsonString(e)
-		if !ok {
-			return nil, false
-		}
-		ss[i] = s
-	}
-	return ss, true
-}
-
-// jsonBool decodes a JSON boolean.
-func jsonBool(raw json.RawMessage) (bool, bool) {
-	switch string(bytes.TrimSpace(raw)) {
-	case "true":
-		return true, true
-	case "false":
-		return false, true
-	}
-	return false, false
-}
-
-// plainString returns the bytes between the quotes of raw when raw is a
-// JSON string without escapes and with valid UTF-8 only: a string that
-// decodes to exactly those bytes.
-func plainString(raw []byte) ([]byte, bool) {
-	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
-		return nil, false
-	}
-	p := raw[1 : len(raw)-1]
-	ascii := true
-	for _, c := range p {
-		if c < 0x20 || c == '"' || c == '\\' {
-			return nil, false
-		}
-		if c >= utf8.RuneSelf {
-			ascii = false
-		}
-	}
-	if !ascii && !utf8.Valid(p) {
-		return nil, false
-	}
-	return p, true
-}
-
-// plainStrings counts the elements of raw, and stores them in out unless
-// out is nil, when raw is a JSON array of strings without escapes in valid
-// UTF-8 and nothing follows it; ok is false for anything else. The elements
-// stored are substrings of text, which holds the bytes of raw.
-func plainStrings(raw []byte, text string, out []string) (n int, ok bool) {
-	if len(raw) < 2 || raw[0] != '[' || !utf8.Valid(raw) {
-		return 0, false
-	}
-	i := skipSpace(raw, 1)
-	if i < len(raw) && raw[i] == ']' {
-		return 0, i+1 == len(raw)
-	}
-	for {
-		if i >= len(raw) || raw[i] != '"' {
-			return 0, false
-		}
-		end, esc, ok := scanString(raw, i)
-		if !ok || esc {
-			return 0, false
-		}
-		if out != nil {
-			out[n] = text[i+1 : end-1]
-		}
-		n++
-		i = skipSpace(raw, end)
-		switch {
-		case i >= len(raw):
-			return 0, false
-		case raw[i] == ']':
-			return n, i+1 == len(raw)
-		case raw[i] != ',':
-			return 0, false
-		}
-		i = skipSpace(raw, i+1)
-	}
 }
