@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/smartgroups/smartgroups/engine/rule"
 )
 
 // appendMemberState encodes a member state as the same JSON that
@@ -53,7 +55,7 @@ func appendMemberState(b []byte, st *MemberState) []byte {
 	return append(b, '}')
 }
 
-func appendProfile(b []byte, p *Profile) []byte {
+func appendProfile(b []byte, p *rule.Profile) []byte {
 	b = append(b, '{')
 	first := true
 	key := func(k string) {
@@ -81,7 +83,7 @@ func appendProfile(b []byte, p *Profile) []byte {
 	}
 	for _, f := range []struct {
 		k string
-		v *Millis
+		v *rule.Millis
 	}{{"invited_at", p.InvitedAt}, {"registered_at", p.RegisteredAt}, {"last_activity_at", p.LastActivityAt}} {
 		if f.v != nil {
 			key(f.k)

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/smartgroups/smartgroups/engine/internal/jsonscan"
+	"github.com/smartgroups/smartgroups/engine/rule"
 )
 
 // RecordError is why a record was dead-lettered: Code is a short bounded
@@ -27,8 +28,8 @@ func rerr(code, format string, args ...any) *RecordError {
 
 // SchemaLookup finds the declared property and question schemas of a spot.
 type SchemaLookup interface {
-	Property(spot, id string) (*Schema, bool)
-	Question(spot, id string) (*Schema, bool)
+	Property(spot, id string) (*rule.Schema, bool)
+	Question(spot, id string) (*rule.Schema, bool)
 }
 
 func checkSize(rec Record, lim Limits) *RecordError {
@@ -53,10 +54,10 @@ func DecodeMember(rec Record, lim Limits, schemas SchemaLookup) (*MemberChange, 
 		if !ok {
 			return nil, rerr("invalid_key", "a null value erases the member named by the key <spot>/<member>, but key %q has no '/'", string(rec.Key))
 		}
-		if err := checkKeyID("spot", spot); err != nil {
+		if err := rule.CheckKeyID("spot", spot); err != nil {
 			return nil, rerr("invalid_key", "key %q: %v", string(rec.Key), err)
 		}
-		if err := checkID("member", member); err != nil {
+		if err := rule.CheckID("member", member); err != nil {
 			return nil, rerr("invalid_key", "key %q: %v", string(rec.Key), err)
 		}
 		return &MemberChange{Kind: KindProfiles, Spot: spot, Member: member, Erase: true, TS: noTS}, nil
@@ -101,7 +102,7 @@ func DecodeMember(rec Record, lim Limits, schemas SchemaLookup) (*MemberChange, 
 	if env[envTS].AbsentOrNull() {
 		return nil, rerr("missing_field", "missing required field ts")
 	}
-	ts, err := parseTimestamp(env[envTS].Bytes)
+	ts, err := rule.ParseTimestamp(env[envTS].Bytes)
 	if err != nil {
 		return nil, rerr("invalid_field", "ts: %v", err)
 	}
@@ -149,7 +150,7 @@ func DecodeMember(rec Record, lim Limits, schemas SchemaLookup) (*MemberChange, 
 }
 
 // noTS marks an erase from a tombstone, which carries no timestamp.
-const noTS = Millis(-1 << 62)
+const noTS = rule.Millis(-1 << 62)
 
 func errText(err error) string {
 	if err == nil {
@@ -168,7 +169,7 @@ type DefChange struct {
 	Delete bool
 
 	Group     *GroupDef
-	Schema    *Schema
+	Schema    *rule.Schema
 	Blacklist *Blacklist
 }
 
@@ -183,16 +184,16 @@ func DecodeDefinition(rec Record, lim Limits) (*DefChange, *RecordError) {
 		return nil, rerr("invalid_key", "definitions key %q is not <spot>/<kind>/<id>", key)
 	}
 	d := &DefChange{Spot: parts[0], Kind: parts[1], ID: parts[2], Delete: rec.Tombstone()}
-	if err := checkKeyID("spot", d.Spot); err != nil {
+	if err := rule.CheckKeyID("spot", d.Spot); err != nil {
 		return nil, rerr("invalid_key", "key %q: %v", key, err)
 	}
 	switch d.Kind {
 	case "group":
-		if err := checkKeyID("group id", d.ID); err != nil {
+		if err := rule.CheckKeyID("group id", d.ID); err != nil {
 			return nil, rerr("invalid_key", "key %q: %v", key, err)
 		}
 	case "property", "question":
-		if err := checkID(d.Kind+" id", d.ID); err != nil {
+		if err := rule.CheckID(d.Kind+" id", d.ID); err != nil {
 			return nil, rerr("invalid_key", "key %q: %v", key, err)
 		}
 	case "blacklist":
@@ -200,10 +201,10 @@ func DecodeDefinition(rec Record, lim Limits) (*DefChange, *RecordError) {
 		if !ok {
 			return nil, rerr("invalid_key", "blacklist key %q is not <spot>/blacklist/<group>/<member>", key)
 		}
-		if err := checkKeyID("group id", g); err != nil {
+		if err := rule.CheckKeyID("group id", g); err != nil {
 			return nil, rerr("invalid_key", "key %q: %v", key, err)
 		}
-		if err := checkID("member", m); err != nil {
+		if err := rule.CheckID("member", m); err != nil {
 			return nil, rerr("invalid_key", "key %q: %v", key, err)
 		}
 		d.ID, d.Member = g, m
@@ -242,7 +243,7 @@ func DecodeDefinition(rec Record, lim Limits) (*DefChange, *RecordError) {
 			return nil, rerr("invalid_field", "group %q: type must be static or smart, not %q", g.ID, g.Type)
 		}
 		if len(g.TS) > 0 && !jsonscan.IsNull(g.TS) {
-			if _, err := parseTimestamp(g.TS); err != nil {
+			if _, err := rule.ParseTimestamp(g.TS); err != nil {
 				return nil, rerr("invalid_field", "group %q: ts: %v", g.ID, err)
 			}
 		}
@@ -260,14 +261,14 @@ func DecodeDefinition(rec Record, lim Limits) (*DefChange, *RecordError) {
 		}
 		d.Group = &g
 	case "property", "question":
-		var s Schema
+		var s rule.Schema
 		if err := decodeExact(rec.Value, &s); err != nil {
 			return nil, rerr("invalid_field", "%s definition: %v", d.Kind, err)
 		}
 		if s.ID != d.ID {
 			return nil, rerr("key_mismatch", "%s id %q does not match key %q", d.Kind, s.ID, key)
 		}
-		if err := s.validate(); err != nil {
+		if err := s.Validate(); err != nil {
 			return nil, rerr("invalid_definition", "%v", err)
 		}
 		d.Schema = &s

@@ -7,14 +7,15 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/smartgroups/smartgroups/engine/internal/jsonscan"
+	"github.com/smartgroups/smartgroups/engine/rule"
 )
 
 // The production decoder (decode_scan.go, decode_member.go) must decide
@@ -410,34 +411,29 @@ func FuzzValueHelpers(f *testing.F) {
 		require.Equal(t, ok2, ok1, "jsonscan.DecodeBool(%q)", raw)
 		require.Equal(t, b2, b1, "jsonscan.DecodeBool(%q)", raw)
 		require.Equal(t, legacyIsNull(raw), jsonscan.IsNull(raw), "jsonscan.IsNull(%q)", raw)
-		t1, e1 := parseTimestamp(raw)
+		t1, e1 := rule.ParseTimestamp(raw)
 		t2, e2 := legacyParseTimestamp(raw)
-		require.Equal(t, t2, t1, "parseTimestamp(%q)", raw)
-		require.Equal(t, fmt.Sprint(e2), fmt.Sprint(e1), "parseTimestamp(%q)", raw)
-		if ms, ok := parseRFC3339Millis(raw); ok {
-			tm, err := time.Parse(time.RFC3339Nano, string(raw))
-			require.NoError(t, err, "parseRFC3339Millis(%q) accepts", raw)
-			require.Equal(t, tm.UnixMilli(), ms, "parseRFC3339Millis(%q)", raw)
-		}
+		require.Equal(t, t2, t1, "rule.ParseTimestamp(%q)", raw)
+		require.Equal(t, fmt.Sprint(e2), fmt.Sprint(e1), "rule.ParseTimestamp(%q)", raw)
 	})
 }
 
 func TestProfileFieldTables(t *testing.T) {
-	require.Len(t, profileFields, len(profileFieldTypes)+1)
+	require.Len(t, profileFields, len(rule.ProfileFields)+1)
 	for i, f := range profileFields {
 		require.Equal(t, i, profileField([]byte(f)), f)
 		if f != "utm" {
-			require.Contains(t, profileFieldTypes, f)
+			require.Contains(t, rule.ProfileFields, f)
 		}
 		if i > 0 {
 			require.Less(t, profileFields[i-1], f, "sorted")
 		}
 	}
 	require.Equal(t, "utm", profileFields[len(profileFields)-1])
-	require.Len(t, utmFields, len(utmKeys))
+	require.Len(t, utmFields, len(rule.UTMKeys))
 	for i, f := range utmFields {
 		require.Equal(t, i, utmField([]byte(f)), f)
-		require.True(t, utmKeys[f], f)
+		require.True(t, slices.Contains(rule.UTMKeys, f), f)
 		if i > 0 {
 			require.Less(t, utmFields[i-1], f, "sorted")
 		}

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/smartgroups/smartgroups/engine/internal/jsonscan"
+	"github.com/smartgroups/smartgroups/engine/rule"
 )
 
 // Member records are read without encoding/json (decode_scan.go): one scan
@@ -166,19 +167,19 @@ func stringBytes(v jsonscan.Value) []byte {
 // checkIDBytes is checkID (checkKeyID when keySegment) of an id still in
 // bytes.
 func checkIDBytes(what string, id []byte, keySegment bool) error {
-	if len(id) > 0 && len(id) <= MaxIDBytes && utf8.Valid(id) && bytes.IndexByte(id, 0) < 0 &&
+	if len(id) > 0 && len(id) <= rule.MaxIDBytes && utf8.Valid(id) && bytes.IndexByte(id, 0) < 0 &&
 		(!keySegment || bytes.IndexByte(id, '/') < 0) {
 		return nil
 	}
 	if keySegment {
-		return checkKeyID(what, string(id))
+		return rule.CheckKeyID(what, string(id))
 	}
-	return checkID(what, string(id))
+	return rule.CheckID(what, string(id))
 }
 
 // activityTypeName returns the activity type named t.
 func activityTypeName(t []byte) (string, bool) {
-	for _, name := range ActivityTypes {
+	for _, name := range rule.ActivityTypes {
 		if string(t) == name {
 			return name, true
 		}
@@ -186,8 +187,8 @@ func activityTypeName(t []byte) (string, bool) {
 	return "", false
 }
 
-func decodeActivity(env *envelope, ts Millis) (*Activity, *RecordError) {
-	a := &Activity{TS: ts}
+func decodeActivity(env *envelope, ts rule.Millis) (*rule.Activity, *RecordError) {
+	a := &rule.Activity{TS: ts}
 	if id := env[envID]; !id.AbsentOrNull() {
 		if id.Kind != jsonscan.Str {
 			return nil, rerr("invalid_field", "id: expected a string")
@@ -209,7 +210,7 @@ func decodeActivity(env *envelope, ts Millis) (*Activity, *RecordError) {
 	a.Type = t
 	res := env[envResource]
 	if res.AbsentOrNull() {
-		if activityHasResource(t) {
+		if rule.ActivityHasResource(t) {
 			return nil, rerr("missing_field", "a %s activity needs a resource {id, title}", t)
 		}
 		return a, nil
@@ -308,7 +309,7 @@ func decodeValues(v jsonscan.Value, field, kind, spot string, schemas SchemaLook
 			continue
 		}
 		if !idOK(id) {
-			if err := checkID(field+" "+kind+" id", id); err != nil {
+			if err := rule.CheckID(field+" "+kind+" id", id); err != nil {
 				bad, badID = rerr("invalid_id", "%v", err), id
 				continue
 			}
@@ -316,7 +317,7 @@ func decodeValues(v jsonscan.Value, field, kind, spot string, schemas SchemaLook
 		if raw == nil {
 			continue
 		}
-		var s *Schema
+		var s *rule.Schema
 		var declared bool
 		if kind == "property" {
 			s, declared = schemas.Property(spot, id)
@@ -326,7 +327,7 @@ func decodeValues(v jsonscan.Value, field, kind, spot string, schemas SchemaLook
 		if !declared {
 			continue
 		}
-		if err := s.fits(raw); err != nil {
+		if err := s.Fits(raw); err != nil {
 			bad, badID = rerr("type_mismatch", "%s.%s: %v", field, id, err), id
 		}
 	}
@@ -338,5 +339,5 @@ func decodeValues(v jsonscan.Value, field, kind, spot string, schemas SchemaLook
 
 // idOK reports whether checkID accepts id.
 func idOK(id string) bool {
-	return len(id) > 0 && len(id) <= MaxIDBytes && utf8.ValidString(id) && strings.IndexByte(id, 0) < 0
+	return len(id) > 0 && len(id) <= rule.MaxIDBytes && utf8.ValidString(id) && strings.IndexByte(id, 0) < 0
 }

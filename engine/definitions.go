@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"sort"
 
-	"github.com/RoaringBitmap/roaring/v2"
-
 	"github.com/smartgroups/smartgroups/state"
 )
 
@@ -224,7 +222,7 @@ func (t *txn) reconcileGroups(p int32, spot string) error {
 
 // emptyGroup removes every member of a group in partition p.
 func (t *txn) emptyGroup(p int32, spot, g string) error {
-	bm, err := t.posting(p, spot, "g:"+g)
+	bm, err := t.posting(p, spot, termSmartGroup(g))
 	if err != nil {
 		return err
 	}
@@ -254,7 +252,7 @@ func (t *txn) backfill(p int32, sd *SpotDefs, g string) error {
 	if err != nil {
 		return err
 	}
-	cur, err := t.posting(p, sd.Spot, "g:"+g)
+	cur, err := t.posting(p, sd.Spot, termSmartGroup(g))
 	if err != nil {
 		return err
 	}
@@ -275,142 +273,4 @@ func (t *txn) backfill(p int32, sd *SpotDefs, g string) error {
 		t.release(m)
 	}
 	return nil
-}
-
-// backfillSet is the set of eligible members that can match the rule, as
-// narrowed by posting lists. The result is a fresh bitmap.
-func (t *txn) backfillSet(p int32, spot string, r *Rule) (*roaring.Bitmap, error) {
-	c, err := t.candidates(p, spot, r.Root)
-	if err != nil {
-		return nil, err
-	}
-	if c == nil {
-		if c, err = t.posting(p, spot, "*"); err != nil {
-			return nil, err
-		}
-	}
-	elig, err := t.union(p, spot, []string{"s:accepted", "s:invited", "s:pending"})
-	if err != nil {
-		return nil, err
-	}
-	return roaring.And(c, elig), nil
-}
-
-// Candidates returns the members a rule can be true for in a partition,
-// narrowed by posting lists (read-only use; nil means every member).
-func (t *txn) candidates(p int32, spot string, n *Node) (*roaring.Bitmap, error) {
-	switch n.Kind {
-	case NodeAll:
-		var acc *roaring.Bitmap
-		for _, c := range n.Children {
-			bm, err := t.candidates(p, spot, c)
-			if err != nil {
-				return nil, err
-			}
-			if bm == nil {
-				continue
-			}
-			if acc == nil {
-				acc = bm.Clone()
-			} else {
-				acc.And(bm)
-			}
-		}
-		return acc, nil
-	case NodeAny:
-		acc := roaring.New()
-		for _, c := range n.Children {
-			bm, err := t.candidates(p, spot, c)
-			if err != nil || bm == nil {
-				return nil, err
-			}
-			acc.Or(bm)
-		}
-		return acc, nil
-	case NodeGroup:
-		if n.groupStatic {
-			return t.posting(p, spot, "sg:"+n.Group)
-		}
-		return t.posting(p, spot, "g:"+n.Group)
-	case NodeActivity:
-		if n.CountN < 1 || n.CountOp == "lte" { // can be true with no activity
-			return nil, nil
-		}
-		if n.resSet == nil {
-			return t.posting(p, spot, "a:"+n.Activity)
-		}
-		terms := make([]string, 0, len(n.Resources))
-		for _, r := range n.Resources {
-			terms = append(terms, "a:"+n.Activity+":"+r)
-		}
-		return t.union(p, spot, terms)
-	case NodeField:
-		return t.fieldCandidates(p, spot, n)
-	}
-	return nil, nil
-}
-
-func (t *txn) fieldCandidates(p int32, spot string, n *Node) (*roaring.Bitmap, error) {
-	var prefix string
-	switch {
-	case n.src == srcProfile && n.name == "tags":
-		prefix = "t:"
-	case n.src == srcProfile && n.name == "static_groups":
-		prefix = "sg:"
-	case n.src == srcProfile && n.name == "status":
-		prefix = "s:"
-	case n.src == srcProfile && n.name == "role":
-		prefix = "r:"
-	case n.src == srcProfile && n.name == "language":
-		prefix = "l:"
-	case n.src == srcCustom && n.schema.Type.selectType():
-		prefix = "c:" + n.name + "="
-	case n.src == srcForm && n.schema.Type.selectType():
-		prefix = "f:" + n.name + "="
-	default:
-		return nil, nil
-	}
-	var vals []string
-	switch n.Op {
-	case "eq":
-		if n.ftype != ftString {
-			return nil, nil
-		}
-		vals = []string{n.str}
-	case "in", "has_any":
-		vals = n.strs
-	case "has_all":
-		var acc *roaring.Bitmap
-		for _, v := range n.strs {
-			bm, err := t.posting(p, spot, prefix+v)
-			if err != nil {
-				return nil, err
-			}
-			if acc == nil {
-				acc = bm.Clone()
-			} else {
-				acc.And(bm)
-			}
-		}
-		return acc, nil
-	default:
-		return nil, nil
-	}
-	terms := make([]string, len(vals))
-	for i, v := range vals {
-		terms[i] = prefix + v
-	}
-	return t.union(p, spot, terms)
-}
-
-func (t *txn) union(p int32, spot string, terms []string) (*roaring.Bitmap, error) {
-	bms := make([]*roaring.Bitmap, 0, len(terms))
-	for _, term := range terms {
-		bm, err := t.posting(p, spot, term)
-		if err != nil {
-			return nil, err
-		}
-		bms = append(bms, bm)
-	}
-	return roaring.FastOr(bms...), nil
 }

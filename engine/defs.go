@@ -3,8 +3,11 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+
+	"github.com/smartgroups/smartgroups/engine/rule"
 )
 
 // Defs holds the definitions of every spot: groups with their compiled
@@ -20,8 +23,8 @@ type Defs struct {
 type SpotDefs struct {
 	Spot       string
 	Groups     map[string]*GroupDef
-	Properties map[string]*Schema
-	Questions  map[string]*Schema
+	Properties map[string]*rule.Schema
+	Questions  map[string]*rule.Schema
 	Blacklist  map[string]map[string]bool // group -> member -> true
 
 	// Derived, rebuilt on every change of the spot's groups or schemas.
@@ -33,8 +36,8 @@ type SpotDefs struct {
 	// Relative date conditions of the time groups that a new activity can
 	// add flip instants to: activity triggers by type, and date triggers
 	// on last_activity_at.
-	timeActs    map[string][]*Node
-	timeLastAct []*Node
+	timeActs    map[string][]*rule.Node
+	timeLastAct []*rule.Node
 }
 
 // NewDefs returns empty definitions.
@@ -56,8 +59,8 @@ func (d *Defs) Spots() []string {
 func (d *Defs) spot(spot string) *SpotDefs {
 	s := d.spots[spot]
 	if s == nil {
-		s = &SpotDefs{Spot: spot, Groups: map[string]*GroupDef{}, Properties: map[string]*Schema{},
-			Questions: map[string]*Schema{}, Blacklist: map[string]map[string]bool{}}
+		s = &SpotDefs{Spot: spot, Groups: map[string]*GroupDef{}, Properties: map[string]*rule.Schema{},
+			Questions: map[string]*rule.Schema{}, Blacklist: map[string]map[string]bool{}}
 		d.spots[spot] = s
 		s.derive()
 	}
@@ -65,7 +68,7 @@ func (d *Defs) spot(spot string) *SpotDefs {
 }
 
 // Property implements SchemaLookup.
-func (d *Defs) Property(spot, id string) (*Schema, bool) {
+func (d *Defs) Property(spot, id string) (*rule.Schema, bool) {
 	if s := d.spots[spot]; s != nil {
 		p, ok := s.Properties[id]
 		return p, ok
@@ -74,7 +77,7 @@ func (d *Defs) Property(spot, id string) (*Schema, bool) {
 }
 
 // Question implements SchemaLookup.
-func (d *Defs) Question(spot, id string) (*Schema, bool) {
+func (d *Defs) Question(spot, id string) (*rule.Schema, bool) {
 	if s := d.spots[spot]; s != nil {
 		q, ok := s.Questions[id]
 		return q, ok
@@ -90,11 +93,11 @@ func (d *Defs) Blacklisted(spot, group, member string) bool {
 
 type spotCatalog struct {
 	s      *SpotDefs
-	self   *GroupDef // the group being defined, visible to its own rule
-	schema *Schema   // a schema being redefined, seen instead of the current one
+	self   *GroupDef    // the group being defined, visible to its own rule
+	schema *rule.Schema // a schema being redefined, seen instead of the current one
 }
 
-func (c spotCatalog) Property(id string) (*Schema, bool) {
+func (c spotCatalog) Property(id string) (*rule.Schema, bool) {
 	if c.schema != nil && c.schema.Kind == "property" && c.schema.ID == id {
 		return c.schema, true
 	}
@@ -102,30 +105,30 @@ func (c spotCatalog) Property(id string) (*Schema, bool) {
 	return p, ok
 }
 
-func (c spotCatalog) Question(id string) (*Schema, bool) {
+func (c spotCatalog) Question(id string) (*rule.Schema, bool) {
 	if c.schema != nil && c.schema.Kind == "question" && c.schema.ID == id {
 		return c.schema, true
 	}
 	q, ok := c.s.Questions[id]
 	return q, ok
 }
-func (c spotCatalog) Group(id string) (GroupType, bool) {
+func (c spotCatalog) Group(id string) (smart, ok bool) {
 	if c.self != nil && c.self.ID == id {
-		return c.self.Type, true
+		return c.self.Type == GroupSmart, true
 	}
 	g, ok := c.s.Groups[id]
 	if !ok {
-		return "", false
+		return false, false
 	}
-	return g.Type, true
+	return g.Type == GroupSmart, true
 }
 
 // Catalog returns the catalog rules of a spot compile against.
-func (d *Defs) Catalog(spot string) Catalog { return spotCatalog{s: d.spot(spot)} }
+func (d *Defs) Catalog(spot string) rule.Catalog { return spotCatalog{s: d.spot(spot)} }
 
 // referencing returns the smart groups of the spot whose rule satisfies f,
 // in id order.
-func (s *SpotDefs) referencing(f func(r *Rule) bool) []string {
+func (s *SpotDefs) referencing(f func(r *rule.Rule) bool) []string {
 	var out []string
 	for id, g := range s.Groups {
 		if g.compiled != nil && f(g.compiled) {
@@ -138,33 +141,33 @@ func (s *SpotDefs) referencing(f func(r *Rule) bool) []string {
 
 // ReferencingGroups returns the smart groups referencing group id.
 func (s *SpotDefs) ReferencingGroups(id string) []string {
-	return s.referencing(func(r *Rule) bool { return r.ReferencesGroup(id) })
+	return s.referencing(func(r *rule.Rule) bool { return r.ReferencesGroup(id) })
 }
 
 // ReferencingSchema returns the smart groups whose rule reads a property
 // ("property") or question ("question") id.
 func (s *SpotDefs) ReferencingSchema(kind, id string) []string {
-	return s.referencing(func(r *Rule) bool {
+	return s.referencing(func(r *rule.Rule) bool {
 		if kind == "property" {
-			return contains(r.Properties, id)
+			return slices.Contains(r.Properties, id)
 		}
-		return contains(r.Questions, id)
+		return slices.Contains(r.Questions, id)
 	})
 }
 
 // ReferencingOption returns the smart groups whose rule names an option of
 // a property or question.
 func (s *SpotDefs) ReferencingOption(kind, id, option string) []string {
-	return s.referencing(func(r *Rule) bool { return contains(r.Options[kind+":"+id], option) })
+	return s.referencing(func(r *rule.Rule) bool { return slices.Contains(r.Options[kind+":"+id], option) })
 }
 
 // ReferencingTag returns the smart groups whose rule names a tag
 // (case-insensitively, as tags compare).
 func (s *SpotDefs) ReferencingTag(tag string) []string {
-	ft := fold(tag)
-	return s.referencing(func(r *Rule) bool {
+	ft := rule.Fold(tag)
+	return s.referencing(func(r *rule.Rule) bool {
 		for _, t := range r.Tags {
-			if fold(t) == ft {
+			if rule.Fold(t) == ft {
 				return true
 			}
 		}
@@ -197,7 +200,7 @@ func (d *Defs) Check(c *DefChange) *RecordError {
 		if c.Group.Type == GroupStatic {
 			return nil
 		}
-		r, err := CompileRule(c.Group.Rule, spotCatalog{s: s, self: c.Group}, d.lim)
+		r, err := rule.CompileRule(c.Group.Rule, spotCatalog{s: s, self: c.Group}, d.lim.Rule())
 		if err != nil {
 			return rerr("invalid_rule", "group %q: %v", c.ID, err)
 		}
@@ -234,7 +237,7 @@ func (d *Defs) Check(c *DefChange) *RecordError {
 			}
 		}
 		for _, gid := range refs {
-			if _, err := CompileRule(s.Groups[gid].Rule, spotCatalog{s: s, schema: c.Schema}, d.lim); err != nil {
+			if _, err := rule.CompileRule(s.Groups[gid].Rule, spotCatalog{s: s, schema: c.Schema}, d.lim.Rule()); err != nil {
 				return rerr("referenced", "%s %q: smart group %s would no longer be valid: %v", c.Kind, c.ID, gid, err)
 			}
 		}
@@ -255,7 +258,7 @@ func (d *Defs) Check(c *DefChange) *RecordError {
 
 // cycle returns the path of a cycle that defining group id with rule r
 // would create, or nil.
-func (s *SpotDefs) cycle(id string, r *Rule) []string {
+func (s *SpotDefs) cycle(id string, r *rule.Rule) []string {
 	deps := func(g string) []string {
 		if g == id {
 			return r.Groups
@@ -338,7 +341,7 @@ func (s *SpotDefs) recompile(kind, id string, lim Limits) []error {
 	var errs []error
 	for _, gid := range s.ReferencingSchema(kind, id) {
 		g := s.Groups[gid]
-		r, err := CompileRule(g.Rule, spotCatalog{s: s}, lim)
+		r, err := rule.CompileRule(g.Rule, spotCatalog{s: s}, lim.Rule())
 		if err != nil {
 			errs = append(errs, fmt.Errorf("engine: group %s/%s no longer compiles after %s %q changed: %w", s.Spot, gid, kind, id, err))
 			continue
@@ -354,9 +357,9 @@ func (s *SpotDefs) recompile(kind, id string, lim Limits) []error {
 func (d *Defs) LoadGroup(g *GroupDef) { d.spot(g.Spot).Groups[g.ID] = g }
 
 // LoadSchema installs a schema without checks.
-func (d *Defs) LoadSchema(s *Schema) {
+func (d *Defs) LoadSchema(s *rule.Schema) {
 	sd := d.spot(s.Spot)
-	s.index()
+	s.IndexOptions()
 	if s.Kind == "question" {
 		sd.Questions[s.ID] = s
 	} else {
@@ -380,7 +383,7 @@ func (d *Defs) Finish() error {
 			if g.Type != GroupSmart {
 				continue
 			}
-			r, err := CompileRule(g.Rule, spotCatalog{s: s}, d.lim)
+			r, err := rule.CompileRule(g.Rule, spotCatalog{s: s}, d.lim.Rule())
 			if err != nil {
 				return fmt.Errorf("engine: stored group %s/%s no longer compiles: %w", s.Spot, g.ID, err)
 			}
@@ -437,7 +440,7 @@ func (s *SpotDefs) derive() {
 	s.order = order
 	s.rank = make(map[string]int, len(order))
 	s.timeGroups = nil
-	s.timeActs, s.timeLastAct = map[string][]*Node{}, nil
+	s.timeActs, s.timeLastAct = map[string][]*rule.Node{}, nil
 	for i, id := range order {
 		s.rank[id] = i
 		if s.Groups[id].compiled.TimeDependent {
@@ -447,18 +450,18 @@ func (s *SpotDefs) derive() {
 	}
 }
 
-func (s *SpotDefs) collectTimeNodes(n *Node) {
+func (s *SpotDefs) collectTimeNodes(n *rule.Node) {
 	switch n.Kind {
-	case NodeAll, NodeAny, NodeNot:
+	case rule.NodeAll, rule.NodeAny, rule.NodeNot:
 		for _, c := range n.Children {
 			s.collectTimeNodes(c)
 		}
-	case NodeField:
-		if n.ftype == ftDate && n.date.relative() && n.src == srcProfile && n.name == "last_activity_at" {
+	case rule.NodeField:
+		if n.TimeDependent() && n.Source() == rule.SourceProfile && n.Name() == "last_activity_at" {
 			s.timeLastAct = append(s.timeLastAct, n)
 		}
-	case NodeActivity:
-		if n.When != nil && n.When.relative() {
+	case rule.NodeActivity:
+		if n.TimeDependent() {
 			s.timeActs[n.Activity] = append(s.timeActs[n.Activity], n)
 		}
 	}

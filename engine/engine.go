@@ -14,6 +14,7 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/smartgroups/smartgroups/engine/rule"
 	"github.com/smartgroups/smartgroups/state"
 )
 
@@ -40,7 +41,7 @@ type Config struct {
 	Clock ClockMode
 	// Now is the fixed instant for ClockFixed, and the initial instant of
 	// ClockEvent for a new store. Default 0.
-	Now Millis
+	Now rule.Millis
 	// Limits bound records and rules. Default DefaultLimits().
 	Limits Limits
 	// PartitionOf returns the input partition owning a member. Default: 0.
@@ -63,6 +64,28 @@ type Config struct {
 	// re-delivery and is skipped (serve). Default false: a file's line
 	// numbers start again with every run.
 	DefinitionOffsets bool
+}
+
+// Limits bound what records and rules may contain (SPEC §4). Each breach is
+// dead-lettered or refused with a reason naming the limit.
+type Limits struct {
+	MaxRecordBytes int // a record value, default 1 MiB
+	MaxRuleDepth   int // nesting of a rule, default 32
+	MaxRuleNodes   int // nodes of a rule, default 1,000
+	MaxValues      int // entries in a trigger's value list, default 1,000
+	MaxTags        int // tags per member, default 1,000
+}
+
+// DefaultLimits returns the limits of SPEC §4.
+func DefaultLimits() Limits {
+	r := rule.DefaultLimits()
+	return Limits{MaxRecordBytes: 1 << 20, MaxRuleDepth: r.MaxRuleDepth, MaxRuleNodes: r.MaxRuleNodes,
+		MaxValues: r.MaxValues, MaxTags: 1000}
+}
+
+// Rule returns the limits rules are compiled with.
+func (l Limits) Rule() rule.Limits {
+	return rule.Limits{MaxRuleDepth: l.MaxRuleDepth, MaxRuleNodes: l.MaxRuleNodes, MaxValues: l.MaxValues}
 }
 
 // DefaultConfig returns the default configuration.
@@ -100,15 +123,15 @@ type Engine struct {
 	st   *state.Store
 	cfg  Config
 	defs *Defs
-	now  Millis
+	now  rule.Millis
 
 	owned    map[int32]bool
 	postings map[string]*roaring.Bitmap // cache of posting lists by key
 	nextOut  map[int32]uint64           // next outbox id per partition
 
 	cache       *memberCache
-	nextDue     map[int32]Millis // earliest pending timer per partition, when known
-	timerFloor  map[int32]Millis // every timer before it was fired
+	nextDue     map[int32]rule.Millis // earliest pending timer per partition, when known
+	timerFloor  map[int32]rule.Millis // every timer before it was fired
 	metrics     *Metrics
 	liveGroups  atomic.Int64
 	liveMembers atomic.Int64
@@ -126,7 +149,7 @@ func New(st *state.Store, cfg Config) (*Engine, error) {
 	}
 	e := &Engine{st: st, cfg: cfg, defs: NewDefs(cfg.Limits), owned: map[int32]bool{},
 		postings: map[string]*roaring.Bitmap{}, nextOut: map[int32]uint64{}, cache: newMemberCache(cfg.MemberCacheSize),
-		nextDue: map[int32]Millis{}, timerFloor: map[int32]Millis{}}
+		nextDue: map[int32]rule.Millis{}, timerFloor: map[int32]rule.Millis{}}
 	m, err := newMetrics(cfg.Registerer, e)
 	if err != nil {
 		return nil, err
@@ -167,7 +190,7 @@ func (e *Engine) loadDefs() error {
 			loadErr = json.Unmarshal(v, &g)
 			e.defs.LoadGroup(&g)
 		case "property", "question":
-			var s Schema
+			var s rule.Schema
 			loadErr = json.Unmarshal(v, &s)
 			e.defs.LoadSchema(&s)
 		case "blacklist":
@@ -201,7 +224,7 @@ func (e *Engine) countGroups() {
 func (e *Engine) Defs() *Defs { return e.defs }
 
 // Now returns the engine's current instant.
-func (e *Engine) Now() Millis {
+func (e *Engine) Now() rule.Millis {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.now
@@ -411,10 +434,10 @@ func (e *Engine) Tick(ctx context.Context) (*Result, error) {
 }
 
 // NextTimer returns the earliest pending timer instant of owned partitions.
-func (e *Engine) NextTimer() (Millis, bool) {
+func (e *Engine) NextTimer() (rule.Millis, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var best Millis
+	var best rule.Millis
 	found := false
 	for p := range e.owned {
 		tp := state.TimerPrefix(p)

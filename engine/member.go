@@ -4,111 +4,26 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/smartgroups/smartgroups/engine/internal/jsonscan"
+	"github.com/smartgroups/smartgroups/engine/rule"
 )
-
-// Profile is a member's profile (SPEC §2.1). Pointer fields are nil when
-// unset; an empty set counts as unset.
-type Profile struct {
-	FirstName      *string           `json:"first_name,omitempty"`
-	LastName       *string           `json:"last_name,omitempty"`
-	Email          *string           `json:"email,omitempty"`
-	Title          *string           `json:"title,omitempty"`
-	Status         *string           `json:"status,omitempty"`
-	Role           *string           `json:"role,omitempty"`
-	Language       *string           `json:"language,omitempty"`
-	Tags           []string          `json:"tags,omitempty"`
-	InvitedAt      *Millis           `json:"invited_at,omitempty"`
-	RegisteredAt   *Millis           `json:"registered_at,omitempty"`
-	LastActivityAt *Millis           `json:"last_activity_at,omitempty"`
-	UTM            map[string]string `json:"utm,omitempty"`
-	StaticGroups   []string          `json:"static_groups,omitempty"`
-}
-
-func (p *Profile) str(name string) *string {
-	switch name {
-	case "first_name":
-		return p.FirstName
-	case "last_name":
-		return p.LastName
-	case "email":
-		return p.Email
-	case "title":
-		return p.Title
-	case "status":
-		return p.Status
-	case "role":
-		return p.Role
-	case "language":
-		return p.Language
-	}
-	return nil
-}
-
-func (p *Profile) strField(name string) **string {
-	switch name {
-	case "first_name":
-		return &p.FirstName
-	case "last_name":
-		return &p.LastName
-	case "email":
-		return &p.Email
-	case "title":
-		return &p.Title
-	case "status":
-		return &p.Status
-	case "role":
-		return &p.Role
-	case "language":
-		return &p.Language
-	}
-	return nil
-}
-
-func (p *Profile) dateField(name string) **Millis {
-	switch name {
-	case "invited_at":
-		return &p.InvitedAt
-	case "registered_at":
-		return &p.RegisteredAt
-	case "last_activity_at":
-		return &p.LastActivityAt
-	}
-	return nil
-}
-
-// StatusValue returns the status or "".
-func (p *Profile) StatusValue() string {
-	if p.Status == nil {
-		return ""
-	}
-	return *p.Status
-}
 
 // ProfilePatch is a validated JSON Merge Patch of a profile: field name to
 // raw value, JSON null clearing the field.
 type ProfilePatch map[string]json.RawMessage
-
-// Activity is one validated activity record.
-type Activity struct {
-	ID       string `json:"id,omitempty"`
-	Type     string `json:"type"`
-	Resource string `json:"resource,omitempty"`
-	Title    string `json:"title,omitempty"`
-	TS       Millis `json:"ts"`
-}
 
 // MemberChange is a decoded, validated member record.
 type MemberChange struct {
 	Kind     Kind
 	Spot     string
 	Member   string
-	TS       Millis
+	TS       rule.Millis
 	Erase    bool
 	Profile  ProfilePatch
-	Activity *Activity
+	Activity *rule.Activity
 	Custom   map[string]json.RawMessage // id -> value, null clears
 	Form     map[string]json.RawMessage
 	// Unknown counts fields that were ignored.
@@ -240,7 +155,7 @@ func validateProfilePatch(raw jsonscan.Value, lim Limits) (ProfilePatch, int, er
 				}
 			}
 		case "invited_at", "registered_at", "last_activity_at":
-			if _, err := parseTimestamp(v.Bytes); err != nil {
+			if _, err := rule.ParseTimestamp(v.Bytes); err != nil {
 				return nil, 0, fmt.Errorf("profile.%s: %w", k, err)
 			}
 		case "utm":
@@ -340,7 +255,7 @@ func countStrings(v jsonscan.Value) (int, bool) {
 }
 
 func validStatusBytes(s []byte) bool {
-	for _, x := range Statuses {
+	for _, x := range rule.Statuses {
 		if string(s) == x {
 			return true
 		}
@@ -350,13 +265,13 @@ func validStatusBytes(s []byte) bool {
 
 // Apply merges the patch into p (RFC 7396) and returns the names of the
 // profile fields whose value changed ("utm" for any utm key).
-func (pp ProfilePatch) Apply(p *Profile) []string {
+func (pp ProfilePatch) Apply(p *rule.Profile) []string {
 	var changed []string
 	for k, v := range pp {
 		null := jsonscan.IsNull(v)
 		switch k {
 		case "first_name", "last_name", "email", "title", "status", "role", "language":
-			f := p.strField(k)
+			f := p.StringField(k)
 			old := *f
 			if null {
 				*f = nil
@@ -382,12 +297,12 @@ func (pp ProfilePatch) Apply(p *Profile) []string {
 			}
 			*f = nv
 		case "invited_at", "registered_at", "last_activity_at":
-			f := p.dateField(k)
+			f := p.DateField(k)
 			old := *f
 			if null {
 				*f = nil
 			} else {
-				t, _ := parseTimestamp(v)
+				t, _ := rule.ParseTimestamp(v)
 				*f = &t
 			}
 			if !eqMillisPtr(old, *f) {
@@ -433,7 +348,7 @@ func normSet(ss []string) []string {
 	}
 	out := append([]string(nil), ss...)
 	sort.Strings(out)
-	return dedupe(out)
+	return slices.Compact(out)
 }
 
 func eqStrPtr(a, b *string) bool {
@@ -443,7 +358,7 @@ func eqStrPtr(a, b *string) bool {
 	return *a == *b
 }
 
-func eqMillisPtr(a, b *Millis) bool {
+func eqMillisPtr(a, b *rule.Millis) bool {
 	if a == nil || b == nil {
 		return a == b
 	}

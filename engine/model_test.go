@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/smartgroups/smartgroups/engine"
+	"github.com/smartgroups/smartgroups/engine/rule"
 	"github.com/smartgroups/smartgroups/internal/process"
 	"github.com/smartgroups/smartgroups/internal/reference"
 	"github.com/smartgroups/smartgroups/internal/scenario"
@@ -75,7 +76,7 @@ func runModel(t *testing.T, seed int64, cfg scenario.Config, fixed bool, batch i
 			t.Skip("scenario has no ts after its now")
 		}
 	}
-	t.Logf("%d lines, %d final memberships, %d dead letters, now %s", len(lines), len(want), len(ref.DeadLettered()), engine.FormatMillis(ref.Now()))
+	t.Logf("%d lines, %d final memberships, %d dead letters, now %s", len(lines), len(want), len(ref.DeadLettered()), rule.FormatMillis(ref.Now()))
 	compareSets(t, got, want)
 	compareDead(t, dead.Bytes(), ref.DeadLettered())
 }

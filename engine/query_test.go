@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/smartgroups/smartgroups/engine/rule"
 	"github.com/smartgroups/smartgroups/state"
 )
 
@@ -31,9 +32,9 @@ func allMembers(t *testing.T, e *Engine) map[string]*MemberState {
 }
 
 // naivePreview evaluates a rule on every member without the posting lists.
-func naivePreview(t *testing.T, e *Engine, rule string, blacklistOf string) []string {
+func naivePreview(t *testing.T, e *Engine, raw string, blacklistOf string) []string {
 	t.Helper()
-	r, err := CompileRule(json.RawMessage(rule), e.defs.Catalog("acme"), e.cfg.Limits)
+	r, err := rule.CompileRule(json.RawMessage(raw), e.defs.Catalog("acme"), e.cfg.Limits.Rule())
 	require.NoError(t, err)
 	tx := e.begin()
 	defer func() { _ = tx.b.Close() }()
@@ -44,7 +45,7 @@ func naivePreview(t *testing.T, e *Engine, rule string, blacklistOf string) []st
 		if !m.eligible() || e.defs.Blacklisted("acme", blacklistOf, id) {
 			continue
 		}
-		ok, err := Eval(r, m, e.now)
+		ok, err := rule.Eval(r, m, e.now)
 		require.NoError(t, err)
 		if ok {
 			out = append(out, id)

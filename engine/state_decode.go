@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/smartgroups/smartgroups/engine/internal/jsonscan"
+	"github.com/smartgroups/smartgroups/engine/rule"
 )
 
 // Stored member states are read without encoding/json: every member a
@@ -127,7 +128,7 @@ func profileKey(key []byte) int {
 
 // profileStr returns the field of p for a string key (below
 // numProfileStrings).
-func profileStr(p *Profile, k int) **string {
+func profileStr(p *rule.Profile, k int) **string {
 	switch k {
 	case prFirstName:
 		return &p.FirstName
@@ -479,8 +480,8 @@ func decodeStateFast(data []byte, keys int) (*MemberState, bool) {
 		}
 	}
 	if nMs > 0 {
-		ms := make([]Millis, 0, nMs)
-		for i, dst := range [...]**Millis{&p.InvitedAt, &p.RegisteredAt, &p.LastActivityAt, &st.LastAct, &st.Timer} {
+		ms := make([]rule.Millis, 0, nMs)
+		for i, dst := range [...]**rule.Millis{&p.InvitedAt, &p.RegisteredAt, &p.LastActivityAt, &st.LastAct, &st.Timer} {
 			if v := instants[i]; v.Kind == jsonscan.Num {
 				n, ok := parseInt64(v.Bytes)
 				if !ok {

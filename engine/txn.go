@@ -5,19 +5,18 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/RoaringBitmap/roaring/v2"
-
+	"github.com/smartgroups/smartgroups/engine/rule"
 	"github.com/smartgroups/smartgroups/state"
 )
 
 // MemberState is the stored state of one member (key 'm', JSON).
 type MemberState struct {
 	ID      string                     `json:"id"`
-	Profile Profile                    `json:"p"`
+	Profile rule.Profile               `json:"p"`
 	Custom  map[string]json.RawMessage `json:"c,omitempty"`
 	Form    map[string]json.RawMessage `json:"f,omitempty"`
 	// LastAct is the newest activity ts.
-	LastAct *Millis `json:"la,omitempty"`
+	LastAct *rule.Millis `json:"la,omitempty"`
 	// ActN numbers activities to keep their keys unique.
 	ActN uint32 `json:"an,omitempty"`
 	// ActTypes has bit i set when the member has an activity of type
@@ -27,7 +26,7 @@ type MemberState struct {
 	// Groups are the smart groups the member is in, sorted.
 	Groups []string `json:"g,omitempty"`
 	// Timer is the due instant of the member's pending timer.
-	Timer *Millis `json:"t,omitempty"`
+	Timer *rule.Millis `json:"t,omitempty"`
 	// Seqs are the last output seq per smart group key of the member.
 	Seqs map[string]uint64 `json:"q,omitempty"`
 }
@@ -59,7 +58,7 @@ type member struct {
 	ord   uint32
 	st    *MemberState
 	dirty bool
-	acts  map[string][]Activity
+	acts  map[string][]rule.Activity
 	// partial: loaded for a read query without the activity bookkeeping
 	// (ActN, ActTypes), so Activities always reads the store.
 	partial bool
@@ -67,8 +66,8 @@ type member struct {
 
 // activityBits maps an activity type to its bit in MemberState.ActTypes.
 var activityBits = func() map[string]uint32 {
-	m := make(map[string]uint32, len(ActivityTypes))
-	for i, t := range ActivityTypes {
+	m := make(map[string]uint32, len(rule.ActivityTypes))
+	for i, t := range rule.ActivityTypes {
 		m[t] = 1 << uint(i)
 	}
 	return m
@@ -78,9 +77,9 @@ var activityBits = func() map[string]uint32 {
 // never matches a stored activity).
 func activityBit(typ string) uint32 { return activityBits[typ] }
 
-var _ MemberView = (*member)(nil)
+var _ rule.MemberView = (*member)(nil)
 
-func (m *member) Profile() *Profile { return &m.st.Profile }
+func (m *member) Profile() *rule.Profile { return &m.st.Profile }
 
 func (m *member) Custom(id string) (json.RawMessage, bool) {
 	v, ok := m.st.Custom[id]
@@ -92,14 +91,14 @@ func (m *member) Form(id string) (json.RawMessage, bool) {
 	return v, ok
 }
 
-func (m *member) LastActivity() (Millis, bool) {
+func (m *member) LastActivity() (rule.Millis, bool) {
 	if m.st.LastAct == nil {
 		return 0, false
 	}
 	return *m.st.LastAct, true
 }
 
-func (m *member) Activities(typ string) ([]Activity, error) {
+func (m *member) Activities(typ string) ([]rule.Activity, error) {
 	if a, ok := m.acts[typ]; ok {
 		return a, nil
 	}
@@ -107,16 +106,16 @@ func (m *member) Activities(typ string) ([]Activity, error) {
 		return nil, nil // none of that type: no need to look
 	}
 	prefix := state.ActivityPrefix(m.part, m.spot, m.ord, typ)
-	var out []Activity
+	var out []rule.Activity
 	err := m.t.b.Scan(prefix, state.PrefixEnd(prefix), func(k, v []byte) bool {
-		out = append(out, Activity{Type: typ, TS: state.ActivityTS(k, len(prefix)), Resource: string(v)})
+		out = append(out, rule.Activity{Type: typ, TS: state.ActivityTS(k, len(prefix)), Resource: string(v)})
 		return true
 	})
 	if err != nil {
 		return nil, err
 	}
 	if m.acts == nil {
-		m.acts = map[string][]Activity{}
+		m.acts = map[string][]rule.Activity{}
 	}
 	m.acts[typ] = out
 	return out, nil
@@ -127,7 +126,7 @@ func (m *member) InSmartGroup(id string) bool {
 	return i < len(m.st.Groups) && m.st.Groups[i] == id
 }
 
-func (m *member) eligible() bool { return Eligible(m.st.Profile.StatusValue()) }
+func (m *member) eligible() bool { return rule.Eligible(m.st.Profile.StatusValue()) }
 
 func (m *member) setGroup(id string, in bool) {
 	g := m.st.Groups
@@ -174,90 +173,25 @@ type txn struct {
 	tombs     map[int32][]string
 
 	// instants is scratch space for rescheduleTimer.
-	instants []Millis
+	instants []rule.Millis
 	// tsText is FormatMillis(tsMillis): the flips of one record share it.
-	tsMillis Millis
+	tsMillis rule.Millis
 	tsText   string
 	// evals counts rule evaluations (reevaluate), added to the metric at
 	// commit.
 	evals int
 	// act is the activity being applied, if the record is one (see
 	// rescheduleAfterActivity).
-	act *Activity
+	act *rule.Activity
 
 	// cause of the changes being made
 	reason Reason
-	ts     Millis
+	ts     rule.Millis
 }
 
 func (e *Engine) begin() *txn {
 	return &txn{e: e, b: e.st.NewBatch(), members: map[memberRef]*member{}, ords: map[idRef]uint32{},
 		deltas: map[string]*postingDelta{}, changelog: map[int32]*changelog{}, tombs: map[int32][]string{}, positions: map[posKey]int64{}}
-}
-
-// postingDelta is what a transaction changed in one posting list.
-type postingDelta struct {
-	adds, removes *roaring.Bitmap
-}
-
-// base returns the committed posting list (cached; never modified by a
-// transaction before it commits).
-func (t *txn) base(key string) (*roaring.Bitmap, error) {
-	if bm, ok := t.e.postings[key]; ok {
-		return bm, nil
-	}
-	v, ok, err := t.b.Get([]byte(key))
-	if err != nil {
-		return nil, err
-	}
-	bm := roaring.New()
-	if ok {
-		if bm, err = state.DecodePosting(v); err != nil {
-			return nil, fmt.Errorf("engine: posting list %q: %w", key, err)
-		}
-	}
-	t.e.postings[key] = bm
-	return bm, nil
-}
-
-// posting returns a posting list as this transaction sees it, for reading
-// only.
-func (t *txn) posting(part int32, spot, term string) (*roaring.Bitmap, error) {
-	k := string(state.PostingKey(part, spot, term))
-	bm, err := t.base(k)
-	if err != nil {
-		return nil, err
-	}
-	if d := t.deltas[k]; d != nil {
-		bm = bm.Clone()
-		bm.Or(d.adds)
-		bm.AndNot(d.removes)
-	}
-	return bm, nil
-}
-
-func (t *txn) delta(part int32, spot, term string) *postingDelta {
-	k := string(state.PostingKey(part, spot, term))
-	d := t.deltas[k]
-	if d == nil {
-		d = &postingDelta{adds: roaring.New(), removes: roaring.New()}
-		t.deltas[k] = d
-	}
-	return d
-}
-
-func (t *txn) postAdd(part int32, spot, term string, ord uint32) error {
-	d := t.delta(part, spot, term)
-	d.adds.Add(ord)
-	d.removes.Remove(ord)
-	return nil
-}
-
-func (t *txn) postRemove(part int32, spot, term string, ord uint32) error {
-	d := t.delta(part, spot, term)
-	d.removes.Add(ord)
-	d.adds.Remove(ord)
-	return nil
 }
 
 // lookupOrd finds a member's ordinal.
@@ -313,7 +247,7 @@ func (t *txn) memberByID(part int32, spot, id string, create bool) (*member, err
 		return nil, err
 	}
 	t.members[memberRef{part, spot, next}] = m
-	if err := t.postAdd(part, spot, "*", next); err != nil {
+	if err := t.postAdd(part, spot, termAll, next); err != nil {
 		return nil, err
 	}
 	t.e.liveMembers.Add(1)
@@ -356,7 +290,7 @@ func (t *txn) release(m *member) {
 // flip changes a member's membership in a smart group and emits the event.
 func (t *txn) flip(m *member, group string, in bool) error {
 	m.setGroup(group, in)
-	term := "g:" + group
+	term := termSmartGroup(group)
 	var err error
 	if in {
 		err = t.postAdd(m.part, m.spot, term, m.ord)
@@ -380,7 +314,7 @@ func (t *txn) flip(m *member, group string, in bool) error {
 		ts = t.e.now
 	}
 	if ts != t.tsMillis || t.tsText == "" {
-		t.tsMillis, t.tsText = ts, FormatMillis(ts)
+		t.tsMillis, t.tsText = ts, rule.FormatMillis(ts)
 	}
 	t.events = append(t.events, Event{Spot: m.spot, Group: group, Member: m.st.ID, Op: op,
 		TS: t.tsText, Reason: t.reason, Seq: seq, Partition: m.part})
@@ -646,7 +580,7 @@ type memberCache struct {
 // arrival).
 type cachedMember struct {
 	st   *MemberState
-	acts map[string][]Activity
+	acts map[string][]rule.Activity
 }
 
 func newMemberCache(max int) *memberCache {

@@ -1,24 +1,12 @@
-package engine
+package rule
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"github.com/smartgroups/smartgroups/engine/internal/jsonscan"
 )
-
-// MemberView is what rule evaluation reads of one member.
-type MemberView interface {
-	Profile() *Profile
-	Custom(id string) (json.RawMessage, bool)
-	Form(id string) (json.RawMessage, bool)
-	// LastActivity is the newest activity ts, if any activity is known.
-	LastActivity() (Millis, bool)
-	// Activities returns the member's activities of one type.
-	Activities(typ string) ([]Activity, error)
-	// InSmartGroup reports current membership in a smart group.
-	InSmartGroup(id string) bool
-}
 
 type value struct {
 	s   string
@@ -42,7 +30,7 @@ func interpret(s *Schema, raw json.RawMessage) (value, bool) {
 		v.n = f
 		return v, ok
 	case TypeDate:
-		t, err := parseTimestamp(raw)
+		t, err := ParseTimestamp(raw)
 		v.t = t
 		return v, err == nil
 	case TypeBoolean:
@@ -76,11 +64,11 @@ func fieldValue(n *Node, m MemberView) (value, bool) {
 	var v value
 	p := m.Profile()
 	switch n.src {
-	case srcUTM:
+	case SourceUTM:
 		s, ok := p.UTM[n.name]
 		v.s = s
 		return v, ok
-	case srcProfile:
+	case SourceProfile:
 		switch n.ftype {
 		case ftString, ftStatus:
 			s := p.str(n.name)
@@ -96,7 +84,7 @@ func fieldValue(n *Node, m MemberView) (value, bool) {
 			v.set = p.StaticGroups
 			return v, len(v.set) > 0
 		case ftDate:
-			t := *p.dateField(n.name)
+			t := *p.DateField(n.name)
 			if n.name == "last_activity_at" {
 				if la, ok := m.LastActivity(); ok && (t == nil || la > *t) {
 					t = &la
@@ -108,9 +96,9 @@ func fieldValue(n *Node, m MemberView) (value, bool) {
 			v.t = *t
 			return v, true
 		}
-	case srcCustom, srcForm:
+	case SourceCustom, SourceForm:
 		get := m.Custom
-		if n.src == srcForm {
+		if n.src == SourceForm {
 			get = m.Form
 		}
 		raw, ok := get(n.name)
@@ -164,12 +152,12 @@ func evalField(n *Node, m MemberView, now Millis) bool {
 func evalPositive(n *Node, op string, v value) bool {
 	switch n.ftype {
 	case ftString:
-		s := fold(v.s)
+		s := Fold(v.s)
 		switch op {
 		case "eq":
 			return s == n.str
 		case "in":
-			return contains(n.strs, s)
+			return slices.Contains(n.strs, s)
 		case "contains":
 			return strings.Contains(s, n.str)
 		case "starts_with":
@@ -178,12 +166,12 @@ func evalPositive(n *Node, op string, v value) bool {
 			return strings.HasSuffix(s, n.str)
 		}
 	case ftStatus, ftSingle:
-		return contains(n.strs, v.s)
+		return slices.Contains(n.strs, v.s)
 	case ftTags, ftIDSet:
 		has := func(x string) bool {
 			for _, s := range v.set {
 				if n.ftype == ftTags {
-					s = fold(s)
+					s = Fold(s)
 				}
 				if s == x {
 					return true
@@ -243,11 +231,19 @@ func countActivities(n *Node, m MemberView, now Millis) (int64, error) {
 	return c, nil
 }
 
+// hasResource reports whether an activity trigger counts activities on
+// resource id: every resource when it names none.
+func (n *Node) hasResource(id string) bool {
+	if n.resSet == nil {
+		return true
+	}
+	_, ok := n.resSet[id]
+	return ok
+}
+
 func activityMatches(n *Node, a *Activity, now Millis) bool {
-	if n.resSet != nil {
-		if _, ok := n.resSet[a.Resource]; !ok {
-			return false
-		}
+	if !n.hasResource(a.Resource) {
+		return false
 	}
 	return n.When == nil || n.When.test(a.TS, now)
 }
@@ -354,7 +350,7 @@ func evalNode(n *Node, m MemberView, now Millis, ex ExplainNode) (bool, error) {
 	case NodeGroup:
 		v = m.InSmartGroup(n.Group)
 		if n.groupStatic {
-			v = contains(m.Profile().StaticGroups, n.Group)
+			v = slices.Contains(m.Profile().StaticGroups, n.Group)
 		}
 		if ex != nil {
 			ex["group"] = n.Group

@@ -1,4 +1,4 @@
-package engine
+package rule
 
 import (
 	"encoding/json"
@@ -89,27 +89,49 @@ const testSchemas = `[
  {"kind":"question","spot":"acme","id":"consent","label":"Consent","type":"boolean"}
 ]`
 
-// testDefs returns definitions of spot "acme" with the test schemas, a
-// static group "beta-testers", a static group "s2" and a smart group
-// "vips" (tags has_any vip).
-func testDefs(t testing.TB) *Defs {
+// testCatalog is a Catalog of the names rules in the tests refer to.
+type testCatalog struct {
+	properties, questions map[string]*Schema
+	groups                map[string]bool // id -> smart
+}
+
+func (c *testCatalog) Catalog(string) Catalog { return c }
+
+func (c *testCatalog) Property(id string) (*Schema, bool) {
+	s, ok := c.properties[id]
+	return s, ok
+}
+
+func (c *testCatalog) Question(id string) (*Schema, bool) {
+	s, ok := c.questions[id]
+	return s, ok
+}
+
+func (c *testCatalog) Group(id string) (smart, ok bool) {
+	smart, ok = c.groups[id]
+	return smart, ok
+}
+
+// testDefs returns the catalog of spot "acme": the test schemas, a static
+// group "beta-testers", a static group "s2" and a smart group "vips".
+func testDefs(t testing.TB) *testCatalog {
 	t.Helper()
-	d := NewDefs(DefaultLimits())
+	c := &testCatalog{properties: map[string]*Schema{}, questions: map[string]*Schema{},
+		groups: map[string]bool{"beta-testers": false, "s2": false, "vips": true}}
 	var schemas []*Schema
 	require.NoError(t, json.Unmarshal([]byte(testSchemas), &schemas))
 	for _, s := range schemas {
-		require.NoError(t, s.validate())
-		d.LoadSchema(s)
+		require.NoError(t, s.Validate())
+		if s.Kind == "question" {
+			c.questions[s.ID] = s
+		} else {
+			c.properties[s.ID] = s
+		}
 	}
-	d.LoadGroup(&GroupDef{Kind: "group", Spot: "acme", ID: "beta-testers", Type: GroupStatic, Name: "Beta"})
-	d.LoadGroup(&GroupDef{Kind: "group", Spot: "acme", ID: "s2", Type: GroupStatic, Name: "S2"})
-	d.LoadGroup(&GroupDef{Kind: "group", Spot: "acme", ID: "vips", Type: GroupSmart, Name: "VIPs",
-		Rule: json.RawMessage(`{"field":"profile.tags","op":"has_any","value":["vip"]}`)})
-	require.NoError(t, d.Finish())
-	return d
+	return c
 }
 
-func compile(t testing.TB, d *Defs, rule string) *Rule {
+func compile(t testing.TB, d *testCatalog, rule string) *Rule {
 	t.Helper()
 	r, err := CompileRule(json.RawMessage(rule), d.Catalog("acme"), DefaultLimits())
 	require.NoError(t, err, "rule %s", rule)
@@ -847,7 +869,7 @@ func TestEvalFlipInstants(t *testing.T) {
 	} {
 		r := compile(t, d, c.rule)
 		m := &tMember{p: Profile{RegisteredAt: mp(c.t)}}
-		inst, err := flipInstants(r.Root, m, now, nil)
+		inst, err := FlipInstants(r.Root, m, now, nil)
 		require.NoError(t, err)
 		sort.Slice(inst, func(i, j int) bool { return inst[i] < inst[j] })
 		// Every listed instant is after now and is one at which the value

@@ -1,4 +1,4 @@
-package engine
+package rule
 
 import (
 	"bytes"
@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/smartgroups/smartgroups/engine/internal/jsonscan"
 )
@@ -19,14 +17,11 @@ import (
 // truncated.
 type Millis = int64
 
-// MaxIDBytes is the longest id accepted (SPEC §4).
-const MaxIDBytes = 256
-
 var errNotTimestamp = errors.New("expected an RFC 3339 timestamp with an offset or integer epoch milliseconds")
 
 // parseTimestamp accepts an RFC 3339 string with an offset or a JSON integer
 // of epoch milliseconds.
-func parseTimestamp(raw json.RawMessage) (Millis, error) {
+func ParseTimestamp(raw json.RawMessage) (Millis, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
 		return 0, errNotTimestamp
@@ -174,73 +169,4 @@ func ParseTime(s string) (Millis, error) {
 		return parseEpochMillis(json.RawMessage(s))
 	}
 	return parseTimestampString(s)
-}
-
-// checkID validates an id: non-empty, at most MaxIDBytes, valid UTF-8, no NUL.
-func checkID(what, id string) error {
-	switch {
-	case id == "":
-		return fmt.Errorf("%s must be a non-empty string", what)
-	case len(id) > MaxIDBytes:
-		return fmt.Errorf("%s is %d bytes, longer than the limit of %d bytes", what, len(id), MaxIDBytes)
-	case !utf8.ValidString(id):
-		return fmt.Errorf("%s is not valid UTF-8", what)
-	case strings.IndexByte(id, 0) >= 0:
-		return fmt.Errorf("%s contains a NUL character", what)
-	}
-	return nil
-}
-
-// checkKeyID validates an id that is also a key segment (spot, group): it
-// may not contain '/'.
-func checkKeyID(what, id string) error {
-	if err := checkID(what, id); err != nil {
-		return err
-	}
-	if strings.IndexByte(id, '/') >= 0 {
-		return fmt.Errorf("%s %q contains '/', which is reserved as the key separator", what, id)
-	}
-	return nil
-}
-
-// fold returns the simple-case-folded form of s: every rune is replaced by
-// a canonical member of its Unicode simple case-folding orbit (the smallest
-// one, lower-cased when that is an ASCII capital), so fold(a) == fold(b)
-// exactly when a and b are equal under simple case folding.
-func fold(s string) string {
-	plain := true
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= utf8.RuneSelf || ('A' <= c && c <= 'Z') {
-			plain = false
-			break
-		}
-	}
-	if plain {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for _, r := range s {
-		b.WriteRune(foldRune(r))
-	}
-	return b.String()
-}
-
-func foldRune(r rune) rune {
-	if r < utf8.RuneSelf {
-		if 'A' <= r && r <= 'Z' {
-			return r + 'a' - 'A'
-		}
-		return r
-	}
-	low := r
-	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-		if f < low {
-			low = f
-		}
-	}
-	if 'A' <= low && low <= 'Z' {
-		low += 'a' - 'A'
-	}
-	return low
 }

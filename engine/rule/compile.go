@@ -1,227 +1,16 @@
-package engine
+package rule
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/smartgroups/smartgroups/engine/internal/jsonscan"
 )
-
-// Limits bound what records and rules may contain (SPEC §4). Each breach is
-// dead-lettered or refused with a reason naming the limit.
-type Limits struct {
-	MaxRecordBytes int // a record value, default 1 MiB
-	MaxRuleDepth   int // nesting of a rule, default 32
-	MaxRuleNodes   int // nodes of a rule, default 1,000
-	MaxValues      int // entries in a trigger's value list, default 1,000
-	MaxTags        int // tags per member, default 1,000
-}
-
-// DefaultLimits returns the limits of SPEC §4.
-func DefaultLimits() Limits {
-	return Limits{MaxRecordBytes: 1 << 20, MaxRuleDepth: 32, MaxRuleNodes: 1000, MaxValues: 1000, MaxTags: 1000}
-}
-
-// NodeKind says what a rule node is.
-type NodeKind uint8
-
-// Rule node kinds.
-const (
-	NodeAll NodeKind = iota + 1
-	NodeAny
-	NodeNot
-	NodeField
-	NodeActivity
-	NodeGroup
-)
-
-type fieldType uint8
-
-const (
-	ftString fieldType = iota + 1
-	ftStatus
-	ftTags   // set of strings compared case-insensitively
-	ftIDSet  // set of ids compared exactly (static_groups, multi_select)
-	ftDate   // timestamp
-	ftNumber // number
-	ftBool
-	ftSingle // single_select
-)
-
-func (t fieldType) String() string {
-	return [...]string{"", "string", "status", "set", "set", "date", "number", "boolean", "single_select"}[t]
-}
-
-type fieldSource uint8
-
-const (
-	srcProfile fieldSource = iota + 1
-	srcUTM
-	srcCustom
-	srcForm
-)
-
-// DateCond is a compiled date filter. For the relative ops within_last and
-// more_than_ago, A holds the duration in milliseconds.
-type DateCond struct {
-	Op string
-	A  Millis
-	B  Millis
-}
-
-func (d *DateCond) relative() bool { return d.Op == "within_last" || d.Op == "more_than_ago" }
-
-// test reports whether t passes the filter at now.
-func (d *DateCond) test(t, now Millis) bool {
-	switch d.Op {
-	case "before":
-		return t < d.A
-	case "after":
-		return t > d.A
-	case "between":
-		return d.A <= t && t <= d.B
-	case "within_last":
-		return now-d.A <= t && t <= now
-	case "more_than_ago":
-		return t < now-d.A
-	}
-	return false
-}
-
-// flips appends the instants after now at which test(t, ·) can change.
-func (d *DateCond) flips(t, now Millis, out []Millis) []Millis {
-	switch d.Op {
-	case "within_last":
-		if t > now {
-			out = append(out, t)
-		}
-		if t+d.A+1 > now {
-			out = append(out, t+d.A+1)
-		}
-	case "more_than_ago":
-		if t+d.A+1 > now {
-			out = append(out, t+d.A+1)
-		}
-	}
-	return out
-}
-
-// Node is a compiled rule node.
-type Node struct {
-	Kind     NodeKind
-	Children []*Node
-
-	// Attribute trigger.
-	Field  string
-	Op     string
-	Value  json.RawMessage
-	src    fieldSource
-	name   string // profile field, utm key, property or question id
-	ftype  fieldType
-	schema *Schema
-	str    string   // folded string operand
-	strs   []string // folded (strings, tags) or exact (ids) operands
-	num    float64
-	lo, hi float64
-	date   DateCond
-
-	// Activity trigger.
-	Activity  string
-	Resources []string
-	resSet    map[string]struct{}
-	When      *DateCond
-	CountOp   string
-	CountN    int64
-
-	// Group trigger.
-	Group       string
-	groupStatic bool
-
-	raw json.RawMessage
-}
-
-// Rule is a compiled, type-checked smart-group rule.
-type Rule struct {
-	Root *Node
-	// Canonical is the compact JSON of the rule as given.
-	Canonical string
-	// Deps are the inputs the rule reads: "p.<field>", "p.utm", "c.<id>",
-	// "f.<id>", "a.<activity type>", "g.<smart group id>".
-	Deps []string
-	// TimeDependent is true when some trigger's value can change with time
-	// alone (within_last, more_than_ago).
-	TimeDependent bool
-	// References, for referential integrity and the references endpoint.
-	Tags         []string            // as written in the rule
-	Properties   []string            // custom property ids
-	Questions    []string            // form question ids
-	Options      map[string][]string // "property:<id>" / "question:<id>" -> option ids
-	Groups       []string            // groups named by group triggers
-	StaticGroups []string            // group ids in profile.static_groups triggers
-	Nodes        int
-}
-
-// ReferencesGroup reports whether the rule references group id.
-func (r *Rule) ReferencesGroup(id string) bool {
-	return contains(r.Groups, id) || contains(r.StaticGroups, id)
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// Catalog resolves the names a rule refers to within one spot.
-type Catalog interface {
-	Property(id string) (*Schema, bool)
-	Question(id string) (*Schema, bool)
-	Group(id string) (GroupType, bool)
-}
-
-// ActivityTypes are the activity types of SPEC §2.2.
-var ActivityTypes = []string{
-	"registered_to_live", "attended_live", "watched_replay", "joined_spot",
-	"requested_to_join_spot", "left_spot", "started_course", "completed_course",
-	"opened_document", "opened_link", "created_topic", "answered_topic",
-	"started_learning_path", "completed_learning_path",
-}
-
-var activityTypeSet = func() map[string]bool {
-	m := make(map[string]bool, len(ActivityTypes))
-	for _, t := range ActivityTypes {
-		m[t] = true
-	}
-	return m
-}()
-
-// activityHasResource reports whether an activity type carries a resource.
-func activityHasResource(t string) bool {
-	return t != "joined_spot" && t != "requested_to_join_spot" && t != "left_spot"
-}
-
-// Statuses are the member statuses of SPEC §2.1.
-var Statuses = []string{"accepted", "invited", "pending", "deactivated", "unsubscribed", "declined", "rejected"}
-
-func validStatus(s string) bool {
-	for _, x := range Statuses {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// Eligible reports whether a status allows smart-group membership.
-func Eligible(status string) bool {
-	return status == "accepted" || status == "invited" || status == "pending"
-}
 
 var profileFieldTypes = map[string]fieldType{
 	"first_name": ftString, "last_name": ftString, "email": ftString, "title": ftString,
@@ -231,6 +20,13 @@ var profileFieldTypes = map[string]fieldType{
 }
 
 var utmKeys = map[string]bool{"source": true, "medium": true, "campaign": true, "term": true, "content": true}
+
+// ProfileFields are the profile fields a trigger can read, sorted (the
+// utm object is read by key: UTMKeys).
+var ProfileFields = slices.Sorted(maps.Keys(profileFieldTypes))
+
+// UTMKeys are the keys of profile.utm a trigger can read, sorted.
+var UTMKeys = slices.Sorted(maps.Keys(utmKeys))
 
 // CompileRule parses and type-checks a rule against a spot's catalog.
 func CompileRule(raw json.RawMessage, cat Catalog, lim Limits) (*Rule, error) {
@@ -296,8 +92,8 @@ func (c *compiler) node(raw json.RawMessage, path string, depth int) (*Node, err
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	only := func(allowed ...string) error {
-		for _, k := range sortedKeys(obj) {
-			if !contains(allowed, k) {
+		for _, k := range slices.Sorted(maps.Keys(obj)) {
+			if !slices.Contains(allowed, k) {
 				return fmt.Errorf("%s: unexpected key %q", path, k)
 			}
 		}
@@ -352,17 +148,17 @@ func (c *compiler) node(raw json.RawMessage, path string, depth int) (*Node, err
 		if !ok || id == "" {
 			return nil, fmt.Errorf("%s.group: expected a group id string", path)
 		}
-		gt, ok := c.cat.Group(id)
+		smart, ok := c.cat.Group(id)
 		if !ok {
 			return nil, fmt.Errorf("%s: group %q does not exist", path, id)
 		}
 		c.rule.Groups = append(c.rule.Groups, id)
-		if gt == GroupSmart {
+		if smart {
 			c.deps["g."+id] = true
 		} else {
 			c.deps["p.static_groups"] = true
 		}
-		return &Node{Kind: NodeGroup, Group: id, groupStatic: gt != GroupSmart, raw: raw}, nil
+		return &Node{Kind: NodeGroup, Group: id, groupStatic: !smart, raw: raw}, nil
 	}
 	return nil, fmt.Errorf("%s: a rule node needs one of the keys all, any, not, field, activity or group", path)
 }
@@ -379,13 +175,13 @@ func (c *compiler) field(obj map[string]json.RawMessage, path string, raw json.R
 	n := &Node{Kind: NodeField, Field: field, Op: op, Value: obj["value"], raw: raw}
 	switch {
 	case strings.HasPrefix(field, "profile.utm."):
-		n.src, n.name, n.ftype = srcUTM, strings.TrimPrefix(field, "profile.utm."), ftString
+		n.src, n.name, n.ftype = SourceUTM, strings.TrimPrefix(field, "profile.utm."), ftString
 		if !utmKeys[n.name] {
 			return nil, fmt.Errorf("%s: unknown field %q (utm keys are source, medium, campaign, term, content)", path, field)
 		}
 		c.deps["p.utm"] = true
 	case strings.HasPrefix(field, "profile."):
-		n.src, n.name = srcProfile, strings.TrimPrefix(field, "profile.")
+		n.src, n.name = SourceProfile, strings.TrimPrefix(field, "profile.")
 		ft, ok := profileFieldTypes[n.name]
 		if !ok {
 			return nil, fmt.Errorf("%s: unknown field %q", path, field)
@@ -393,9 +189,9 @@ func (c *compiler) field(obj map[string]json.RawMessage, path string, raw json.R
 		n.ftype = ft
 		c.deps["p."+n.name] = true
 	case strings.HasPrefix(field, "custom."), strings.HasPrefix(field, "form."):
-		kind, lookup, src, dep := "property", c.cat.Property, srcCustom, "c."
+		kind, lookup, src, dep := "property", c.cat.Property, SourceCustom, "c."
 		if strings.HasPrefix(field, "form.") {
-			kind, lookup, src, dep = "question", c.cat.Question, srcForm, "f."
+			kind, lookup, src, dep = "question", c.cat.Question, SourceForm, "f."
 		}
 		n.src = src
 		n.name = field[strings.IndexByte(field, '.')+1:]
@@ -407,7 +203,7 @@ func (c *compiler) field(obj map[string]json.RawMessage, path string, raw json.R
 		n.ftype = map[ValueType]fieldType{TypeText: ftString, TypeNumber: ftNumber, TypeDate: ftDate,
 			TypeBoolean: ftBool, TypeSingleSelect: ftSingle, TypeMultiSelect: ftIDSet}[s.Type]
 		c.deps[dep+n.name] = true
-		if src == srcCustom {
+		if src == SourceCustom {
 			c.rule.Properties = append(c.rule.Properties, n.name)
 		} else {
 			c.rule.Questions = append(c.rule.Questions, n.name)
@@ -443,7 +239,7 @@ func (c *compiler) operand(n *Node, path string) error {
 	if n.Op == "is_set" || n.Op == "is_not_set" {
 		return noValue()
 	}
-	if !contains(opsByType[n.ftype], n.Op) {
+	if !slices.Contains(opsByType[n.ftype], n.Op) {
 		return fmt.Errorf("%s: op %q does not apply to a %s field (allowed: %s, is_set, is_not_set)",
 			path, n.Op, n.ftype, strings.Join(opsByType[n.ftype], ", "))
 	}
@@ -468,7 +264,7 @@ func (c *compiler) operand(n *Node, path string) error {
 				return err
 			}
 			for _, s := range ss {
-				n.strs = append(n.strs, fold(s))
+				n.strs = append(n.strs, Fold(s))
 			}
 			return nil
 		}
@@ -476,7 +272,7 @@ func (c *compiler) operand(n *Node, path string) error {
 		if !ok {
 			return fmt.Errorf("%s: value must be a string", where)
 		}
-		n.str = fold(s)
+		n.str = Fold(s)
 	case ftStatus:
 		ss, err := list()
 		if err != nil {
@@ -496,7 +292,7 @@ func (c *compiler) operand(n *Node, path string) error {
 		for _, s := range ss {
 			switch {
 			case n.ftype == ftTags:
-				n.strs = append(n.strs, fold(s))
+				n.strs = append(n.strs, Fold(s))
 				c.rule.Tags = append(c.rule.Tags, s)
 			case n.schema != nil:
 				if !n.schema.HasOption(s) {
@@ -506,7 +302,7 @@ func (c *compiler) operand(n *Node, path string) error {
 				c.rule.Options[k] = append(c.rule.Options[k], s)
 				n.strs = append(n.strs, s)
 			default: // profile.static_groups
-				if err := checkID("group id", s); err != nil {
+				if err := CheckID("group id", s); err != nil {
 					return fmt.Errorf("%s: %w", where, err)
 				}
 				c.rule.StaticGroups = append(c.rule.StaticGroups, s)
@@ -541,7 +337,7 @@ func (c *compiler) operand(n *Node, path string) error {
 			return err
 		}
 		n.date = d
-		if d.relative() {
+		if d.Relative() {
 			c.rule.TimeDependent = true
 		}
 	case ftBool:
@@ -554,7 +350,7 @@ func compileDate(op string, v json.RawMessage, where string) (DateCond, error) {
 	d := DateCond{Op: op}
 	switch op {
 	case "before", "after":
-		t, err := parseTimestamp(v)
+		t, err := ParseTimestamp(v)
 		if err != nil {
 			return d, fmt.Errorf("%s: value: %w", where, err)
 		}
@@ -564,11 +360,11 @@ func compileDate(op string, v json.RawMessage, where string) (DateCond, error) {
 		if err := json.Unmarshal(v, &pair); err != nil || len(pair) != 2 {
 			return d, fmt.Errorf("%s: value must be [from, to]", where)
 		}
-		a, err := parseTimestamp(pair[0])
+		a, err := ParseTimestamp(pair[0])
 		if err != nil {
 			return d, fmt.Errorf("%s: from: %w", where, err)
 		}
-		b, err := parseTimestamp(pair[1])
+		b, err := ParseTimestamp(pair[1])
 		if err != nil {
 			return d, fmt.Errorf("%s: to: %w", where, err)
 		}
@@ -618,7 +414,7 @@ func (c *compiler) activity(obj map[string]json.RawMessage, path string, raw jso
 		if len(ss) > c.lim.MaxValues {
 			return nil, fmt.Errorf("%s.resources: %d entries, more than the limit of %d", path, len(ss), c.lim.MaxValues)
 		}
-		if !activityHasResource(typ) {
+		if !ActivityHasResource(typ) {
 			return nil, fmt.Errorf("%s.resources: %s activities have no resource", path, typ)
 		}
 		n.resSet = make(map[string]struct{}, len(ss))
@@ -641,7 +437,7 @@ func (c *compiler) activity(obj map[string]json.RawMessage, path string, raw jso
 				return nil, err
 			}
 			n.When = &d
-			if d.relative() {
+			if d.Relative() {
 				c.rule.TimeDependent = true
 			}
 		}
