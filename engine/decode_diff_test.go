@@ -18,7 +18,7 @@ import (
 	"github.com/smartgroups/smartgroups/engine/rule"
 )
 
-// The production decoder (decode_scan.go, decode_member.go) must decide
+// The production decoder (engine/internal/jsonscan, decode_member.go) must decide
 // exactly as the encoding/json one it replaced (decode_legacy_test.go):
 // same error code and reason, same change. Run the fuzzers with, for
 // example:

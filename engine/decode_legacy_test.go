@@ -1,7 +1,7 @@
 package engine
 
 // The member-record decoder as it was before the single-pass scanner
-// (decode_scan.go): every record unmarshalled into map[string]json.RawMessage
+// (engine/internal/jsonscan): every record unmarshalled into map[string]json.RawMessage
 // and each field decoded with encoding/json. Kept as the reference that
 // FuzzDecodeMemberDifferential and TestDecodeMemberMatchesLegacy compare the
 // production decoder against; do not change its behaviour.

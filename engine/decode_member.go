@@ -10,7 +10,7 @@ import (
 	"github.com/smartgroups/smartgroups/engine/rule"
 )
 
-// Member records are read without encoding/json (decode_scan.go): one scan
+// Member records are read without encoding/json (engine/internal/jsonscan): one scan
 // checks the whole value and finds the envelope's fields, and the objects
 // that are decoded (profile, resource, custom, form) are walked again. Keys
 // are matched by their exact names, the last of duplicate keys wins and keys
@@ -340,4 +340,142 @@ func decodeValues(v jsonscan.Value, field, kind, spot string, schemas SchemaLook
 // idOK reports whether checkID accepts id.
 func idOK(id string) bool {
 	return len(id) > 0 && len(id) <= rule.MaxIDBytes && utf8.ValidString(id) && strings.IndexByte(id, 0) < 0
+}
+
+// SchemaLookup finds the declared property and question schemas of a spot.
+type SchemaLookup interface {
+	Property(spot, id string) (*rule.Schema, bool)
+	Question(spot, id string) (*rule.Schema, bool)
+}
+
+// DecodeMember decodes and validates a record of a member topic. It never
+// returns a partly valid change: any error means the whole record is
+// dead-lettered.
+func DecodeMember(rec Record, lim Limits, schemas SchemaLookup) (*MemberChange, *RecordError) {
+	if e := checkSize(rec, lim); e != nil {
+		return nil, e
+	}
+	if rec.Tombstone() {
+		if rec.Kind != KindProfiles {
+			return nil, rerr("invalid_record", "a null value only erases a member on the profiles topic; on %s it means nothing", rec.Kind)
+		}
+		spot, member, ok := strings.Cut(string(rec.Key), "/")
+		if !ok {
+			return nil, rerr("invalid_key", "a null value erases the member named by the key <spot>/<member>, but key %q has no '/'", string(rec.Key))
+		}
+		if err := rule.CheckKeyID("spot", spot); err != nil {
+			return nil, rerr("invalid_key", "key %q: %v", string(rec.Key), err)
+		}
+		if err := rule.CheckID("member", member); err != nil {
+			return nil, rerr("invalid_key", "key %q: %v", string(rec.Key), err)
+		}
+		return &MemberChange{Kind: KindProfiles, Spot: spot, Member: member, Erase: true, TS: noTS}, nil
+	}
+	if !utf8.Valid(rec.Value) {
+		return nil, rerr("invalid_json", "record value is not valid UTF-8")
+	}
+	env, unknown, ok := readEnvelope(rec.Value, rec.Kind)
+	if !ok {
+		// The reason names what encoding/json finds wrong.
+		var all map[string]json.RawMessage
+		err := json.Unmarshal(rec.Value, &all)
+		return nil, rerr("invalid_json", "record value is not a JSON object: %v", errText(err))
+	}
+	spot, member := env[envSpot], env[envMember]
+	if !spot.AbsentOrNull() && spot.Kind != jsonscan.Str {
+		return nil, rerr("invalid_field", "record value: spot: expected a string")
+	}
+	if !member.AbsentOrNull() && member.Kind != jsonscan.Str {
+		return nil, rerr("invalid_field", "record value: member: expected a string")
+	}
+	if spot.AbsentOrNull() {
+		return nil, rerr("missing_field", "missing required field spot")
+	}
+	if member.AbsentOrNull() {
+		return nil, rerr("missing_field", "missing required field member")
+	}
+	sb, mb := stringBytes(spot), stringBytes(member)
+	if err := checkIDBytes("spot", sb, true); err != nil {
+		return nil, rerr("invalid_id", "%v", err)
+	}
+	if err := checkIDBytes("member", mb, false); err != nil {
+		return nil, rerr("invalid_id", "%v", err)
+	}
+	key := rec.Key
+	if len(key) != len(sb)+1+len(mb) || !bytes.HasPrefix(key, sb) || key[len(sb)] != '/' || !bytes.HasSuffix(key, mb) {
+		return nil, rerr("key_mismatch", "record key %q does not equal <spot>/<member> %q from its value", string(rec.Key), string(sb)+"/"+string(mb))
+	}
+	// The key is <spot>/<member>: one string holds both.
+	ks := string(key)
+	c := &MemberChange{Kind: rec.Kind, Spot: ks[:len(sb)], Member: ks[len(sb)+1:], Unknown: unknown}
+	if env[envTS].AbsentOrNull() {
+		return nil, rerr("missing_field", "missing required field ts")
+	}
+	ts, err := rule.ParseTimestamp(env[envTS].Bytes)
+	if err != nil {
+		return nil, rerr("invalid_field", "ts: %v", err)
+	}
+	c.TS = ts
+	switch rec.Kind {
+	case KindProfiles:
+		if e := env[envErase]; !e.AbsentOrNull() {
+			if e.Kind != jsonscan.True && e.Kind != jsonscan.False {
+				return nil, rerr("invalid_field", "erase: expected true or false")
+			}
+			if e.Kind == jsonscan.True {
+				c.Erase = true
+				return c, nil
+			}
+		}
+		if env[envProfile].AbsentOrNull() {
+			return nil, rerr("missing_field", "a profiles record needs a profile object or \"erase\": true")
+		}
+		pp, unknown, err := validateProfilePatch(env[envProfile], lim)
+		if err != nil {
+			return nil, rerr("invalid_field", "%v", err)
+		}
+		c.Profile, c.Unknown = pp, c.Unknown+unknown
+	case KindActivities:
+		a, err := decodeActivity(&env, ts)
+		if err != nil {
+			return nil, err
+		}
+		c.Activity = a
+	case KindProperties:
+		if env[envCustom].AbsentOrNull() && env[envForm].AbsentOrNull() {
+			return nil, rerr("missing_field", "a properties record needs a custom or form object")
+		}
+		var verr *RecordError
+		if c.Custom, verr = decodeValues(env[envCustom], "custom", "property", c.Spot, schemas); verr != nil {
+			return nil, verr
+		}
+		if c.Form, verr = decodeValues(env[envForm], "form", "question", c.Spot, schemas); verr != nil {
+			return nil, verr
+		}
+	default:
+		return nil, rerr("unknown_topic", "records of kind %q are not member records", rec.Kind)
+	}
+	return c, nil
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "null"
+	}
+	return err.Error()
+}
+
+// MemberChange is a decoded, validated member record.
+type MemberChange struct {
+	Kind     Kind
+	Spot     string
+	Member   string
+	TS       rule.Millis
+	Erase    bool
+	Profile  ProfilePatch
+	Activity *rule.Activity
+	Custom   map[string]json.RawMessage // id -> value, null clears
+	Form     map[string]json.RawMessage
+	// Unknown counts fields that were ignored.
+	Unknown int
 }

@@ -251,20 +251,6 @@ func (e *Engine) ObserveLatency(res *Result) {
 	}
 }
 
-// OutboxEntry is the durable copy of a batch's output for one partition:
-// membership events, dead letters, the partition's state changes (its
-// changelog, for restoring the partition elsewhere) and keys of
-// definitions the engine deleted itself (blacklist entries of an erased
-// member) that a runtime should tombstone on the definitions topic.
-type OutboxEntry struct {
-	Partition            int32            `json:"partition"`
-	ID                   uint64           `json:"id"`
-	Events               []Event          `json:"events,omitempty"`
-	DeadLetters          []DeadLetter     `json:"dead_letters,omitempty"`
-	Changelog            []ChangelogEntry `json:"changelog,omitempty"`
-	DefinitionTombstones []string         `json:"definition_tombstones,omitempty"`
-}
-
 // Assign takes ownership of partitions: their state is brought up to date
 // with the current definitions (changed groups are backfilled, deleted
 // groups emptied) and their timers start firing.

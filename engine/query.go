@@ -405,19 +405,6 @@ func (t *txn) prefetch(p int32, spot string, ords []uint32) error {
 	return err
 }
 
-// queryState is the part of a stored MemberState that queries read:
-// everything rules evaluate and listings show, without the output seqs
-// and timer bookkeeping (cheaper to decode). Read transactions never
-// commit, so the partial states are never written back.
-type queryState struct {
-	ID      string                     `json:"id"`
-	Profile rule.Profile               `json:"p"`
-	Custom  map[string]json.RawMessage `json:"c"`
-	Form    map[string]json.RawMessage `json:"f"`
-	LastAct *rule.Millis               `json:"la"`
-	Groups  []string                   `json:"g"`
-}
-
 // RuleDiff is what changing a smart group's rule would do now.
 type RuleDiff struct {
 	AddedCount   int      `json:"added_count"`
@@ -657,9 +644,4 @@ func (h *maxHeap[T]) Pop() any {
 	x := h.items[n]
 	h.items = h.items[:n]
 	return x
-}
-
-func hasCached(c *memberCache, r memberRef) bool {
-	_, ok := c.states[r]
-	return ok
 }

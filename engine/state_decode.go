@@ -20,7 +20,7 @@ import (
 // caller then decodes with json.Unmarshal, so that every text decodes
 // exactly as encoding/json decodes it into a MemberState (or queryState).
 //
-// One scan (decode_scan.go) checks the whole text and finds the top-level
+// One scan (engine/internal/jsonscan) checks the whole text and finds the top-level
 // fields; the profile, lists and maps are walked again. All strings of a
 // state are substrings of one copy of the text, the custom and form values
 // share one buffer and the string lists one array: nothing refers to the

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"time"
+
+	"github.com/smartgroups/smartgroups/engine/rule"
 )
 
 // Kind is the logical input stream a record comes from. Runtimes map their
@@ -98,3 +100,13 @@ type DeadLetter struct {
 	// label (for example "invalid_json", "invalid_rule").
 	Code string `json:"code"`
 }
+
+func checkSize(rec Record, lim Limits) *RecordError {
+	if lim.MaxRecordBytes > 0 && len(rec.Value) > lim.MaxRecordBytes {
+		return rerr("too_large", "record value is %d bytes, more than the limit of %d bytes (max record bytes)", len(rec.Value), lim.MaxRecordBytes)
+	}
+	return nil
+}
+
+// noTS marks an erase from a tombstone, which carries no timestamp.
+const noTS = rule.Millis(-1 << 62)
