@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"slices"
 	"sort"
 
@@ -108,7 +109,7 @@ func mergeValues(dst *map[string]json.RawMessage, patch map[string]json.RawMessa
 		(*dst)[id] = v
 		deps = append(deps, prefix+id)
 	}
-	sort.Strings(deps)
+	slices.Sort(deps)
 	return deps
 }
 
@@ -193,7 +194,7 @@ func (t *txn) reevaluate(m *member, sd *SpotDefs, groups []string) error {
 			pending = append(pending, r)
 		}
 	}
-	sort.Ints(pending)
+	slices.Sort(pending)
 	for i := 0; i < len(pending); i++ {
 		if i > 0 && pending[i] == pending[i-1] {
 			continue
@@ -217,10 +218,8 @@ func (t *txn) reevaluate(m *member, sd *SpotDefs, groups []string) error {
 		}
 		for _, d := range sd.dependents[g] {
 			if r, ok := sd.rank[d]; ok {
-				j := i + 1 + sort.SearchInts(pending[i+1:], r)
-				pending = append(pending, 0)
-				copy(pending[j+1:], pending[j:])
-				pending[j] = r
+				j, _ := slices.BinarySearch(pending[i+1:], r)
+				pending = slices.Insert(pending, i+1+j, r)
 			}
 		}
 	}
@@ -236,7 +235,7 @@ func (t *txn) reevaluate(m *member, sd *SpotDefs, groups []string) error {
 // erase deletes everything about a member; they leave every group.
 func (t *txn) erase(part int32, spot, id string) error {
 	if sd := t.e.defs.Spot(spot); sd != nil {
-		for _, g := range sortedKeys(sd.Blacklist) {
+		for _, g := range slices.Sorted(maps.Keys(sd.Blacklist)) {
 			if sd.Blacklist[g][id] {
 				if err := t.deleteDefinition(&DefChange{Spot: spot, Kind: "blacklist", ID: g, Member: id, Delete: true}); err != nil {
 					return err
@@ -275,7 +274,7 @@ func (t *txn) erase(part int32, spot, id string) error {
 		return err
 	}
 	terms = append(terms, termAll)
-	sort.Strings(terms)
+	slices.Sort(terms)
 	for _, term := range slices.Compact(terms) {
 		if err := t.postRemove(part, spot, term, m.ord); err != nil {
 			return err
@@ -309,13 +308,4 @@ func (t *txn) erase(part int32, spot, id string) error {
 	delete(t.e.cache.ords, idRef{part, spot, id})
 	t.e.liveMembers.Add(-1)
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/smartgroups/smartgroups/engine/rule"
@@ -52,7 +51,7 @@ func (d *Defs) Spots() []string {
 	for s := range d.spots {
 		out = append(out, s)
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	return out
 }
 
@@ -135,7 +134,7 @@ func (s *SpotDefs) referencing(f func(r *rule.Rule) bool) []string {
 			out = append(out, id)
 		}
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	return out
 }
 
@@ -402,7 +401,7 @@ func (s *SpotDefs) derive() {
 			ids = append(ids, id)
 		}
 	}
-	sort.Strings(ids)
+	slices.Sort(ids)
 	s.readers = map[string][]string{}
 	s.dependents = map[string][]string{}
 	indeg := map[string]int{}
@@ -426,7 +425,7 @@ func (s *SpotDefs) derive() {
 		}
 	}
 	for len(ready) > 0 {
-		sort.Strings(ready)
+		slices.Sort(ready)
 		id := ready[0]
 		ready = ready[1:]
 		order = append(order, id)

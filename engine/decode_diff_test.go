@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -73,7 +74,7 @@ func dumpChange(c *MemberChange) string {
 	}
 	for _, m := range []map[string]json.RawMessage{c.Profile, c.Custom, c.Form} {
 		s += " {"
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			s += fmt.Sprintf("%q:%q ", k, m[k])
 		}
 		s += "}"

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -207,7 +208,7 @@ func legacyDecodeValues(raw json.RawMessage, field, kind string, lookup func(str
 	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
 		return nil, rerr("invalid_field", "%s: expected an object of %s id to value", field, kind)
 	}
-	for _, id := range sortedKeys(m) {
+	for _, id := range slices.Sorted(maps.Keys(m)) {
 		v := m[id]
 		if err := rule.CheckID(field+" "+kind+" id", id); err != nil {
 			return nil, rerr("invalid_id", "%v", err)
@@ -257,7 +258,7 @@ func legacyValidateProfilePatch(raw json.RawMessage, lim Limits) (ProfilePatch, 
 		return nil, 0, fmt.Errorf("profile must be a JSON object")
 	}
 	unknown := 0
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		v := m[k]
 		if legacyIsNull(v) {
 			if known := slices.Contains(rule.ProfileFields, k); !known && k != "utm" {
@@ -303,7 +304,7 @@ func legacyValidateProfilePatch(raw json.RawMessage, lim Limits) (ProfilePatch, 
 			if err := json.Unmarshal(v, &u); err != nil || u == nil {
 				return nil, 0, fmt.Errorf("profile.utm: expected an object")
 			}
-			for _, uk := range sortedKeys(u) {
+			for _, uk := range slices.Sorted(maps.Keys(u)) {
 				uv := u[uk]
 				if !slices.Contains(rule.UTMKeys, uk) {
 					delete(u, uk)

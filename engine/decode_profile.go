@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 
 	"github.com/smartgroups/smartgroups/engine/internal/jsonscan"
 	"github.com/smartgroups/smartgroups/engine/rule"
@@ -322,7 +321,7 @@ func (pp ProfilePatch) Apply(p *rule.Profile) []string {
 			}
 		}
 	}
-	sort.Strings(changed)
+	slices.Sort(changed)
 	return changed
 }
 
@@ -332,7 +331,7 @@ func normSet(ss []string) []string {
 		return nil
 	}
 	out := append([]string(nil), ss...)
-	sort.Strings(out)
+	slices.Sort(out)
 	return slices.Compact(out)
 }
 

@@ -2,7 +2,7 @@ package engine
 
 import (
 	"encoding/json"
-	"sort"
+	"slices"
 
 	"github.com/smartgroups/smartgroups/engine/rule"
 	"github.com/smartgroups/smartgroups/state"
@@ -78,23 +78,20 @@ func (m *member) Activities(typ string) ([]rule.Activity, error) {
 }
 
 func (m *member) InSmartGroup(id string) bool {
-	i := sort.SearchStrings(m.st.Groups, id)
-	return i < len(m.st.Groups) && m.st.Groups[i] == id
+	_, ok := slices.BinarySearch(m.st.Groups, id)
+	return ok
 }
 
 func (m *member) eligible() bool { return rule.Eligible(m.st.Profile.StatusValue()) }
 
 func (m *member) setGroup(id string, in bool) {
 	g := m.st.Groups
-	i := sort.SearchStrings(g, id)
-	has := i < len(g) && g[i] == id
+	i, has := slices.BinarySearch(g, id)
 	switch {
 	case in && !has:
-		g = append(g, "")
-		copy(g[i+1:], g[i:])
-		g[i] = id
+		g = slices.Insert(g, i, id)
 	case !in && has:
-		g = append(g[:i], g[i+1:]...)
+		g = slices.Delete(g, i, i+1)
 	}
 	m.st.Groups = g
 	m.dirty = true

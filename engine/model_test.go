@@ -6,7 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"slices"
 	"testing"
 
 	"github.com/smartgroups/smartgroups/engine"
@@ -132,8 +132,8 @@ func compareSets(t *testing.T, got, want map[string]bool) {
 			missing = append(missing, k)
 		}
 	}
-	sort.Strings(extra)
-	sort.Strings(missing)
+	slices.Sort(extra)
+	slices.Sort(missing)
 	if len(extra)+len(missing) > 0 {
 		t.Fatalf("memberships differ from the reference (%d members expected):\n engine only: %v\n reference only: %v", len(want), extra, missing)
 	}

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +51,7 @@ func naivePreview(t *testing.T, e *Engine, raw string, blacklistOf string) []str
 			out = append(out, id)
 		}
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	return out
 }
 
@@ -60,7 +60,7 @@ func ids(page *MemberPage) []string {
 	for _, m := range page.Members {
 		out = append(out, m.Member)
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	return out
 }
 
@@ -126,8 +126,8 @@ func TestQueryPreviewEqualsBackfill(t *testing.T) {
 							removed = append(removed, ev.Member)
 						}
 					}
-					sort.Strings(added)
-					sort.Strings(removed)
+					slices.Sort(added)
+					slices.Sort(removed)
 					require.Equal(t, len(added), diff.AddedCount, "before %v after %v", before, want)
 					require.Equal(t, len(removed), diff.RemovedCount)
 					require.Equal(t, append([]string{}, added...), diff.Added)

@@ -2,7 +2,10 @@ package engine
 
 import (
 	"bytes"
-	"sort"
+	"cmp"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/smartgroups/smartgroups/state"
 )
@@ -82,7 +85,7 @@ func (t *txn) reconcilePartition(p int32) error {
 		return err
 	}
 	t.ts = noTS
-	for _, s := range sortedKeys(spots) {
+	for _, s := range slices.Sorted(maps.Keys(spots)) {
 		if err := t.reconcileGroups(p, s); err != nil {
 			return err
 		}
@@ -123,15 +126,8 @@ func (t *txn) reconcilePartition(p int32) error {
 			diff = append(diff, e)
 		}
 	}
-	sort.Slice(diff, func(i, j int) bool {
-		a, b := diff[i], diff[j]
-		if a.spot != b.spot {
-			return a.spot < b.spot
-		}
-		if a.group != b.group {
-			return a.group < b.group
-		}
-		return a.member < b.member
+	slices.SortFunc(diff, func(a, b entry) int {
+		return cmp.Or(strings.Compare(a.spot, b.spot), strings.Compare(a.group, b.group), strings.Compare(a.member, b.member))
 	})
 	t.reason = ReasonBlacklist
 	for _, e := range diff {
@@ -183,7 +179,7 @@ func (t *txn) reconcileGroups(p int32, spot string) error {
 		return err
 	}
 	sd := t.e.defs.Spot(spot)
-	for _, g := range sortedKeys(applied) {
+	for _, g := range slices.Sorted(maps.Keys(applied)) {
 		if sd != nil {
 			if def := sd.Groups[g]; def != nil && def.Type == GroupSmart {
 				continue

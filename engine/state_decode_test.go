@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"testing"
 	"unicode/utf8"
 
@@ -163,7 +165,7 @@ func dumpState(st *MemberState) string {
 	s := fmt.Sprintf("%s %+v", b, st.Profile)
 	for _, m := range []map[string]json.RawMessage{st.Custom, st.Form} {
 		s += fmt.Sprintf(" nil=%v {", m == nil)
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			s += fmt.Sprintf("%q:%q ", k, m[k])
 		}
 		s += "}"

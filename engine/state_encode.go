@@ -2,7 +2,8 @@ package engine
 
 import (
 	"encoding/json"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/smartgroups/smartgroups/engine/rule"
@@ -40,7 +41,7 @@ func appendMemberState(b []byte, st *MemberState) []byte {
 	}
 	if len(st.Seqs) > 0 {
 		b = append(b, `,"q":{`...)
-		for i, k := range sortedKeys(st.Seqs) {
+		for i, k := range slices.Sorted(maps.Keys(st.Seqs)) {
 			if i > 0 {
 				b = append(b, ',')
 			}
@@ -91,7 +92,7 @@ func appendProfile(b []byte, p *rule.Profile) []byte {
 	if len(p.UTM) > 0 {
 		key("utm")
 		b = append(b, '{')
-		for i, k := range sortedKeys(p.UTM) {
+		for i, k := range slices.Sorted(maps.Keys(p.UTM)) {
 			if i > 0 {
 				b = append(b, ',')
 			}
@@ -115,12 +116,7 @@ func appendRawMap(b []byte, name string, m map[string]json.RawMessage) []byte {
 	b = append(b, ',', '"')
 	b = append(b, name...)
 	b = append(b, `":{`...)
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for i, k := range keys {
+	for i, k := range slices.Sorted(maps.Keys(m)) {
 		if i > 0 {
 			b = append(b, ',')
 		}

@@ -2,7 +2,7 @@ package engine
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 
 	"github.com/smartgroups/smartgroups/engine/rule"
 	"github.com/smartgroups/smartgroups/state"
@@ -266,7 +266,7 @@ func (e *Engine) commit(t *txn) (*Result, error) {
 		o := entry(p)
 		o.DefinitionTombstones = keys
 	}
-	sort.Slice(order, func(i, j int) bool { return order[i] < order[j] })
+	slices.Sort(order)
 	for _, p := range order {
 		o := byPart[p]
 		id, err := e.allocOutbox(b, p)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/smartgroups/smartgroups/engine/internal/jsonscan"
@@ -45,27 +44,17 @@ func CompileRule(raw json.RawMessage, cat Catalog, lim Limits) (*Rule, error) {
 	for d := range c.deps {
 		r.Deps = append(r.Deps, d)
 	}
-	sort.Strings(r.Deps)
+	slices.Sort(r.Deps)
 	for _, l := range [][]string{r.Tags, r.Properties, r.Questions, r.Groups, r.StaticGroups} {
-		sort.Strings(l)
+		slices.Sort(l)
 	}
-	r.Tags, r.Properties, r.Questions = dedupe(r.Tags), dedupe(r.Properties), dedupe(r.Questions)
-	r.Groups, r.StaticGroups = dedupe(r.Groups), dedupe(r.StaticGroups)
+	r.Tags, r.Properties, r.Questions = slices.Compact(r.Tags), slices.Compact(r.Properties), slices.Compact(r.Questions)
+	r.Groups, r.StaticGroups = slices.Compact(r.Groups), slices.Compact(r.StaticGroups)
 	for k, v := range r.Options {
-		sort.Strings(v)
-		r.Options[k] = dedupe(v)
+		slices.Sort(v)
+		r.Options[k] = slices.Compact(v)
 	}
 	return r, nil
-}
-
-func dedupe(sorted []string) []string {
-	out := sorted[:0]
-	for i, s := range sorted {
-		if i == 0 || s != sorted[i-1] {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 type compiler struct {
@@ -279,7 +268,7 @@ func (c *compiler) operand(n *Node, path string) error {
 			return err
 		}
 		for _, s := range ss {
-			if !validStatus(s) {
+			if !slices.Contains(Statuses, s) {
 				return fmt.Errorf("%s: %q is not a status (%s)", where, s, strings.Join(Statuses, ", "))
 			}
 		}
@@ -424,7 +413,7 @@ func (c *compiler) activity(obj map[string]json.RawMessage, path string, raw jso
 		for s := range n.resSet {
 			n.Resources = append(n.Resources, s)
 		}
-		sort.Strings(n.Resources)
+		slices.Sort(n.Resources)
 	}
 	if w, present := obj["when"]; present && !jsonscan.IsNull(w) {
 		var m map[string]json.RawMessage

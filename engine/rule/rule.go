@@ -170,15 +170,6 @@ func ActivityHasResource(t string) bool {
 // Statuses are the member statuses of SPEC §2.1.
 var Statuses = []string{"accepted", "invited", "pending", "deactivated", "unsubscribed", "declined", "rejected"}
 
-func validStatus(s string) bool {
-	for _, x := range Statuses {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // Eligible reports whether a status allows smart-group membership.
 func Eligible(status string) bool {
 	return status == "accepted" || status == "invited" || status == "pending"

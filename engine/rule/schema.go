@@ -3,7 +3,7 @@ package rule
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
+	"slices"
 
 	"github.com/smartgroups/smartgroups/engine/internal/jsonscan"
 )
@@ -76,7 +76,7 @@ func (s *Schema) Fingerprint() string {
 	for _, o := range s.Options {
 		ids = append(ids, o.ID)
 	}
-	sort.Strings(ids)
+	slices.Sort(ids)
 	b, _ := json.Marshal(struct {
 		T ValueType
 		O []string
