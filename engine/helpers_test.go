@@ -13,11 +13,6 @@ import (
 
 // ---- shared test helpers (used by the other _test.go files too) ----
 
-const (
-	msHour = rule.Millis(3600 * 1000)
-	msDay  = 24 * msHour
-)
-
 // ms parses an RFC 3339 instant for tests.
 func ms(s string) rule.Millis {
 	t, err := time.Parse(time.RFC3339Nano, s)
@@ -26,9 +21,6 @@ func ms(s string) rule.Millis {
 	}
 	return t.UnixMilli()
 }
-
-func sp(s string) *string           { return &s }
-func mp(m rule.Millis) *rule.Millis { return &m }
 
 // tMember is an in-memory MemberView.
 type tMember struct {
@@ -110,13 +102,6 @@ func testDefs(t testing.TB) *Defs {
 	return d
 }
 
-func compile(t testing.TB, d *Defs, raw string) *rule.Rule {
-	t.Helper()
-	r, err := rule.CompileRule(json.RawMessage(raw), d.Catalog("acme"), DefaultLimits().Rule())
-	require.NoError(t, err, "rule %s", raw)
-	return r
-}
-
 func fieldRule(field, op string, value any) string {
 	if value == nil {
 		return fmt.Sprintf(`{"field":%q,"op":%q}`, field, op)
@@ -126,36 +111,6 @@ func fieldRule(field, op string, value any) string {
 		panic(err)
 	}
 	return fmt.Sprintf(`{"field":%q,"op":%q,"value":%s}`, field, op, b)
-}
-
-// stringField describes how to give a member a value of a string field.
-type stringField struct {
-	field string
-	set   func(m *tMember, v string)
-}
-
-var stringFields = []stringField{
-	{"profile.first_name", func(m *tMember, v string) { m.p.FirstName = &v }},
-	{"profile.last_name", func(m *tMember, v string) { m.p.LastName = &v }},
-	{"profile.email", func(m *tMember, v string) { m.p.Email = &v }},
-	{"profile.title", func(m *tMember, v string) { m.p.Title = &v }},
-	{"profile.role", func(m *tMember, v string) { m.p.Role = &v }},
-	{"profile.language", func(m *tMember, v string) { m.p.Language = &v }},
-	{"profile.utm.source", func(m *tMember, v string) { m.p.UTM = map[string]string{"source": v} }},
-	{"profile.utm.medium", func(m *tMember, v string) { m.p.UTM = map[string]string{"medium": v} }},
-	{"profile.utm.campaign", func(m *tMember, v string) { m.p.UTM = map[string]string{"campaign": v} }},
-	{"profile.utm.term", func(m *tMember, v string) { m.p.UTM = map[string]string{"term": v} }},
-	{"profile.utm.content", func(m *tMember, v string) { m.p.UTM = map[string]string{"content": v} }},
-	{"custom.nick", func(m *tMember, v string) { m.custom = raws("nick", jsonOf(v)) }},
-	{"form.bio", func(m *tMember, v string) { m.form = raws("bio", jsonOf(v)) }},
-}
-
-func jsonOf(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return string(b)
 }
 
 func raws(kv ...string) map[string]json.RawMessage {

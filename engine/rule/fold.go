@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 )
 
-// fold returns the simple-case-folded form of s: every rune is replaced by
+// Fold returns the simple-case-folded form of s: every rune is replaced by
 // a canonical member of its Unicode simple case-folding orbit (the smallest
 // one, lower-cased when that is an ASCII capital), so Fold(a) == Fold(b)
 // exactly when a and b are equal under simple case folding.

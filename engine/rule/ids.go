@@ -9,7 +9,7 @@ import (
 // MaxIDBytes is the longest id accepted (SPEC §4).
 const MaxIDBytes = 256
 
-// checkID validates an id: non-empty, at most MaxIDBytes, valid UTF-8, no NUL.
+// CheckID validates an id: non-empty, at most MaxIDBytes, valid UTF-8, no NUL.
 func CheckID(what, id string) error {
 	switch {
 	case id == "":
@@ -24,7 +24,7 @@ func CheckID(what, id string) error {
 	return nil
 }
 
-// checkKeyID validates an id that is also a key segment (spot, group): it
+// CheckKeyID validates an id that is also a key segment (spot, group): it
 // may not contain '/'.
 func CheckKeyID(what, id string) error {
 	if err := CheckID(what, id); err != nil {

@@ -84,6 +84,8 @@ func (s *Schema) Fingerprint() string {
 	return string(b)
 }
 
+// Validate checks a declared schema (ids, type, options) and builds its
+// option index.
 func (s *Schema) Validate() error {
 	if err := CheckKeyID("spot", s.Spot); err != nil {
 		return err
@@ -120,7 +122,7 @@ func (s *Schema) Validate() error {
 	return nil
 }
 
-// fits reports whether a value being written fits the declared type
+// Fits reports whether a value being written fits the declared type
 // exactly (select values must name declared options).
 func (s *Schema) Fits(raw json.RawMessage) error {
 	switch s.Type {

@@ -19,7 +19,7 @@ type Millis = int64
 
 var errNotTimestamp = errors.New("expected an RFC 3339 timestamp with an offset or integer epoch milliseconds")
 
-// parseTimestamp accepts an RFC 3339 string with an offset or a JSON integer
+// ParseTimestamp accepts an RFC 3339 string with an offset or a JSON integer
 // of epoch milliseconds.
 func ParseTimestamp(raw json.RawMessage) (Millis, error) {
 	raw = bytes.TrimSpace(raw)

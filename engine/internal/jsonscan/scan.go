@@ -399,13 +399,13 @@ func Scan(data []byte) (Value, bool) {
 	return v, true
 }
 
-// members returns an iterator over the members of v, an object read by
+// Members returns an iterator over the members of v, an object read by
 // scanValue or Scan (and so already known to be valid).
 func (v Value) Members() ObjectIter {
 	return ObjectIter{data: v.Bytes, i: 1, depth: 1}
 }
 
-// elements returns an iterator over the elements of v, an array read by
+// Elements returns an iterator over the elements of v, an array read by
 // scanValue or Scan.
 func (v Value) Elements() ArrayIter {
 	return ArrayIter{data: v.Bytes, i: 1, depth: 1}
