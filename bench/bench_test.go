@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/smartgroups/smartgroups/engine"
+	"github.com/smartgroups/smartgroups/engine/rule"
 )
 
 var contractFields = []string{
@@ -120,7 +121,7 @@ func TestCommunityValid(t *testing.T) {
 	}
 	buf.Write(live.Bytes())
 	n := NewNaive()
-	kinds := map[engine.NodeKind]bool{}
+	kinds := map[rule.NodeKind]bool{}
 	timeGroups := 0
 	for i, line := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
 		var l Line
@@ -143,8 +144,8 @@ func TestCommunityValid(t *testing.T) {
 			if r.TimeDependent {
 				timeGroups++
 			}
-			var walk func(*engine.Node)
-			walk = func(x *engine.Node) {
+			var walk func(*rule.Node)
+			walk = func(x *rule.Node) {
 				kinds[x.Kind] = true
 				for _, ch := range x.Children {
 					walk(ch)
@@ -153,7 +154,7 @@ func TestCommunityValid(t *testing.T) {
 			walk(r.Root)
 		}
 	}
-	for _, k := range []engine.NodeKind{engine.NodeAll, engine.NodeAny, engine.NodeNot, engine.NodeField, engine.NodeActivity, engine.NodeGroup} {
+	for _, k := range []rule.NodeKind{rule.NodeAll, rule.NodeAny, rule.NodeNot, rule.NodeField, rule.NodeActivity, rule.NodeGroup} {
 		if !kinds[k] {
 			t.Errorf("no rule uses node kind %v", k)
 		}

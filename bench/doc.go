@@ -37,7 +37,7 @@
 //     email suffix), each timed from submission to durable commit;
 //     members/s is the spot's member count divided by that time;
 //  4. naive: Naive over the same files (decoders, compiled rules and
-//     engine.Eval of the engine, every group of the spot on every record,
+//     rule.Eval of the engine, every group of the spot on every record,
 //     members in memory), timed over the live stream's first NaiveEvents
 //     records (default 200k); it loads only the members that prefix
 //     touches and evaluates each once before the timed part;

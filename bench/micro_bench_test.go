@@ -10,6 +10,7 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/smartgroups/smartgroups/engine"
+	"github.com/smartgroups/smartgroups/engine/rule"
 	"github.com/smartgroups/smartgroups/state"
 )
 
@@ -68,7 +69,7 @@ func BenchmarkDecodeMember(b *testing.B) {
 }
 
 // BenchmarkEval evaluates every smart group of the spot for a member, as
-// the naive baseline does on each record (engine.Eval over an in-memory
+// the naive baseline does on each record (rule.Eval over an in-memory
 // member view). ns/op is per member; ns/eval per rule.
 func BenchmarkEval(b *testing.B) {
 	for _, groups := range []int{100, 1000} {
@@ -89,7 +90,7 @@ func BenchmarkEval(b *testing.B) {
 			for i := 0; b.Loop(); i++ {
 				m := ms[i%len(ms)]
 				for _, g := range order {
-					if _, err := engine.Eval(sd.Groups[g].Compiled(), m, now); err != nil {
+					if _, err := rule.Eval(sd.Groups[g].Compiled(), m, now); err != nil {
 						b.Fatal(err)
 					}
 					evals++
@@ -104,7 +105,7 @@ func BenchmarkEval(b *testing.B) {
 		sd := n.Defs().Spot(spot)
 		m := n.members[spot+"/"+memberID(0)] // the most active member
 		now := n.Now()
-		byKind := map[string][]*engine.Rule{}
+		byKind := map[string][]*rule.Rule{}
 		for _, g := range sd.Order() {
 			r := sd.Groups[g].Compiled()
 			k := "field"
@@ -127,7 +128,7 @@ func BenchmarkEval(b *testing.B) {
 			b.Run(k, func(b *testing.B) {
 				b.ReportAllocs()
 				for i := 0; b.Loop(); i++ {
-					if _, err := engine.Eval(rules[i%len(rules)], m, now); err != nil {
+					if _, err := rule.Eval(rules[i%len(rules)], m, now); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -136,8 +137,8 @@ func BenchmarkEval(b *testing.B) {
 	})
 }
 
-func hasActivity(n *engine.Node) bool {
-	if n.Kind == engine.NodeActivity {
+func hasActivity(n *rule.Node) bool {
+	if n.Kind == rule.NodeActivity {
 		return true
 	}
 	for _, c := range n.Children {

@@ -6,12 +6,13 @@ import (
 	"sort"
 
 	"github.com/smartgroups/smartgroups/engine"
+	"github.com/smartgroups/smartgroups/engine/rule"
 )
 
 // Naive is the baseline evaluator of the benchmark: it decodes records
 // with the engine's decoders, keeps every member in memory, and on each
 // member record re-evaluates EVERY smart group of the member's spot with
-// engine.Eval and the engine's compiled rules (dependency order, so group
+// rule.Eval and the engine's compiled rules (dependency order, so group
 // triggers see this record's flips). It has no indexes, no persistence and
 // no timers: it is the "recompute everything the member could be in"
 // strategy, as fast as it can be without indexes.
@@ -20,7 +21,7 @@ type Naive struct {
 	defs    *engine.Defs
 	members map[string]*naiveMember // "<spot>/<member>"
 	acts    map[string]bool         // "<spot>/<member>/<activity id>"
-	now     engine.Millis
+	now     rule.Millis
 
 	Records     int // member records applied
 	Events      int // membership flips
@@ -35,17 +36,17 @@ func NewNaive() *Naive {
 }
 
 type naiveMember struct {
-	profile engine.Profile
+	profile rule.Profile
 	custom  map[string]json.RawMessage
 	form    map[string]json.RawMessage
-	lastAct *engine.Millis
-	acts    map[string][]engine.Activity
+	lastAct *rule.Millis
+	acts    map[string][]rule.Activity
 	groups  map[string]bool
 }
 
-var _ engine.MemberView = (*naiveMember)(nil)
+var _ rule.MemberView = (*naiveMember)(nil)
 
-func (m *naiveMember) Profile() *engine.Profile { return &m.profile }
+func (m *naiveMember) Profile() *rule.Profile { return &m.profile }
 func (m *naiveMember) Custom(id string) (json.RawMessage, bool) {
 	v, ok := m.custom[id]
 	return v, ok
@@ -54,20 +55,20 @@ func (m *naiveMember) Form(id string) (json.RawMessage, bool) {
 	v, ok := m.form[id]
 	return v, ok
 }
-func (m *naiveMember) LastActivity() (engine.Millis, bool) {
+func (m *naiveMember) LastActivity() (rule.Millis, bool) {
 	if m.lastAct == nil {
 		return 0, false
 	}
 	return *m.lastAct, true
 }
-func (m *naiveMember) Activities(typ string) ([]engine.Activity, error) { return m.acts[typ], nil }
-func (m *naiveMember) InSmartGroup(id string) bool                      { return m.groups[id] }
+func (m *naiveMember) Activities(typ string) ([]rule.Activity, error) { return m.acts[typ], nil }
+func (m *naiveMember) InSmartGroup(id string) bool                    { return m.groups[id] }
 
 // Defs returns the definitions applied so far.
 func (n *Naive) Defs() *engine.Defs { return n.defs }
 
 // Now is the event clock: the largest ts seen.
-func (n *Naive) Now() engine.Millis { return n.now }
+func (n *Naive) Now() rule.Millis { return n.now }
 
 // Apply applies one record and re-evaluates every group of the spot for
 // its member.
@@ -133,9 +134,9 @@ func (n *Naive) apply(rec engine.Record, eval bool) {
 			n.acts[key+"/"+a.ID] = true
 		}
 		if m.acts == nil {
-			m.acts = map[string][]engine.Activity{}
+			m.acts = map[string][]rule.Activity{}
 		}
-		m.acts[a.Type] = append(m.acts[a.Type], engine.Activity{Type: a.Type, Resource: a.Resource, TS: a.TS})
+		m.acts[a.Type] = append(m.acts[a.Type], rule.Activity{Type: a.Type, Resource: a.Resource, TS: a.TS})
 		if m.lastAct == nil || a.TS > *m.lastAct {
 			t := a.TS
 			m.lastAct = &t
@@ -170,12 +171,12 @@ func (n *Naive) evaluate(spot, member string, m *naiveMember) {
 	if sd == nil {
 		return
 	}
-	eligible := engine.Eligible(m.profile.StatusValue())
+	eligible := rule.Eligible(m.profile.StatusValue())
 	for _, gid := range sd.Order() {
 		in := false
 		if eligible && !sd.Blacklist[gid][member] {
 			n.Evals++
-			v, err := engine.Eval(sd.Groups[gid].Compiled(), m, n.now)
+			v, err := rule.Eval(sd.Groups[gid].Compiled(), m, n.now)
 			in = err == nil && v
 		}
 		if in != m.groups[gid] {
@@ -226,10 +227,10 @@ func (n *Naive) EachMember(fn func(spot, member string, m MemberState)) {
 
 // MemberState is a read-only view of a member of the naive evaluator.
 type MemberState struct {
-	Profile    *engine.Profile
+	Profile    *rule.Profile
 	Custom     map[string]json.RawMessage
 	Form       map[string]json.RawMessage
-	Activities map[string][]engine.Activity
+	Activities map[string][]rule.Activity
 }
 
 func splitKey(k string) (string, string) {

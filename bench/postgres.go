@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/smartgroups/smartgroups/engine"
+	"github.com/smartgroups/smartgroups/engine/rule"
 )
 
 // PostgresResult is the outcome of the PostgreSQL comparator: the final
@@ -101,7 +102,7 @@ func (r *runner) postgres(ctx context.Context) error {
 		for _, kv := range []struct {
 			kind    string
 			vals    map[string]json.RawMessage
-			schemas map[string]*engine.Schema
+			schemas map[string]*rule.Schema
 		}{{"c", m.Custom, sd.Properties}, {"f", m.Form, sd.Questions}} {
 			for id, raw := range kv.vals {
 				row := typedValue(kv.schemas[id], raw)
@@ -218,41 +219,41 @@ func (r *runner) postgres(ctx context.Context) error {
 
 // typedValue returns the txt, num, ts, bool and arr columns of a kept
 // value under its schema, or nil when it does not fit (unset).
-func typedValue(s *engine.Schema, raw json.RawMessage) []any {
+func typedValue(s *rule.Schema, raw json.RawMessage) []any {
 	if s == nil || raw == nil {
 		return nil
 	}
 	row := []any{nil, nil, nil, nil, nil}
 	switch s.Type {
-	case engine.TypeText, engine.TypeSingleSelect:
+	case rule.TypeText, rule.TypeSingleSelect:
 		var v string
-		if json.Unmarshal(raw, &v) != nil || (s.Type == engine.TypeSingleSelect && !s.HasOption(v)) {
+		if json.Unmarshal(raw, &v) != nil || (s.Type == rule.TypeSingleSelect && !s.HasOption(v)) {
 			return nil
 		}
 		row[0] = v
-	case engine.TypeNumber:
+	case rule.TypeNumber:
 		var v float64
 		if json.Unmarshal(raw, &v) != nil {
 			return nil
 		}
 		row[1] = v
-	case engine.TypeDate:
+	case rule.TypeDate:
 		var v string
 		if json.Unmarshal(raw, &v) != nil {
 			v = string(raw)
 		}
-		t, err := engine.ParseTime(v)
+		t, err := rule.ParseTime(v)
 		if err != nil {
 			return nil
 		}
 		row[2] = t
-	case engine.TypeBoolean:
+	case rule.TypeBoolean:
 		var v bool
 		if json.Unmarshal(raw, &v) != nil {
 			return nil
 		}
 		row[3] = v
-	case engine.TypeMultiSelect:
+	case rule.TypeMultiSelect:
 		var vs, kept []string
 		if json.Unmarshal(raw, &vs) != nil {
 			return nil
@@ -277,7 +278,7 @@ func typedValue(s *engine.Schema, raw json.RawMessage) []any {
 // (true when unset), other ops are false when unset.
 type sqlTranslator struct {
 	sd  *engine.SpotDefs
-	now engine.Millis
+	now rule.Millis
 }
 
 func lit(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
@@ -290,11 +291,11 @@ func litArray(ss []string) string {
 	return "ARRAY[" + strings.Join(q, ",") + "]::text[]"
 }
 
-func (t *sqlTranslator) node(n *engine.Node) (string, error) {
+func (t *sqlTranslator) node(n *rule.Node) (string, error) {
 	switch n.Kind {
-	case engine.NodeAll, engine.NodeAny:
+	case rule.NodeAll, rule.NodeAny:
 		if len(n.Children) == 0 {
-			if n.Kind == engine.NodeAll {
+			if n.Kind == rule.NodeAll {
 				return "true", nil
 			}
 			return "false", nil
@@ -308,19 +309,19 @@ func (t *sqlTranslator) node(n *engine.Node) (string, error) {
 			parts[i] = "(" + s + ")"
 		}
 		op := " AND "
-		if n.Kind == engine.NodeAny {
+		if n.Kind == rule.NodeAny {
 			op = " OR "
 		}
 		return strings.Join(parts, op), nil
-	case engine.NodeNot:
+	case rule.NodeNot:
 		s, err := t.node(n.Children[0])
 		return "NOT (" + s + ")", err
-	case engine.NodeGroup:
+	case rule.NodeGroup:
 		if g := t.sd.Groups[n.Group]; g != nil && g.Type == engine.GroupSmart {
 			return fmt.Sprintf("EXISTS (SELECT 1 FROM memberships g WHERE g.spot = m.spot AND g.grp = %s AND g.member = m.member)", lit(n.Group)), nil
 		}
 		return fmt.Sprintf("coalesce(%s = ANY(m.static_groups), false)", lit(n.Group)), nil
-	case engine.NodeActivity:
+	case rule.NodeActivity:
 		cond := fmt.Sprintf("a.spot = m.spot AND a.member = m.member AND a.type = %s", lit(n.Activity))
 		if len(n.Resources) > 0 {
 			cond += " AND a.resource = ANY(" + litArray(n.Resources) + ")"
@@ -333,13 +334,13 @@ func (t *sqlTranslator) node(n *engine.Node) (string, error) {
 			return "", fmt.Errorf("count op %q", n.CountOp)
 		}
 		return fmt.Sprintf("(SELECT count(*) FROM activities a WHERE %s) %s %d", cond, op, n.CountN), nil
-	case engine.NodeField:
+	case rule.NodeField:
 		return t.field(n)
 	}
 	return "", fmt.Errorf("node kind %v", n.Kind)
 }
 
-func (t *sqlTranslator) dateCond(col, op string, a, b engine.Millis) string {
+func (t *sqlTranslator) dateCond(col, op string, a, b rule.Millis) string {
 	switch op {
 	case "before":
 		return fmt.Sprintf("%s < %d", col, a)
@@ -357,18 +358,18 @@ func (t *sqlTranslator) dateCond(col, op string, a, b engine.Millis) string {
 
 // field translates an attribute trigger. valueExpr is the SQL of the value
 // (NULL when unset); typ is its kind.
-func (t *sqlTranslator) field(n *engine.Node) (string, error) {
+func (t *sqlTranslator) field(n *rule.Node) (string, error) {
 	var expr, typ string // typ: string, status, set, fset (case-folded set), number, date, bool, select
 	name, hasPrefix := strings.CutPrefix(n.Field, "profile.")
-	prop := func(kind, id string, schemas map[string]*engine.Schema) error {
+	prop := func(kind, id string, schemas map[string]*rule.Schema) error {
 		s := schemas[id]
 		if s == nil {
 			return fmt.Errorf("undeclared %s", n.Field)
 		}
-		col := map[engine.ValueType]string{engine.TypeText: "txt", engine.TypeSingleSelect: "txt", engine.TypeNumber: "num",
-			engine.TypeDate: "ts", engine.TypeBoolean: "bool", engine.TypeMultiSelect: "arr"}[s.Type]
-		typ = map[engine.ValueType]string{engine.TypeText: "string", engine.TypeSingleSelect: "select", engine.TypeNumber: "number",
-			engine.TypeDate: "date", engine.TypeBoolean: "bool", engine.TypeMultiSelect: "set"}[s.Type]
+		col := map[rule.ValueType]string{rule.TypeText: "txt", rule.TypeSingleSelect: "txt", rule.TypeNumber: "num",
+			rule.TypeDate: "ts", rule.TypeBoolean: "bool", rule.TypeMultiSelect: "arr"}[s.Type]
+		typ = map[rule.ValueType]string{rule.TypeText: "string", rule.TypeSingleSelect: "select", rule.TypeNumber: "number",
+			rule.TypeDate: "date", rule.TypeBoolean: "bool", rule.TypeMultiSelect: "set"}[s.Type]
 		expr = fmt.Sprintf("(SELECT p.%s FROM properties p WHERE p.spot = m.spot AND p.member = m.member AND p.kind = %s AND p.id = %s)",
 			col, lit(kind), lit(id))
 		return nil
@@ -423,7 +424,7 @@ func (t *sqlTranslator) field(n *engine.Node) (string, error) {
 	return "coalesce(" + s + ", false)", err
 }
 
-func (t *sqlTranslator) positive(n *engine.Node, op, expr, typ string) (string, error) {
+func (t *sqlTranslator) positive(n *rule.Node, op, expr, typ string) (string, error) {
 	str := func() (string, error) {
 		var v string
 		err := json.Unmarshal(n.Value, &v)
@@ -509,13 +510,13 @@ func (t *sqlTranslator) positive(n *engine.Node, op, expr, typ string) (string, 
 	return "", fmt.Errorf("op %s on %s", op, n.Field)
 }
 
-func dateOperands(op string, raw json.RawMessage) (engine.Millis, engine.Millis, error) {
-	one := func(r json.RawMessage) (engine.Millis, error) {
+func dateOperands(op string, raw json.RawMessage) (rule.Millis, rule.Millis, error) {
+	one := func(r json.RawMessage) (rule.Millis, error) {
 		var s string
 		if json.Unmarshal(r, &s) != nil {
 			s = string(r)
 		}
-		return engine.ParseTime(s)
+		return rule.ParseTime(s)
 	}
 	switch op {
 	case "before", "after":

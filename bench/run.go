@@ -32,6 +32,7 @@ import (
 	"github.com/smartgroups/smartgroups/connectors/file"
 	"github.com/smartgroups/smartgroups/connectors/kafka"
 	"github.com/smartgroups/smartgroups/engine"
+	"github.com/smartgroups/smartgroups/engine/rule"
 	"github.com/smartgroups/smartgroups/internal/process"
 	"github.com/smartgroups/smartgroups/internal/serve"
 	"github.com/smartgroups/smartgroups/state"
@@ -1196,7 +1197,7 @@ func (r *runner) latency(ctx context.Context, in *serveInstance) error {
 				if json.Unmarshal(rec.Value, &ev) != nil {
 					return
 				}
-				t, err := engine.ParseTime(ev.TS)
+				t, err := rule.ParseTime(ev.TS)
 				if err != nil {
 					return
 				}

@@ -3,8 +3,11 @@ package engine
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
+	"slices"
 	"sort"
 
+	"github.com/smartgroups/smartgroups/engine/rule"
 	"github.com/smartgroups/smartgroups/state"
 )
 
@@ -106,12 +109,12 @@ func mergeValues(dst *map[string]json.RawMessage, patch map[string]json.RawMessa
 		(*dst)[id] = v
 		deps = append(deps, prefix+id)
 	}
-	sort.Strings(deps)
+	slices.Sort(deps)
 	return deps
 }
 
 // addActivity stores an activity unless its id was seen; returns deps.
-func (t *txn) addActivity(m *member, a *Activity) ([]string, error) {
+func (t *txn) addActivity(m *member, a *rule.Activity) ([]string, error) {
 	if a.ID != "" {
 		k := state.ActivityIDKey(m.part, m.spot, m.ord, a.ID)
 		_, seen, err := t.b.Get(k)
@@ -133,9 +136,9 @@ func (t *txn) addActivity(m *member, a *Activity) ([]string, error) {
 	if acts, ok := m.acts[a.Type]; ok {
 		// Keep the loaded list in store order: by ts, then arrival.
 		i := sort.Search(len(acts), func(i int) bool { return acts[i].TS > a.TS })
-		acts = append(acts, Activity{})
+		acts = append(acts, rule.Activity{})
 		copy(acts[i+1:], acts[i:])
-		acts[i] = Activity{Type: a.Type, TS: a.TS, Resource: a.Resource}
+		acts[i] = rule.Activity{Type: a.Type, TS: a.TS, Resource: a.Resource}
 		m.acts[a.Type] = acts
 	}
 	deps := []string{"a." + a.Type}
@@ -144,11 +147,11 @@ func (t *txn) addActivity(m *member, a *Activity) ([]string, error) {
 		m.st.LastAct = &ts
 		deps = append(deps, "p.last_activity_at")
 	}
-	if err := t.postAdd(m.part, m.spot, "a:"+a.Type, m.ord); err != nil {
+	if err := t.postAdd(m.part, m.spot, termActivity(a.Type), m.ord); err != nil {
 		return nil, err
 	}
 	if a.Resource != "" {
-		if err := t.postAdd(m.part, m.spot, "a:"+a.Type+":"+a.Resource, m.ord); err != nil {
+		if err := t.postAdd(m.part, m.spot, termActivityResource(a.Type, a.Resource), m.ord); err != nil {
 			return nil, err
 		}
 	}
@@ -191,7 +194,7 @@ func (t *txn) reevaluate(m *member, sd *SpotDefs, groups []string) error {
 			pending = append(pending, r)
 		}
 	}
-	sort.Ints(pending)
+	slices.Sort(pending)
 	for i := 0; i < len(pending); i++ {
 		if i > 0 && pending[i] == pending[i-1] {
 			continue
@@ -201,7 +204,7 @@ func (t *txn) reevaluate(m *member, sd *SpotDefs, groups []string) error {
 		want := false
 		if !sd.Blacklist[g][m.st.ID] {
 			t.evals++
-			v, err := Eval(sd.Groups[g].compiled, m, t.e.now)
+			v, err := rule.Eval(sd.Groups[g].compiled, m, t.e.now)
 			if err != nil {
 				return err
 			}
@@ -215,10 +218,8 @@ func (t *txn) reevaluate(m *member, sd *SpotDefs, groups []string) error {
 		}
 		for _, d := range sd.dependents[g] {
 			if r, ok := sd.rank[d]; ok {
-				j := i + 1 + sort.SearchInts(pending[i+1:], r)
-				pending = append(pending, 0)
-				copy(pending[j+1:], pending[j:])
-				pending[j] = r
+				j, _ := slices.BinarySearch(pending[i+1:], r)
+				pending = slices.Insert(pending, i+1+j, r)
 			}
 		}
 	}
@@ -234,7 +235,7 @@ func (t *txn) reevaluate(m *member, sd *SpotDefs, groups []string) error {
 // erase deletes everything about a member; they leave every group.
 func (t *txn) erase(part int32, spot, id string) error {
 	if sd := t.e.defs.Spot(spot); sd != nil {
-		for _, g := range sortedKeys(sd.Blacklist) {
+		for _, g := range slices.Sorted(maps.Keys(sd.Blacklist)) {
 			if sd.Blacklist[g][id] {
 				if err := t.deleteDefinition(&DefChange{Spot: spot, Kind: "blacklist", ID: g, Member: id, Delete: true}); err != nil {
 					return err
@@ -263,18 +264,18 @@ func (t *txn) erase(part int32, spot, id string) error {
 	err = t.b.Scan(ap, state.PrefixEnd(ap), func(k, v []byte) bool {
 		rest := k[len(ap):]
 		typ := string(rest[:bytes.IndexByte(rest, 0)])
-		terms = append(terms, "a:"+typ)
+		terms = append(terms, termActivity(typ))
 		if len(v) > 0 {
-			terms = append(terms, "a:"+typ+":"+string(v))
+			terms = append(terms, termActivityResource(typ, string(v)))
 		}
 		return true
 	})
 	if err != nil {
 		return err
 	}
-	terms = append(terms, "*")
-	sort.Strings(terms)
-	for _, term := range dedupe(terms) {
+	terms = append(terms, termAll)
+	slices.Sort(terms)
+	for _, term := range slices.Compact(terms) {
 		if err := t.postRemove(part, spot, term, m.ord); err != nil {
 			return err
 		}
@@ -306,84 +307,5 @@ func (t *txn) erase(part int32, spot, id string) error {
 	delete(t.e.cache.states, memberRef{part, spot, m.ord})
 	delete(t.e.cache.ords, idRef{part, spot, id})
 	t.e.liveMembers.Add(-1)
-	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// terms returns the posting-list terms of a member's profile and values
-// (activity terms are maintained as activities arrive).
-func (m *member) terms() []string {
-	p := &m.st.Profile
-	var out []string
-	if p.Status != nil {
-		out = append(out, "s:"+*p.Status)
-	}
-	if p.Role != nil {
-		out = append(out, "r:"+fold(*p.Role))
-	}
-	if p.Language != nil {
-		out = append(out, "l:"+fold(*p.Language))
-	}
-	for _, tag := range p.Tags {
-		out = append(out, "t:"+fold(tag))
-	}
-	for _, g := range p.StaticGroups {
-		out = append(out, "sg:"+g)
-	}
-	out = appendValueTerms(out, "c:", m.st.Custom)
-	out = appendValueTerms(out, "f:", m.st.Form)
-	sort.Strings(out)
-	return dedupe(out)
-}
-
-// appendValueTerms indexes string values and string-array elements that
-// could be option ids (at most MaxIDBytes).
-func appendValueTerms(out []string, prefix string, vals map[string]json.RawMessage) []string {
-	for id, raw := range vals {
-		if s, ok := jsonString(raw); ok {
-			if len(s) <= MaxIDBytes {
-				out = append(out, prefix+id+"="+s)
-			}
-			continue
-		}
-		if ss, ok := jsonStrings(raw); ok {
-			for _, s := range ss {
-				if len(s) <= MaxIDBytes {
-					out = append(out, prefix+id+"="+s)
-				}
-			}
-		}
-	}
-	return out
-}
-
-// updateTerms applies the difference of two sorted term lists.
-func (t *txn) updateTerms(m *member, old, cur []string) error {
-	i, j := 0, 0
-	for i < len(old) || j < len(cur) {
-		switch {
-		case j >= len(cur) || (i < len(old) && old[i] < cur[j]):
-			if err := t.postRemove(m.part, m.spot, old[i], m.ord); err != nil {
-				return err
-			}
-			i++
-		case i >= len(old) || cur[j] < old[i]:
-			if err := t.postAdd(m.part, m.spot, cur[j], m.ord); err != nil {
-				return err
-			}
-			j++
-		default:
-			i++
-			j++
-		}
-	}
 	return nil
 }

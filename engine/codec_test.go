@@ -4,14 +4,16 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+
+	"github.com/smartgroups/smartgroups/engine/rule"
 )
 
 func TestMemberStateCodecRoundTrip(t *testing.T) {
 	str := func(s string) *string { return &s }
-	ms := func(v Millis) *Millis { return &v }
+	ms := func(v rule.Millis) *rule.Millis { return &v }
 	cases := []*MemberState{
 		{ID: "u1"},
-		{ID: "weird \"id\" \\ \n\t\x01 é 日本 \xff", Profile: Profile{
+		{ID: "weird \"id\" \\ \n\t\x01 é 日本 \xff", Profile: rule.Profile{
 			FirstName: str("Ada"), LastName: str("Lovelace \"The\" Countess"), Email: str("ada@example.com"), Title: str(""),
 			Status: str("accepted"), Role: str("admin"), Language: str("fr"), Tags: []string{"vip", "Ünïcode"},
 			InvitedAt: ms(-5), RegisteredAt: ms(1795165200000), LastActivityAt: ms(0),

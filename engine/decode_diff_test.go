@@ -1,23 +1,25 @@
 package engine
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
-	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/smartgroups/smartgroups/engine/internal/jsonscan"
+	"github.com/smartgroups/smartgroups/engine/rule"
 )
 
-// The production decoder (decode_scan.go, decode_member.go) must decide
+// The production decoder (engine/internal/jsonscan, decode_member.go) must decide
 // exactly as the encoding/json one it replaced (decode_legacy_test.go):
 // same error code and reason, same change. Run the fuzzers with, for
 // example:
@@ -72,7 +74,7 @@ func dumpChange(c *MemberChange) string {
 	}
 	for _, m := range []map[string]json.RawMessage{c.Profile, c.Custom, c.Form} {
 		s += " {"
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			s += fmt.Sprintf("%q:%q ", k, m[k])
 		}
 		s += "}"
@@ -177,8 +179,8 @@ func diffSeedRecords() []Record {
 	p := func(v string) Record { return memberRec(KindProfiles, "acme/u1", v) }
 	a := func(v string) Record { return memberRec(KindActivities, "acme/u1", v) }
 	c := func(v string) Record { return memberRec(KindProperties, "acme/u1", v) }
-	deep := strings.Repeat("[", maxJSONDepth-2) + strings.Repeat("]", maxJSONDepth-2)
-	deeper := strings.Repeat("[", maxJSONDepth-1) + strings.Repeat("]", maxJSONDepth-1)
+	deep := strings.Repeat("[", jsonscan.MaxDepth-2) + strings.Repeat("]", jsonscan.MaxDepth-2)
+	deeper := strings.Repeat("[", jsonscan.MaxDepth-1) + strings.Repeat("]", jsonscan.MaxDepth-1)
 	return []Record{
 		p(`{` + env + `,"profile":{"first_name":"Ada","status":"accepted","tags":[ "vip" , "b" ],"utm":{"source":"a<b&c>","medium":null,"x":1},"title":null}}`),
 		p(` {` + env + `,"profile":{"email":"a\u0040b","status":"acc\u0065pted","status":"pending","tags":[]} } `),
@@ -383,78 +385,6 @@ func randomMemberRecord(r *rand.Rand) Record {
 	return Record{Kind: kind, Topic: string(kind), Key: []byte(recKey), Value: []byte(value)}
 }
 
-// FuzzScanJSON compares the scanner with encoding/json: the same texts are
-// valid, values span the bytes json.RawMessage holds, strings without
-// escapes decode to their bytes, and compaction is json.Compact.
-func FuzzScanJSON(f *testing.F) {
-	for _, s := range []string{`{}`, ` {"a" : [1, -0.5e+3, true, false, null, "x\u00e9\n"]} `, `[`, `01`, `1.`, `-`, `"\u12"`, `{"a":1,}`,
-		`[1,]`, "\"\x01\"", `"\q"`, `{"a" 1}`, `{1:2}`, `nulls`, `[1 2]`, strings.Repeat("[", 10001) + strings.Repeat("]", 10001),
-		strings.Repeat("[", 10000) + strings.Repeat("]", 10000), "\"\xff\"", `{"a":{"b":{"c":[{}]}}}`, "1\v", "\"<a&b>\u2028\"", "\"\u2028\u2029\u2027\""} {
-		f.Add([]byte(s))
-	}
-	for _, r := range diffSeedRecords() {
-		f.Add(r.Value)
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		v, ok := scanJSON(data)
-		if ok != json.Valid(data) {
-			t.Fatalf("%q: scanJSON %v, json.Valid %v", data, ok, !ok)
-		}
-		if !ok {
-			return
-		}
-		var raw json.RawMessage
-		require.NoError(t, json.Unmarshal(data, &raw))
-		if !bytes.Equal(v.b, raw) {
-			t.Fatalf("%q: value %q, json.RawMessage %q", data, v.b, raw)
-		}
-		var compact bytes.Buffer
-		require.NoError(t, json.Compact(&compact, v.b))
-		if got := appendCompact(nil, v.b); !bytes.Equal(got, compact.Bytes()) {
-			t.Fatalf("%q: compacted %q, json.Compact %q", data, got, compact.Bytes())
-		}
-		if v.k != jsonObj && v.k != jsonArr { // utm values: strings and null
-			want, err := json.Marshal(json.RawMessage(v.b))
-			require.NoError(t, err)
-			if got := appendHTMLEscaped(nil, v.b); !bytes.Equal(got, want) {
-				t.Fatalf("%q: escaped %q, json.Marshal %q", data, got, want)
-			}
-		}
-		if p, ok := v.plain(); ok {
-			var s string
-			require.NoError(t, json.Unmarshal(v.b, &s))
-			if utf8.Valid(p) && s != string(p) {
-				t.Fatalf("%q: plain %q, decoded %q", data, p, s)
-			}
-		}
-		if v.k == jsonObj && utf8.Valid(data) { // DecodeMember reads valid UTF-8 only
-			var m map[string]json.RawMessage
-			require.NoError(t, json.Unmarshal(data, &m))
-			got := map[string]json.RawMessage{}
-			it := v.members()
-			for {
-				key, esc, mv, ok := it.next()
-				if !ok {
-					break
-				}
-				if esc {
-					key = unquoteKey(key)
-				}
-				got[string(key)] = mv.b
-			}
-			require.False(t, it.bad)
-			if len(got) != len(m) {
-				t.Fatalf("%q: %d members, encoding/json %d", data, len(got), len(m))
-			}
-			for k, x := range m {
-				if !bytes.Equal(got[k], x) {
-					t.Fatalf("%q: member %q is %q, encoding/json %q", data, k, got[k], x)
-				}
-			}
-		}
-	})
-}
-
 // FuzzValueHelpers compares the JSON value helpers with their
 // encoding/json versions.
 func FuzzValueHelpers(f *testing.F) {
@@ -465,51 +395,46 @@ func FuzzValueHelpers(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		s1, ok1 := jsonString(raw)
+		s1, ok1 := jsonscan.DecodeString(raw)
 		s2, ok2 := legacyJSONString(raw)
-		require.Equal(t, ok2, ok1, "jsonString(%q)", raw)
-		require.Equal(t, s2, s1, "jsonString(%q)", raw)
-		ss1, ok1 := jsonStrings(raw)
+		require.Equal(t, ok2, ok1, "jsonscan.DecodeString(%q)", raw)
+		require.Equal(t, s2, s1, "jsonscan.DecodeString(%q)", raw)
+		ss1, ok1 := jsonscan.DecodeStrings(raw)
 		ss2, ok2 := legacyJSONStrings(raw)
-		require.Equal(t, ok2, ok1, "jsonStrings(%q)", raw)
-		require.Equal(t, ss2, ss1, "jsonStrings(%q)", raw)
-		f1, ok1 := jsonNumber(raw)
+		require.Equal(t, ok2, ok1, "jsonscan.DecodeStrings(%q)", raw)
+		require.Equal(t, ss2, ss1, "jsonscan.DecodeStrings(%q)", raw)
+		f1, ok1 := jsonscan.DecodeNumber(raw)
 		f2, ok2 := legacyJSONNumber(raw)
-		require.Equal(t, ok2, ok1, "jsonNumber(%q)", raw)
-		require.Equal(t, f2, f1, "jsonNumber(%q)", raw)
-		b1, ok1 := jsonBool(raw)
+		require.Equal(t, ok2, ok1, "jsonscan.DecodeNumber(%q)", raw)
+		require.Equal(t, f2, f1, "jsonscan.DecodeNumber(%q)", raw)
+		b1, ok1 := jsonscan.DecodeBool(raw)
 		b2, ok2 := legacyJSONBool(raw)
-		require.Equal(t, ok2, ok1, "jsonBool(%q)", raw)
-		require.Equal(t, b2, b1, "jsonBool(%q)", raw)
-		require.Equal(t, legacyIsNull(raw), isNull(raw), "isNull(%q)", raw)
-		t1, e1 := parseTimestamp(raw)
+		require.Equal(t, ok2, ok1, "jsonscan.DecodeBool(%q)", raw)
+		require.Equal(t, b2, b1, "jsonscan.DecodeBool(%q)", raw)
+		require.Equal(t, legacyIsNull(raw), jsonscan.IsNull(raw), "jsonscan.IsNull(%q)", raw)
+		t1, e1 := rule.ParseTimestamp(raw)
 		t2, e2 := legacyParseTimestamp(raw)
-		require.Equal(t, t2, t1, "parseTimestamp(%q)", raw)
-		require.Equal(t, fmt.Sprint(e2), fmt.Sprint(e1), "parseTimestamp(%q)", raw)
-		if ms, ok := parseRFC3339Millis(raw); ok {
-			tm, err := time.Parse(time.RFC3339Nano, string(raw))
-			require.NoError(t, err, "parseRFC3339Millis(%q) accepts", raw)
-			require.Equal(t, tm.UnixMilli(), ms, "parseRFC3339Millis(%q)", raw)
-		}
+		require.Equal(t, t2, t1, "rule.ParseTimestamp(%q)", raw)
+		require.Equal(t, fmt.Sprint(e2), fmt.Sprint(e1), "rule.ParseTimestamp(%q)", raw)
 	})
 }
 
 func TestProfileFieldTables(t *testing.T) {
-	require.Len(t, profileFields, len(profileFieldTypes)+1)
+	require.Len(t, profileFields, len(rule.ProfileFields)+1)
 	for i, f := range profileFields {
 		require.Equal(t, i, profileField([]byte(f)), f)
 		if f != "utm" {
-			require.Contains(t, profileFieldTypes, f)
+			require.Contains(t, rule.ProfileFields, f)
 		}
 		if i > 0 {
 			require.Less(t, profileFields[i-1], f, "sorted")
 		}
 	}
 	require.Equal(t, "utm", profileFields[len(profileFields)-1])
-	require.Len(t, utmFields, len(utmKeys))
+	require.Len(t, utmFields, len(rule.UTMKeys))
 	for i, f := range utmFields {
 		require.Equal(t, i, utmField([]byte(f)), f)
-		require.True(t, utmKeys[f], f)
+		require.True(t, slices.Contains(rule.UTMKeys, f), f)
 		if i > 0 {
 			require.Less(t, utmFields[i-1], f, "sorted")
 		}

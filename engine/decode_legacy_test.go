@@ -1,7 +1,7 @@
 package engine
 
 // The member-record decoder as it was before the single-pass scanner
-// (decode_scan.go): every record unmarshalled into map[string]json.RawMessage
+// (engine/internal/jsonscan): every record unmarshalled into map[string]json.RawMessage
 // and each field decoded with encoding/json. Kept as the reference that
 // FuzzDecodeMemberDifferential and TestDecodeMemberMatchesLegacy compare the
 // production decoder against; do not change its behaviour.
@@ -11,10 +11,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/smartgroups/smartgroups/engine/rule"
 )
 
 var errLegacyNotTimestamp = errors.New("expected an RFC 3339 timestamp with an offset or integer epoch milliseconds")
@@ -52,10 +56,10 @@ func legacyDecodeMember(rec Record, lim Limits, schemas SchemaLookup) (*MemberCh
 		if !ok {
 			return nil, rerr("invalid_key", "a null value erases the member named by the key <spot>/<member>, but key %q has no '/'", string(rec.Key))
 		}
-		if err := checkKeyID("spot", spot); err != nil {
+		if err := rule.CheckKeyID("spot", spot); err != nil {
 			return nil, rerr("invalid_key", "key %q: %v", string(rec.Key), err)
 		}
-		if err := checkID("member", member); err != nil {
+		if err := rule.CheckID("member", member); err != nil {
 			return nil, rerr("invalid_key", "key %q: %v", string(rec.Key), err)
 		}
 		return &MemberChange{Kind: KindProfiles, Spot: spot, Member: member, Erase: true, TS: noTS}, nil
@@ -83,10 +87,10 @@ func legacyDecodeMember(rec Record, lim Limits, schemas SchemaLookup) (*MemberCh
 	if env.Member == nil {
 		return nil, rerr("missing_field", "missing required field member")
 	}
-	if err := checkKeyID("spot", *env.Spot); err != nil {
+	if err := rule.CheckKeyID("spot", *env.Spot); err != nil {
 		return nil, rerr("invalid_id", "%v", err)
 	}
-	if err := checkID("member", *env.Member); err != nil {
+	if err := rule.CheckID("member", *env.Member); err != nil {
 		return nil, rerr("invalid_id", "%v", err)
 	}
 	c.Spot, c.Member = *env.Spot, *env.Member
@@ -96,7 +100,7 @@ func legacyDecodeMember(rec Record, lim Limits, schemas SchemaLookup) (*MemberCh
 	if env.TS == nil || legacyIsNull(env.TS) {
 		return nil, rerr("missing_field", "missing required field ts")
 	}
-	var ts Millis
+	var ts rule.Millis
 	ts, err = legacyParseTimestamp(env.TS)
 	if err != nil {
 		return nil, rerr("invalid_field", "ts: %v", err)
@@ -133,10 +137,10 @@ func legacyDecodeMember(rec Record, lim Limits, schemas SchemaLookup) (*MemberCh
 			return nil, rerr("missing_field", "a properties record needs a custom or form object")
 		}
 		var verr *RecordError
-		if c.Custom, verr = legacyDecodeValues(env.Custom, "custom", "property", func(id string) (*Schema, bool) { return schemas.Property(c.Spot, id) }); verr != nil {
+		if c.Custom, verr = legacyDecodeValues(env.Custom, "custom", "property", func(id string) (*rule.Schema, bool) { return schemas.Property(c.Spot, id) }); verr != nil {
 			return nil, verr
 		}
-		if c.Form, verr = legacyDecodeValues(env.Form, "form", "question", func(id string) (*Schema, bool) { return schemas.Question(c.Spot, id) }); verr != nil {
+		if c.Form, verr = legacyDecodeValues(env.Form, "form", "question", func(id string) (*rule.Schema, bool) { return schemas.Question(c.Spot, id) }); verr != nil {
 			return nil, verr
 		}
 	default:
@@ -145,14 +149,14 @@ func legacyDecodeMember(rec Record, lim Limits, schemas SchemaLookup) (*MemberCh
 	return c, nil
 }
 
-func legacyDecodeActivity(env legacyEnvelope, ts Millis) (*Activity, *RecordError) {
-	a := &Activity{TS: ts}
+func legacyDecodeActivity(env legacyEnvelope, ts rule.Millis) (*rule.Activity, *RecordError) {
+	a := &rule.Activity{TS: ts}
 	if env.ID != nil && !legacyIsNull(env.ID) {
 		id, ok := legacyJSONString(env.ID)
 		if !ok {
 			return nil, rerr("invalid_field", "id: expected a string")
 		}
-		if err := checkID("activity id", id); err != nil {
+		if err := rule.CheckID("activity id", id); err != nil {
 			return nil, rerr("invalid_id", "%v", err)
 		}
 		a.ID = id
@@ -161,12 +165,12 @@ func legacyDecodeActivity(env legacyEnvelope, ts Millis) (*Activity, *RecordErro
 	if !ok {
 		return nil, rerr("missing_field", "missing required field type (the activity type)")
 	}
-	if !activityTypeSet[t] {
+	if !slices.Contains(rule.ActivityTypes, t) {
 		return nil, rerr("unknown_activity_type", "unknown activity type %q", t)
 	}
 	a.Type = t
 	if env.Resource == nil || legacyIsNull(env.Resource) {
-		if activityHasResource(t) {
+		if rule.ActivityHasResource(t) {
 			return nil, rerr("missing_field", "a %s activity needs a resource {id, title}", t)
 		}
 		return a, nil
@@ -182,7 +186,7 @@ func legacyDecodeActivity(env legacyEnvelope, ts Millis) (*Activity, *RecordErro
 	if !ok {
 		return nil, rerr("missing_field", "resource.id: expected a string")
 	}
-	if err := checkID("resource id", id); err != nil {
+	if err := rule.CheckID("resource id", id); err != nil {
 		return nil, rerr("invalid_id", "%v", err)
 	}
 	if res.Title != nil && !legacyIsNull(res.Title) {
@@ -196,7 +200,7 @@ func legacyDecodeActivity(env legacyEnvelope, ts Millis) (*Activity, *RecordErro
 	return a, nil
 }
 
-func legacyDecodeValues(raw json.RawMessage, field, kind string, lookup func(string) (*Schema, bool)) (map[string]json.RawMessage, *RecordError) {
+func legacyDecodeValues(raw json.RawMessage, field, kind string, lookup func(string) (*rule.Schema, bool)) (map[string]json.RawMessage, *RecordError) {
 	if raw == nil || legacyIsNull(raw) {
 		return nil, nil
 	}
@@ -204,9 +208,9 @@ func legacyDecodeValues(raw json.RawMessage, field, kind string, lookup func(str
 	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
 		return nil, rerr("invalid_field", "%s: expected an object of %s id to value", field, kind)
 	}
-	for _, id := range sortedKeys(m) {
+	for _, id := range slices.Sorted(maps.Keys(m)) {
 		v := m[id]
-		if err := checkID(field+" "+kind+" id", id); err != nil {
+		if err := rule.CheckID(field+" "+kind+" id", id); err != nil {
 			return nil, rerr("invalid_id", "%v", err)
 		}
 		if legacyIsNull(v) {
@@ -254,10 +258,10 @@ func legacyValidateProfilePatch(raw json.RawMessage, lim Limits) (ProfilePatch, 
 		return nil, 0, fmt.Errorf("profile must be a JSON object")
 	}
 	unknown := 0
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		v := m[k]
 		if legacyIsNull(v) {
-			if _, known := profileFieldTypes[k]; !known && k != "utm" {
+			if known := slices.Contains(rule.ProfileFields, k); !known && k != "utm" {
 				delete(m, k)
 				unknown++
 			}
@@ -270,7 +274,7 @@ func legacyValidateProfilePatch(raw json.RawMessage, lim Limits) (ProfilePatch, 
 			}
 		case "status":
 			s, ok := legacyJSONString(v)
-			if !ok || !validStatus(s) {
+			if !ok || !slices.Contains(rule.Statuses, s) {
 				return nil, 0, fmt.Errorf("profile.status: %s is not one of accepted, invited, pending, deactivated, unsubscribed, declined, rejected", string(v))
 			}
 		case "tags":
@@ -287,7 +291,7 @@ func legacyValidateProfilePatch(raw json.RawMessage, lim Limits) (ProfilePatch, 
 				return nil, 0, fmt.Errorf("profile.static_groups: expected an array of group ids")
 			}
 			for _, s := range ss {
-				if err := checkID("profile.static_groups entry", s); err != nil {
+				if err := rule.CheckID("profile.static_groups entry", s); err != nil {
 					return nil, 0, err
 				}
 			}
@@ -300,9 +304,9 @@ func legacyValidateProfilePatch(raw json.RawMessage, lim Limits) (ProfilePatch, 
 			if err := json.Unmarshal(v, &u); err != nil || u == nil {
 				return nil, 0, fmt.Errorf("profile.utm: expected an object")
 			}
-			for _, uk := range sortedKeys(u) {
+			for _, uk := range slices.Sorted(maps.Keys(u)) {
 				uv := u[uk]
-				if !utmKeys[uk] {
+				if !slices.Contains(rule.UTMKeys, uk) {
 					delete(u, uk)
 					unknown++
 					continue
@@ -324,7 +328,7 @@ func legacyValidateProfilePatch(raw json.RawMessage, lim Limits) (ProfilePatch, 
 	return ProfilePatch(m), unknown, nil
 }
 
-func legacyParseTimestamp(raw json.RawMessage) (Millis, error) {
+func legacyParseTimestamp(raw json.RawMessage) (rule.Millis, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
 		return 0, errLegacyNotTimestamp
@@ -339,7 +343,7 @@ func legacyParseTimestamp(raw json.RawMessage) (Millis, error) {
 	return legacyParseEpochMillis(raw)
 }
 
-func legacyParseTimestampString(s string) (Millis, error) {
+func legacyParseTimestampString(s string) (rule.Millis, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return 0, fmt.Errorf("%q is not an RFC 3339 timestamp with an offset", s)
@@ -347,7 +351,7 @@ func legacyParseTimestampString(s string) (Millis, error) {
 	return t.UnixMilli(), nil
 }
 
-func legacyParseEpochMillis(raw json.RawMessage) (Millis, error) {
+func legacyParseEpochMillis(raw json.RawMessage) (rule.Millis, error) {
 	var f json.Number
 	d := json.NewDecoder(bytes.NewReader(raw))
 	d.UseNumber()
@@ -419,25 +423,25 @@ func legacyJSONBool(raw json.RawMessage) (bool, bool) {
 	return false, false
 }
 
-func legacyFits(s *Schema, raw json.RawMessage) error {
+func legacyFits(s *rule.Schema, raw json.RawMessage) error {
 	switch s.Type {
-	case TypeText:
+	case rule.TypeText:
 		if _, ok := legacyJSONString(raw); !ok {
 			return fmt.Errorf("expected a string for %s type text", s.Kind)
 		}
-	case TypeNumber:
+	case rule.TypeNumber:
 		if _, ok := legacyJSONNumber(raw); !ok {
 			return fmt.Errorf("expected a number for %s type number", s.Kind)
 		}
-	case TypeDate:
+	case rule.TypeDate:
 		if _, err := legacyParseTimestamp(raw); err != nil {
 			return fmt.Errorf("expected a date for %s type date: %w", s.Kind, err)
 		}
-	case TypeBoolean:
+	case rule.TypeBoolean:
 		if _, ok := legacyJSONBool(raw); !ok {
 			return fmt.Errorf("expected true or false for %s type boolean", s.Kind)
 		}
-	case TypeSingleSelect:
+	case rule.TypeSingleSelect:
 		v, ok := legacyJSONString(raw)
 		if !ok {
 			return fmt.Errorf("expected an option id string for %s type single_select", s.Kind)
@@ -445,7 +449,7 @@ func legacyFits(s *Schema, raw json.RawMessage) error {
 		if !s.HasOption(v) {
 			return fmt.Errorf("option %q is not declared", v)
 		}
-	case TypeMultiSelect:
+	case rule.TypeMultiSelect:
 		vs, ok := legacyJSONStrings(raw)
 		if !ok {
 			return fmt.Errorf("expected an array of option id strings for %s type multi_select", s.Kind)

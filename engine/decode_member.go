@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/smartgroups/smartgroups/engine/internal/jsonscan"
+	"github.com/smartgroups/smartgroups/engine/rule"
 )
 
-// Member records are read without encoding/json (decode_scan.go): one scan
+// Member records are read without encoding/json (engine/internal/jsonscan): one scan
 // checks the whole value and finds the envelope's fields, and the objects
 // that are decoded (profile, resource, custom, form) are walked again. Keys
 // are matched by their exact names, the last of duplicate keys wins and keys
@@ -77,21 +80,21 @@ func kindFields(k Kind) uint16 {
 
 // envelope holds the values of a record's envelope fields (absent ones
 // have nil bytes).
-type envelope [numEnvFields]rawValue
+type envelope [numEnvFields]jsonscan.Value
 
 // readEnvelope reads a record value that must be one JSON object (ok is
 // false otherwise) and counts its distinct keys that kind does not define.
 func readEnvelope(value []byte, kind Kind) (env envelope, unknown int, ok bool) {
-	i := skipSpace(value, 0)
+	i := jsonscan.SkipSpace(value, 0)
 	if i >= len(value) || value[i] != '{' {
 		return env, 0, false
 	}
 	known := kindFields(kind)
 	var seen uint16
 	var others keySet
-	it := objectIter{data: value, i: i + 1, depth: 1}
+	it := jsonscan.Object(value, i, 1)
 	for {
-		key, v, ok := it.nextKey()
+		key, v, ok := it.NextKey()
 		if !ok {
 			break
 		}
@@ -109,7 +112,7 @@ func readEnvelope(value []byte, kind Kind) (env envelope, unknown int, ok bool) 
 			unknown++
 		}
 	}
-	if it.bad || skipSpace(value, it.i) != len(value) {
+	if it.Bad() || jsonscan.SkipSpace(value, it.Pos()) != len(value) {
 		return env, 0, false
 	}
 	return env, unknown, true
@@ -151,44 +154,32 @@ func (s *keySet) add(key []byte) bool {
 	return true
 }
 
-// unquoteKey decodes an object key (the bytes between its quotes) that
-// holds escapes, as encoding/json decodes map keys.
-func unquoteKey(key []byte) []byte {
-	q := make([]byte, 0, len(key)+2)
-	q = append(append(append(q, '"'), key...), '"')
-	var s string
-	if err := json.Unmarshal(q, &s); err != nil {
-		return key // not reached: the key was scanned as a valid string
-	}
-	return []byte(s)
-}
-
 // stringBytes returns the decoded bytes of v, a JSON string of a record
 // whose UTF-8 is valid.
-func stringBytes(v rawValue) []byte {
-	if p, ok := v.plain(); ok {
+func stringBytes(v jsonscan.Value) []byte {
+	if p, ok := v.Plain(); ok {
 		return p
 	}
-	s, _ := jsonString(v.b)
+	s, _ := jsonscan.DecodeString(v.Bytes)
 	return []byte(s)
 }
 
 // checkIDBytes is checkID (checkKeyID when keySegment) of an id still in
 // bytes.
 func checkIDBytes(what string, id []byte, keySegment bool) error {
-	if len(id) > 0 && len(id) <= MaxIDBytes && utf8.Valid(id) && bytes.IndexByte(id, 0) < 0 &&
+	if len(id) > 0 && len(id) <= rule.MaxIDBytes && utf8.Valid(id) && bytes.IndexByte(id, 0) < 0 &&
 		(!keySegment || bytes.IndexByte(id, '/') < 0) {
 		return nil
 	}
 	if keySegment {
-		return checkKeyID(what, string(id))
+		return rule.CheckKeyID(what, string(id))
 	}
-	return checkID(what, string(id))
+	return rule.CheckID(what, string(id))
 }
 
 // activityTypeName returns the activity type named t.
 func activityTypeName(t []byte) (string, bool) {
-	for _, name := range ActivityTypes {
+	for _, name := range rule.ActivityTypes {
 		if string(t) == name {
 			return name, true
 		}
@@ -196,10 +187,10 @@ func activityTypeName(t []byte) (string, bool) {
 	return "", false
 }
 
-func decodeActivity(env *envelope, ts Millis) (*Activity, *RecordError) {
-	a := &Activity{TS: ts}
-	if id := env[envID]; !id.absentOrNull() {
-		if id.k != jsonStr {
+func decodeActivity(env *envelope, ts rule.Millis) (*rule.Activity, *RecordError) {
+	a := &rule.Activity{TS: ts}
+	if id := env[envID]; !id.AbsentOrNull() {
+		if id.Kind != jsonscan.Str {
 			return nil, rerr("invalid_field", "id: expected a string")
 		}
 		b := stringBytes(id)
@@ -208,7 +199,7 @@ func decodeActivity(env *envelope, ts Millis) (*Activity, *RecordError) {
 		}
 		a.ID = string(b)
 	}
-	if env[envType].k != jsonStr {
+	if env[envType].Kind != jsonscan.Str {
 		return nil, rerr("missing_field", "missing required field type (the activity type)")
 	}
 	tb := stringBytes(env[envType])
@@ -218,19 +209,19 @@ func decodeActivity(env *envelope, ts Millis) (*Activity, *RecordError) {
 	}
 	a.Type = t
 	res := env[envResource]
-	if res.absentOrNull() {
-		if activityHasResource(t) {
+	if res.AbsentOrNull() {
+		if rule.ActivityHasResource(t) {
 			return nil, rerr("missing_field", "a %s activity needs a resource {id, title}", t)
 		}
 		return a, nil
 	}
-	if res.k != jsonObj {
+	if res.Kind != jsonscan.Obj {
 		return nil, rerr("invalid_field", "resource: expected an object {id, title}")
 	}
-	var id, title rawValue
-	it := res.members()
+	var id, title jsonscan.Value
+	it := res.Members()
 	for {
-		key, v, ok := it.nextKey()
+		key, v, ok := it.NextKey()
 		if !ok {
 			break
 		}
@@ -241,15 +232,15 @@ func decodeActivity(env *envelope, ts Millis) (*Activity, *RecordError) {
 			title = v
 		}
 	}
-	if id.k != jsonStr {
+	if id.Kind != jsonscan.Str {
 		return nil, rerr("missing_field", "resource.id: expected a string")
 	}
 	idb := stringBytes(id)
 	if err := checkIDBytes("resource id", idb, false); err != nil {
 		return nil, rerr("invalid_id", "%v", err)
 	}
-	if !title.absentOrNull() {
-		if title.k != jsonStr {
+	if !title.AbsentOrNull() {
+		if title.Kind != jsonscan.Str {
 			return nil, rerr("invalid_field", "resource.title: expected a string")
 		}
 		a.Title = string(stringBytes(title))
@@ -262,30 +253,30 @@ func decodeActivity(env *envelope, ts Millis) (*Activity, *RecordError) {
 // (field "form", kind "question") values of a properties record: id to
 // compacted value, nil for JSON null. Values of declared ids must fit their
 // schema.
-func decodeValues(v rawValue, field, kind, spot string, schemas SchemaLookup) (map[string]json.RawMessage, *RecordError) {
-	if v.absentOrNull() {
+func decodeValues(v jsonscan.Value, field, kind, spot string, schemas SchemaLookup) (map[string]json.RawMessage, *RecordError) {
+	if v.AbsentOrNull() {
 		return nil, nil
 	}
-	if v.k != jsonObj {
+	if v.Kind != jsonscan.Obj {
 		return nil, rerr("invalid_field", "%s: expected an object of %s id to value", field, kind)
 	}
 	type member struct {
 		id []byte
-		v  rawValue
+		v  jsonscan.Value
 	}
 	var buf [16]member
 	members := buf[:0]
 	idBytes, valBytes := 0, 0
-	it := v.members()
+	it := v.Members()
 	for {
-		key, mv, ok := it.nextKey()
+		key, mv, ok := it.NextKey()
 		if !ok {
 			break
 		}
 		members = append(members, member{key, mv})
 		idBytes += len(key)
-		if mv.k != jsonNull {
-			valBytes += len(mv.b)
+		if mv.Kind != jsonscan.Null {
+			valBytes += len(mv.Bytes)
 		}
 	}
 	// One string holds the ids, one buffer the values.
@@ -301,12 +292,12 @@ func decodeValues(v rawValue, field, kind, spot string, schemas SchemaLookup) (m
 	for _, m := range members {
 		id := ids[off : off+len(m.id)]
 		off += len(m.id)
-		if m.v.k == jsonNull {
+		if m.v.Kind == jsonscan.Null {
 			out[id] = nil
 			continue
 		}
 		start := len(vals)
-		vals = appendCompact(vals, m.v.b)
+		vals = jsonscan.AppendCompact(vals, m.v.Bytes)
 		out[id] = vals[start:len(vals):len(vals)]
 	}
 	// The fault reported is that of the least id, whatever the order of
@@ -318,7 +309,7 @@ func decodeValues(v rawValue, field, kind, spot string, schemas SchemaLookup) (m
 			continue
 		}
 		if !idOK(id) {
-			if err := checkID(field+" "+kind+" id", id); err != nil {
+			if err := rule.CheckID(field+" "+kind+" id", id); err != nil {
 				bad, badID = rerr("invalid_id", "%v", err), id
 				continue
 			}
@@ -326,7 +317,7 @@ func decodeValues(v rawValue, field, kind, spot string, schemas SchemaLookup) (m
 		if raw == nil {
 			continue
 		}
-		var s *Schema
+		var s *rule.Schema
 		var declared bool
 		if kind == "property" {
 			s, declared = schemas.Property(spot, id)
@@ -336,7 +327,7 @@ func decodeValues(v rawValue, field, kind, spot string, schemas SchemaLookup) (m
 		if !declared {
 			continue
 		}
-		if err := s.fits(raw); err != nil {
+		if err := s.Fits(raw); err != nil {
 			bad, badID = rerr("type_mismatch", "%s.%s: %v", field, id, err), id
 		}
 	}
@@ -348,5 +339,143 @@ func decodeValues(v rawValue, field, kind, spot string, schemas SchemaLookup) (m
 
 // idOK reports whether checkID accepts id.
 func idOK(id string) bool {
-	return len(id) > 0 && len(id) <= MaxIDBytes && utf8.ValidString(id) && strings.IndexByte(id, 0) < 0
+	return len(id) > 0 && len(id) <= rule.MaxIDBytes && utf8.ValidString(id) && strings.IndexByte(id, 0) < 0
+}
+
+// SchemaLookup finds the declared property and question schemas of a spot.
+type SchemaLookup interface {
+	Property(spot, id string) (*rule.Schema, bool)
+	Question(spot, id string) (*rule.Schema, bool)
+}
+
+// DecodeMember decodes and validates a record of a member topic. It never
+// returns a partly valid change: any error means the whole record is
+// dead-lettered.
+func DecodeMember(rec Record, lim Limits, schemas SchemaLookup) (*MemberChange, *RecordError) {
+	if e := checkSize(rec, lim); e != nil {
+		return nil, e
+	}
+	if rec.Tombstone() {
+		if rec.Kind != KindProfiles {
+			return nil, rerr("invalid_record", "a null value only erases a member on the profiles topic; on %s it means nothing", rec.Kind)
+		}
+		spot, member, ok := strings.Cut(string(rec.Key), "/")
+		if !ok {
+			return nil, rerr("invalid_key", "a null value erases the member named by the key <spot>/<member>, but key %q has no '/'", string(rec.Key))
+		}
+		if err := rule.CheckKeyID("spot", spot); err != nil {
+			return nil, rerr("invalid_key", "key %q: %v", string(rec.Key), err)
+		}
+		if err := rule.CheckID("member", member); err != nil {
+			return nil, rerr("invalid_key", "key %q: %v", string(rec.Key), err)
+		}
+		return &MemberChange{Kind: KindProfiles, Spot: spot, Member: member, Erase: true, TS: noTS}, nil
+	}
+	if !utf8.Valid(rec.Value) {
+		return nil, rerr("invalid_json", "record value is not valid UTF-8")
+	}
+	env, unknown, ok := readEnvelope(rec.Value, rec.Kind)
+	if !ok {
+		// The reason names what encoding/json finds wrong.
+		var all map[string]json.RawMessage
+		err := json.Unmarshal(rec.Value, &all)
+		return nil, rerr("invalid_json", "record value is not a JSON object: %v", errText(err))
+	}
+	spot, member := env[envSpot], env[envMember]
+	if !spot.AbsentOrNull() && spot.Kind != jsonscan.Str {
+		return nil, rerr("invalid_field", "record value: spot: expected a string")
+	}
+	if !member.AbsentOrNull() && member.Kind != jsonscan.Str {
+		return nil, rerr("invalid_field", "record value: member: expected a string")
+	}
+	if spot.AbsentOrNull() {
+		return nil, rerr("missing_field", "missing required field spot")
+	}
+	if member.AbsentOrNull() {
+		return nil, rerr("missing_field", "missing required field member")
+	}
+	sb, mb := stringBytes(spot), stringBytes(member)
+	if err := checkIDBytes("spot", sb, true); err != nil {
+		return nil, rerr("invalid_id", "%v", err)
+	}
+	if err := checkIDBytes("member", mb, false); err != nil {
+		return nil, rerr("invalid_id", "%v", err)
+	}
+	key := rec.Key
+	if len(key) != len(sb)+1+len(mb) || !bytes.HasPrefix(key, sb) || key[len(sb)] != '/' || !bytes.HasSuffix(key, mb) {
+		return nil, rerr("key_mismatch", "record key %q does not equal <spot>/<member> %q from its value", string(rec.Key), string(sb)+"/"+string(mb))
+	}
+	// The key is <spot>/<member>: one string holds both.
+	ks := string(key)
+	c := &MemberChange{Kind: rec.Kind, Spot: ks[:len(sb)], Member: ks[len(sb)+1:], Unknown: unknown}
+	if env[envTS].AbsentOrNull() {
+		return nil, rerr("missing_field", "missing required field ts")
+	}
+	ts, err := rule.ParseTimestamp(env[envTS].Bytes)
+	if err != nil {
+		return nil, rerr("invalid_field", "ts: %v", err)
+	}
+	c.TS = ts
+	switch rec.Kind {
+	case KindProfiles:
+		if e := env[envErase]; !e.AbsentOrNull() {
+			if e.Kind != jsonscan.True && e.Kind != jsonscan.False {
+				return nil, rerr("invalid_field", "erase: expected true or false")
+			}
+			if e.Kind == jsonscan.True {
+				c.Erase = true
+				return c, nil
+			}
+		}
+		if env[envProfile].AbsentOrNull() {
+			return nil, rerr("missing_field", "a profiles record needs a profile object or \"erase\": true")
+		}
+		pp, unknown, err := validateProfilePatch(env[envProfile], lim)
+		if err != nil {
+			return nil, rerr("invalid_field", "%v", err)
+		}
+		c.Profile, c.Unknown = pp, c.Unknown+unknown
+	case KindActivities:
+		a, err := decodeActivity(&env, ts)
+		if err != nil {
+			return nil, err
+		}
+		c.Activity = a
+	case KindProperties:
+		if env[envCustom].AbsentOrNull() && env[envForm].AbsentOrNull() {
+			return nil, rerr("missing_field", "a properties record needs a custom or form object")
+		}
+		var verr *RecordError
+		if c.Custom, verr = decodeValues(env[envCustom], "custom", "property", c.Spot, schemas); verr != nil {
+			return nil, verr
+		}
+		if c.Form, verr = decodeValues(env[envForm], "form", "question", c.Spot, schemas); verr != nil {
+			return nil, verr
+		}
+	default:
+		return nil, rerr("unknown_topic", "records of kind %q are not member records", rec.Kind)
+	}
+	return c, nil
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "null"
+	}
+	return err.Error()
+}
+
+// MemberChange is a decoded, validated member record.
+type MemberChange struct {
+	Kind     Kind
+	Spot     string
+	Member   string
+	TS       rule.Millis
+	Erase    bool
+	Profile  ProfilePatch
+	Activity *rule.Activity
+	Custom   map[string]json.RawMessage // id -> value, null clears
+	Form     map[string]json.RawMessage
+	// Unknown counts fields that were ignored.
+	Unknown int
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/smartgroups/smartgroups/engine/rule"
 )
 
 func memberRec(kind Kind, key, value string) Record {
@@ -158,7 +160,7 @@ func TestDecodeMemberTimestamps(t *testing.T) {
 	d := testDefs(t)
 	cases := []struct {
 		ts   string
-		want Millis
+		want rule.Millis
 	}{
 		{`"2026-11-20T09:00:00Z"`, ms("2026-11-20T09:00:00Z")},
 		{`"2026-11-20T10:30:00+01:30"`, ms("2026-11-20T09:00:00Z")},
@@ -207,7 +209,7 @@ func TestDecodeMemberValid(t *testing.T) {
 		mc, rerr := DecodeMember(memberRec(KindProfiles, "acme/u1", `{"spot":"acme","member":"u1","ts":5,"erase":true}`), DefaultLimits(), d)
 		require.Nil(t, rerr)
 		require.True(t, mc.Erase)
-		require.Equal(t, Millis(5), mc.TS)
+		require.Equal(t, rule.Millis(5), mc.TS)
 		require.Nil(t, mc.Profile)
 	})
 	t.Run("erase with profile erases", func(t *testing.T) {
@@ -237,7 +239,7 @@ func TestDecodeMemberValid(t *testing.T) {
 		mc, rerr := DecodeMember(memberRec(KindActivities, "acme/u1", `{"spot":"acme","member":"u1","ts":"2026-11-20T09:00:00Z","id":"evt-9",
 			"type":"attended_live","resource":{"id":"live-42","title":"Weekly AMA","url":"x"},"source":"app"}`), DefaultLimits(), d)
 		require.Nil(t, rerr)
-		require.Equal(t, &Activity{ID: "evt-9", Type: "attended_live", Resource: "live-42", Title: "Weekly AMA", TS: ms("2026-11-20T09:00:00Z")}, mc.Activity)
+		require.Equal(t, &rule.Activity{ID: "evt-9", Type: "attended_live", Resource: "live-42", Title: "Weekly AMA", TS: ms("2026-11-20T09:00:00Z")}, mc.Activity)
 		require.Equal(t, 1, mc.Unknown)
 	})
 	t.Run("resource-less activity with resource", func(t *testing.T) {
@@ -248,7 +250,7 @@ func TestDecodeMemberValid(t *testing.T) {
 	t.Run("activity without id", func(t *testing.T) {
 		mc, rerr := DecodeMember(memberRec(KindActivities, "acme/u1", `{"spot":"acme","member":"u1","ts":0,"type":"joined_spot"}`), DefaultLimits(), d)
 		require.Nil(t, rerr)
-		require.Equal(t, &Activity{Type: "joined_spot", TS: 0}, mc.Activity)
+		require.Equal(t, &rule.Activity{Type: "joined_spot", TS: 0}, mc.Activity)
 	})
 	t.Run("properties", func(t *testing.T) {
 		mc, rerr := DecodeMember(memberRec(KindProperties, "acme/u1", `{"spot":"acme","member":"u1","ts":0,
@@ -329,7 +331,7 @@ func TestDecodeDeterministicReasons(t *testing.T) {
 	})
 	t.Run("rule", func(t *testing.T) {
 		stable(t, "compiler.node (only)", func() string {
-			_, err := CompileRule(json.RawMessage(`{"field":"profile.first_name","op":"eq","value":"x","a":1,"b":2,"c":3,"d":4}`), d.Catalog("acme"), DefaultLimits())
+			_, err := rule.CompileRule(json.RawMessage(`{"field":"profile.first_name","op":"eq","value":"x","a":1,"b":2,"c":3,"d":4}`), d.Catalog("acme"), DefaultLimits().Rule())
 			require.Error(t, err)
 			return err.Error()
 		})
@@ -338,13 +340,13 @@ func TestDecodeDeterministicReasons(t *testing.T) {
 
 func TestProfilePatchApply(t *testing.T) {
 	d := testDefs(t)
-	apply := func(p *Profile, patch string) []string {
+	apply := func(p *rule.Profile, patch string) []string {
 		t.Helper()
 		mc, rerr := DecodeMember(memberRec(KindProfiles, "acme/u1", `{"spot":"acme","member":"u1","ts":0,"profile":`+patch+`}`), DefaultLimits(), d)
 		require.Nil(t, rerr)
 		return mc.Profile.Apply(p)
 	}
-	var p Profile
+	var p rule.Profile
 	require.Equal(t, []string{"first_name", "registered_at", "static_groups", "status", "tags", "utm"},
 		apply(&p, `{"first_name":"Ada","status":"accepted","tags":["vip","b","vip"],"registered_at":"2026-01-02T01:00:00+01:00",
 			"utm":{"source":"google","medium":"cpc"},"static_groups":["g2","g1"]}`))
@@ -472,7 +474,7 @@ func TestDecodeDefinition(t *testing.T) {
 	t.Run("property", func(t *testing.T) {
 		dc, rerr := DecodeDefinition(defRec("acme/property/plan", `{"kind":"property","spot":"acme","id":"plan","label":"Plan","type":"single_select","options":[{"id":"free","label":"Free"},{"id":"pro","label":"Pro"}]}`), DefaultLimits())
 		require.Nil(t, rerr)
-		require.Equal(t, TypeSingleSelect, dc.Schema.Type)
+		require.Equal(t, rule.TypeSingleSelect, dc.Schema.Type)
 		require.True(t, dc.Schema.HasOption("pro"))
 		require.False(t, dc.Schema.HasOption("Pro"))
 	})

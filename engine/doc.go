@@ -28,8 +28,9 @@
 // partition: "*" (all members), "s:<status>", "r:<role>", "l:<language>",
 // "t:<tag>", "sg:<static group>", "c:<property>=<value>",
 // "f:<question>=<value>", "a:<activity type>", "a:<type>:<resource>" and
-// "g:<smart group>" (the membership set). A backfill intersects and unions
-// them following the rule tree and evaluates only the remaining candidates.
+// "g:<smart group>" (the membership set); postings.go builds these terms.
+// A backfill intersects and unions them following the rule tree and
+// evaluates only the remaining candidates.
 //
 // # Time
 //
@@ -49,4 +50,18 @@
 // outbox and acknowledges it with Ack; Pending returns what a crash left
 // unpublished. Process returns an error only for storage failures, after
 // which the Engine must be reopened.
+// # Where things are
+//
+// The rule language (parsing, compiling, evaluating, time triggers, the
+// member data model) is package engine/rule; engine/internal/jsonscan is
+// the JSON scanner the decoders use. In this package: records.go (input
+// records, output events), deadletter.go (why a record is dead-lettered),
+// decode_member.go, decode_profile.go and decode_definition.go (record
+// decoding), catalog.go (the definitions of every spot), engine.go (the
+// Engine, its Config and Process), txn.go (one batch), apply.go (applying
+// a member record), member.go and state*.go (a member and its stored
+// state), postings.go (posting-list terms and the candidate planner),
+// timers.go, reconcile.go and backfill.go (definition changes), query.go
+// (read-only queries), partition.go (dropping and restoring partitions),
+// outbox_codec.go (what the outbox stores).
 package engine

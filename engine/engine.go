@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +14,7 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/smartgroups/smartgroups/engine/rule"
 	"github.com/smartgroups/smartgroups/state"
 )
 
@@ -40,7 +41,7 @@ type Config struct {
 	Clock ClockMode
 	// Now is the fixed instant for ClockFixed, and the initial instant of
 	// ClockEvent for a new store. Default 0.
-	Now Millis
+	Now rule.Millis
 	// Limits bound records and rules. Default DefaultLimits().
 	Limits Limits
 	// PartitionOf returns the input partition owning a member. Default: 0.
@@ -63,6 +64,28 @@ type Config struct {
 	// re-delivery and is skipped (serve). Default false: a file's line
 	// numbers start again with every run.
 	DefinitionOffsets bool
+}
+
+// Limits bound what records and rules may contain (SPEC §4). Each breach is
+// dead-lettered or refused with a reason naming the limit.
+type Limits struct {
+	MaxRecordBytes int // a record value, default 1 MiB
+	MaxRuleDepth   int // nesting of a rule, default 32
+	MaxRuleNodes   int // nodes of a rule, default 1,000
+	MaxValues      int // entries in a trigger's value list, default 1,000
+	MaxTags        int // tags per member, default 1,000
+}
+
+// DefaultLimits returns the limits of SPEC §4.
+func DefaultLimits() Limits {
+	r := rule.DefaultLimits()
+	return Limits{MaxRecordBytes: 1 << 20, MaxRuleDepth: r.MaxRuleDepth, MaxRuleNodes: r.MaxRuleNodes,
+		MaxValues: r.MaxValues, MaxTags: 1000}
+}
+
+// Rule returns the limits rules are compiled with.
+func (l Limits) Rule() rule.Limits {
+	return rule.Limits{MaxRuleDepth: l.MaxRuleDepth, MaxRuleNodes: l.MaxRuleNodes, MaxValues: l.MaxValues}
 }
 
 // DefaultConfig returns the default configuration.
@@ -100,15 +123,15 @@ type Engine struct {
 	st   *state.Store
 	cfg  Config
 	defs *Defs
-	now  Millis
+	now  rule.Millis
 
 	owned    map[int32]bool
 	postings map[string]*roaring.Bitmap // cache of posting lists by key
 	nextOut  map[int32]uint64           // next outbox id per partition
 
 	cache       *memberCache
-	nextDue     map[int32]Millis // earliest pending timer per partition, when known
-	timerFloor  map[int32]Millis // every timer before it was fired
+	nextDue     map[int32]rule.Millis // earliest pending timer per partition, when known
+	timerFloor  map[int32]rule.Millis // every timer before it was fired
 	metrics     *Metrics
 	liveGroups  atomic.Int64
 	liveMembers atomic.Int64
@@ -126,7 +149,7 @@ func New(st *state.Store, cfg Config) (*Engine, error) {
 	}
 	e := &Engine{st: st, cfg: cfg, defs: NewDefs(cfg.Limits), owned: map[int32]bool{},
 		postings: map[string]*roaring.Bitmap{}, nextOut: map[int32]uint64{}, cache: newMemberCache(cfg.MemberCacheSize),
-		nextDue: map[int32]Millis{}, timerFloor: map[int32]Millis{}}
+		nextDue: map[int32]rule.Millis{}, timerFloor: map[int32]rule.Millis{}}
 	m, err := newMetrics(cfg.Registerer, e)
 	if err != nil {
 		return nil, err
@@ -167,7 +190,7 @@ func (e *Engine) loadDefs() error {
 			loadErr = json.Unmarshal(v, &g)
 			e.defs.LoadGroup(&g)
 		case "property", "question":
-			var s Schema
+			var s rule.Schema
 			loadErr = json.Unmarshal(v, &s)
 			e.defs.LoadSchema(&s)
 		case "blacklist":
@@ -201,7 +224,7 @@ func (e *Engine) countGroups() {
 func (e *Engine) Defs() *Defs { return e.defs }
 
 // Now returns the engine's current instant.
-func (e *Engine) Now() Millis {
+func (e *Engine) Now() rule.Millis {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.now
@@ -226,20 +249,6 @@ func (e *Engine) ObserveLatency(res *Result) {
 	if !res.OldestProduced.IsZero() && len(res.Events) > 0 {
 		e.metrics.Latency.Observe(time.Since(res.OldestProduced).Seconds())
 	}
-}
-
-// OutboxEntry is the durable copy of a batch's output for one partition:
-// membership events, dead letters, the partition's state changes (its
-// changelog, for restoring the partition elsewhere) and keys of
-// definitions the engine deleted itself (blacklist entries of an erased
-// member) that a runtime should tombstone on the definitions topic.
-type OutboxEntry struct {
-	Partition            int32            `json:"partition"`
-	ID                   uint64           `json:"id"`
-	Events               []Event          `json:"events,omitempty"`
-	DeadLetters          []DeadLetter     `json:"dead_letters,omitempty"`
-	Changelog            []ChangelogEntry `json:"changelog,omitempty"`
-	DefinitionTombstones []string         `json:"definition_tombstones,omitempty"`
 }
 
 // Assign takes ownership of partitions: their state is brought up to date
@@ -287,7 +296,7 @@ func (e *Engine) ownedSorted() []int32 {
 	for p := range e.owned {
 		out = append(out, p)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	slices.Sort(out)
 	return out
 }
 
@@ -411,10 +420,10 @@ func (e *Engine) Tick(ctx context.Context) (*Result, error) {
 }
 
 // NextTimer returns the earliest pending timer instant of owned partitions.
-func (e *Engine) NextTimer() (Millis, bool) {
+func (e *Engine) NextTimer() (rule.Millis, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var best Millis
+	var best rule.Millis
 	found := false
 	for p := range e.owned {
 		tp := state.TimerPrefix(p)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/smartgroups/smartgroups/engine/rule"
 	"github.com/smartgroups/smartgroups/state"
 )
 
@@ -21,7 +22,7 @@ import (
 var T0 = ms("2026-11-20T09:00:00Z")
 
 // at renders T0+d as an RFC 3339 string.
-func at(d time.Duration) string { return FormatMillis(T0 + d.Milliseconds()) }
+func at(d time.Duration) string { return rule.FormatMillis(T0 + d.Milliseconds()) }
 
 type harness struct {
 	t    testing.TB
@@ -641,7 +642,7 @@ func TestEngineInvalidRecordsChangeNothing(t *testing.T) {
 	require.Equal(t, []string{ev("add", "pro", "u1", "rule", 1, at(4*time.Minute))}, evs(res.Events))
 	require.Len(t, res.DeadLetters, 1)
 	require.Equal(t, `custom.plan: option "gold" is not declared`, res.DeadLetters[0].Reason)
-	require.Equal(t, at(4*time.Minute), FormatMillis(h.e.Now()))
+	require.Equal(t, at(4*time.Minute), rule.FormatMillis(h.e.Now()))
 }
 
 func TestEngineSchemaChangeReevaluates(t *testing.T) {
@@ -712,7 +713,7 @@ func TestEngineEventClock(t *testing.T) {
 	// largest seen) and so counts at once.
 	require.Equal(t, []string{ev("add", "recent", "u1", "rule", 3, at(40*time.Hour))},
 		h.events(act("u1", at(40*time.Hour), "e3", "attended_live", "live-1")))
-	require.Equal(t, at(40*time.Hour), FormatMillis(h.e.Now()))
+	require.Equal(t, at(40*time.Hour), rule.FormatMillis(h.e.Now()))
 	// Tick with the event clock fires nothing new.
 	require.Empty(t, h.tick())
 	// Both windows (u2 at 30h, u1 at 40h) expire in due order on one record.
@@ -1058,7 +1059,7 @@ func TestEngineReopenContinues(t *testing.T) {
 	h.close()
 	// A new engine on the same directory.
 	h2 := newHarnessIn(t, dir, DefaultConfig())
-	require.Equal(t, at(2*time.Minute), FormatMillis(h2.e.Now()), "the event clock is durable")
+	require.Equal(t, at(2*time.Minute), rule.FormatMillis(h2.e.Now()), "the event clock is durable")
 	require.True(t, h2.e.Defs().Blacklisted("acme", "g2", "u1"))
 	got = append(got, evs(h2.run(more...).Events)...)
 	require.Equal(t, want, got)

@@ -3,9 +3,11 @@ package engine
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
-	"unicode/utf8"
+
+	"github.com/smartgroups/smartgroups/engine/rule"
 )
 
 // Seed corpora live in testdata/fuzz/<FuzzName>/ and run as regular tests
@@ -108,10 +110,10 @@ func FuzzDecodeMember(f *testing.F) {
 		if key != mc.Spot+"/"+mc.Member {
 			t.Fatalf("key %q but spot %q member %q", key, mc.Spot, mc.Member)
 		}
-		if err := checkKeyID("spot", mc.Spot); err != nil {
+		if err := rule.CheckKeyID("spot", mc.Spot); err != nil {
 			t.Fatal(err)
 		}
-		if err := checkID("member", mc.Member); err != nil {
+		if err := rule.CheckID("member", mc.Member); err != nil {
 			t.Fatal(err)
 		}
 		if mc.Kind != rec.Kind || mc.Unknown < 0 {
@@ -133,29 +135,29 @@ func FuzzDecodeMember(f *testing.F) {
 				t.Fatal("profile record without a patch")
 			}
 			for k := range mc.Profile {
-				if _, ok := profileFieldTypes[k]; !ok && k != "utm" {
+				if ok := slices.Contains(rule.ProfileFields, k); !ok && k != "utm" {
 					t.Fatalf("unknown profile field %q kept", k)
 				}
 			}
-			var p Profile
+			var p rule.Profile
 			mc.Profile.Apply(&p)
 			if len(p.Tags) > lim.MaxTags {
 				t.Fatalf("%d tags accepted", len(p.Tags))
 			}
-			if p.Status != nil && !validStatus(*p.Status) {
+			if p.Status != nil && !slices.Contains(rule.Statuses, *p.Status) {
 				t.Fatalf("status %q accepted", *p.Status)
 			}
 			for k := range p.UTM {
-				if !utmKeys[k] {
+				if !slices.Contains(rule.UTMKeys, k) {
 					t.Fatalf("utm key %q kept", k)
 				}
 			}
 		case mc.Kind == KindActivities:
 			a := mc.Activity
-			if a == nil || !activityTypeSet[a.Type] || a.TS != mc.TS {
+			if a == nil || !slices.Contains(rule.ActivityTypes, a.Type) || a.TS != mc.TS {
 				t.Fatalf("activity %+v", a)
 			}
-			if activityHasResource(a.Type) && a.Resource == "" {
+			if rule.ActivityHasResource(a.Type) && a.Resource == "" {
 				t.Fatalf("%s without a resource", a.Type)
 			}
 		case mc.Kind == KindProperties:
@@ -164,14 +166,14 @@ func FuzzDecodeMember(f *testing.F) {
 			}
 			for _, vals := range []struct {
 				m      map[string]json.RawMessage
-				lookup func(string, string) (*Schema, bool)
+				lookup func(string, string) (*rule.Schema, bool)
 			}{{mc.Custom, d.Property}, {mc.Form, d.Question}} {
 				for id, v := range vals.m {
 					if v == nil {
 						continue
 					}
 					if s, ok := vals.lookup(mc.Spot, id); ok {
-						if err := s.fits(v); err != nil {
+						if err := s.Fits(v); err != nil {
 							t.Fatalf("%s %s=%s accepted: %v", s.Kind, id, v, err)
 						}
 					}
@@ -196,7 +198,7 @@ func FuzzDecodeMember(f *testing.F) {
 		switch {
 		case mc.Erase:
 		case mc.Kind == KindProfiles:
-			var p1, p2 Profile
+			var p1, p2 rule.Profile
 			mc.Profile.Apply(&p1)
 			mc2.Profile.Apply(&p2)
 			b1, _ := json.Marshal(p1)
@@ -256,7 +258,7 @@ func FuzzDecodeDefinition(f *testing.F) {
 		if want != key {
 			t.Fatalf("key %q decoded as %q", key, want)
 		}
-		if err := checkKeyID("spot", dc.Spot); err != nil {
+		if err := rule.CheckKeyID("spot", dc.Spot); err != nil {
 			t.Fatal(err)
 		}
 		if dc.Delete != null {
@@ -264,7 +266,7 @@ func FuzzDecodeDefinition(f *testing.F) {
 		}
 		switch dc.Kind {
 		case "group":
-			if err := checkKeyID("group id", dc.ID); err != nil {
+			if err := rule.CheckKeyID("group id", dc.ID); err != nil {
 				t.Fatal(err)
 			}
 			if !dc.Delete {
@@ -279,7 +281,7 @@ func FuzzDecodeDefinition(f *testing.F) {
 		case "property", "question":
 			if !dc.Delete {
 				s := dc.Schema
-				if s == nil || s.ID != dc.ID || s.Kind != dc.Kind || !s.Type.valid() || s.Type.selectType() != (len(s.Options) > 0) {
+				if s == nil || s.ID != dc.ID || s.Kind != dc.Kind || !s.Type.Valid() || s.Type.Select() != (len(s.Options) > 0) {
 					t.Fatalf("schema %+v", s)
 				}
 				for _, o := range s.Options {
@@ -289,7 +291,7 @@ func FuzzDecodeDefinition(f *testing.F) {
 				}
 			}
 		case "blacklist":
-			if err := checkID("member", dc.Member); err != nil {
+			if err := rule.CheckID("member", dc.Member); err != nil {
 				t.Fatal(err)
 			}
 			if !dc.Delete && (dc.Blacklist == nil || dc.Blacklist.Group != dc.ID || dc.Blacklist.Member != dc.Member) {
@@ -352,100 +354,6 @@ func FuzzDecodeDefinition(f *testing.F) {
 			for _, dep := range sd.Groups[id].compiled.Groups {
 				if r, ok := sd.Rank(dep); ok && r >= sd.rank[id] {
 					t.Fatalf("%s ranks before its dependency %s", id, dep)
-				}
-			}
-		}
-	})
-}
-
-// fuzzMembers are the member views rules are evaluated on while fuzzing.
-func fuzzMembers() []*tMember {
-	now := evalNow
-	return []*tMember{
-		{},
-		{p: Profile{FirstName: sp("École"), LastName: sp(""), Email: sp("a@b.c"), Title: sp("\u212A"), Status: sp("accepted"),
-			Role: sp("admin"), Language: sp("fr"), Tags: []string{"vip", "VIP2"}, InvitedAt: mp(now - msDay),
-			RegisteredAt: mp(now - 40*msDay), LastActivityAt: mp(now + msHour), UTM: map[string]string{"source": "g", "term": ""},
-			StaticGroups: []string{"beta-testers"}},
-			custom: raws("plan", `"pro"`, "seats", `12`, "renewal", `"2027-01-01T00:00:00Z"`, "beta", `true`, "nick", `"n"`, "interests", `["ai","zz"]`),
-			form:   raws("company_size", `"1-10"`, "goals", `["learn"]`, "bio", `5`, "age", `-1.5`, "joined", `0`, "consent", `false`),
-			acts: []Activity{{Type: "attended_live", Resource: "live-1", TS: now - msDay}, {Type: "joined_spot", TS: now},
-				{Type: "opened_link", Resource: "l", TS: now + msDay}},
-			groups: map[string]bool{"vips": true}},
-		{p: Profile{Status: sp("rejected"), Tags: []string{}},
-			custom: raws("plan", `["pro"]`, "seats", `"x"`, "renewal", `true`, "interests", `"ai"`),
-			acts:   []Activity{{Type: "attended_live", Resource: "live-2", TS: -1 << 40}}},
-	}
-}
-
-func FuzzCompileRule(f *testing.F) {
-	d := testDefs(f)
-	cat := d.Catalog("acme")
-	members := fuzzMembers()
-	nows := []Millis{evalNow, 0, evalNow + 30*msDay}
-	f.Fuzz(func(t *testing.T, rule []byte) {
-		r, err := CompileRule(rule, cat, DefaultLimits())
-		if err != nil {
-			if r != nil {
-				t.Fatal("rule and error")
-			}
-			if err.Error() == "" {
-				t.Fatal("empty error")
-			}
-			return
-		}
-		if r.Root == nil || r.Nodes < 1 || r.Nodes > DefaultLimits().MaxRuleNodes {
-			t.Fatalf("rule with %d nodes", r.Nodes)
-		}
-		if !json.Valid([]byte(r.Canonical)) || !utf8.ValidString(r.Canonical) && utf8.Valid(rule) {
-			t.Fatalf("canonical %q is not valid JSON", r.Canonical)
-		}
-		for _, dep := range r.Deps {
-			if len(dep) < 3 || dep[1] != '.' || !strings.ContainsRune("pcfag", rune(dep[0])) {
-				t.Fatalf("dependency %q", dep)
-			}
-		}
-		// The canonical form compiles to itself, with the same meaning.
-		r2, err := CompileRule(json.RawMessage(r.Canonical), cat, DefaultLimits())
-		if err != nil {
-			t.Fatalf("canonical %s does not compile: %v", r.Canonical, err)
-		}
-		if r2.Canonical != r.Canonical || strings.Join(r2.Deps, ",") != strings.Join(r.Deps, ",") ||
-			r2.TimeDependent != r.TimeDependent || r2.Nodes != r.Nodes {
-			t.Fatalf("canonical recompiles differently: %+v vs %+v", r, r2)
-		}
-		// Its negation, when within limits, is its complement.
-		neg, negErr := CompileRule(json.RawMessage(`{"not":`+r.Canonical+`}`), cat, DefaultLimits())
-		for _, m := range members {
-			for _, now := range nows {
-				v, err := Eval(r, m, now)
-				if err != nil {
-					t.Fatal(err)
-				}
-				v2, _ := Eval(r2, m, now)
-				ev, ex, err := Explain(r, m, now)
-				if err != nil || v2 != v || ev != v || ex["value"] != v {
-					t.Fatalf("eval %v, recompiled %v, explain %v/%v (%v)", v, v2, ev, ex["value"], err)
-				}
-				if _, err := json.Marshal(ex); err != nil {
-					t.Fatalf("explain tree does not marshal: %v", err)
-				}
-				if negErr == nil {
-					if nv, _ := Eval(neg, m, now); nv == v {
-						t.Fatalf("not(%s) = %v = rule", r.Canonical, nv)
-					}
-				}
-				inst, err := flipInstants(r.Root, m, now, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, x := range inst {
-					if x <= now {
-						t.Fatalf("flip instant %d not after now %d", x, now)
-					}
-				}
-				if !r.TimeDependent && len(inst) > 0 {
-					t.Fatalf("time-independent rule with timers %v", inst)
 				}
 			}
 		}

@@ -2,482 +2,109 @@ package engine
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
-	"sort"
+	"slices"
+
+	"github.com/smartgroups/smartgroups/engine/rule"
+	"github.com/smartgroups/smartgroups/state"
 )
 
-// Profile is a member's profile (SPEC §2.1). Pointer fields are nil when
-// unset; an empty set counts as unset.
-type Profile struct {
-	FirstName      *string           `json:"first_name,omitempty"`
-	LastName       *string           `json:"last_name,omitempty"`
-	Email          *string           `json:"email,omitempty"`
-	Title          *string           `json:"title,omitempty"`
-	Status         *string           `json:"status,omitempty"`
-	Role           *string           `json:"role,omitempty"`
-	Language       *string           `json:"language,omitempty"`
-	Tags           []string          `json:"tags,omitempty"`
-	InvitedAt      *Millis           `json:"invited_at,omitempty"`
-	RegisteredAt   *Millis           `json:"registered_at,omitempty"`
-	LastActivityAt *Millis           `json:"last_activity_at,omitempty"`
-	UTM            map[string]string `json:"utm,omitempty"`
-	StaticGroups   []string          `json:"static_groups,omitempty"`
+// member is a member loaded into a transaction; it implements MemberView.
+type member struct {
+	t     *txn
+	part  int32
+	spot  string
+	ord   uint32
+	st    *MemberState
+	dirty bool
+	acts  map[string][]rule.Activity
+	// partial: loaded for a read query without the activity bookkeeping
+	// (ActN, ActTypes), so Activities always reads the store.
+	partial bool
 }
 
-func (p *Profile) str(name string) *string {
-	switch name {
-	case "first_name":
-		return p.FirstName
-	case "last_name":
-		return p.LastName
-	case "email":
-		return p.Email
-	case "title":
-		return p.Title
-	case "status":
-		return p.Status
-	case "role":
-		return p.Role
-	case "language":
-		return p.Language
+// activityBits maps an activity type to its bit in MemberState.ActTypes.
+var activityBits = func() map[string]uint32 {
+	m := make(map[string]uint32, len(rule.ActivityTypes))
+	for i, t := range rule.ActivityTypes {
+		m[t] = 1 << uint(i)
 	}
-	return nil
+	return m
+}()
+
+// activityBit is the ActTypes bit of a type (0 for an unknown type, which
+// never matches a stored activity).
+func activityBit(typ string) uint32 { return activityBits[typ] }
+
+func (m *member) Profile() *rule.Profile { return &m.st.Profile }
+
+func (m *member) Custom(id string) (json.RawMessage, bool) {
+	v, ok := m.st.Custom[id]
+	return v, ok
 }
 
-func (p *Profile) strField(name string) **string {
-	switch name {
-	case "first_name":
-		return &p.FirstName
-	case "last_name":
-		return &p.LastName
-	case "email":
-		return &p.Email
-	case "title":
-		return &p.Title
-	case "status":
-		return &p.Status
-	case "role":
-		return &p.Role
-	case "language":
-		return &p.Language
-	}
-	return nil
+func (m *member) Form(id string) (json.RawMessage, bool) {
+	v, ok := m.st.Form[id]
+	return v, ok
 }
 
-func (p *Profile) dateField(name string) **Millis {
-	switch name {
-	case "invited_at":
-		return &p.InvitedAt
-	case "registered_at":
-		return &p.RegisteredAt
-	case "last_activity_at":
-		return &p.LastActivityAt
-	}
-	return nil
-}
-
-// StatusValue returns the status or "".
-func (p *Profile) StatusValue() string {
-	if p.Status == nil {
-		return ""
-	}
-	return *p.Status
-}
-
-// ProfilePatch is a validated JSON Merge Patch of a profile: field name to
-// raw value, JSON null clearing the field.
-type ProfilePatch map[string]json.RawMessage
-
-// Activity is one validated activity record.
-type Activity struct {
-	ID       string `json:"id,omitempty"`
-	Type     string `json:"type"`
-	Resource string `json:"resource,omitempty"`
-	Title    string `json:"title,omitempty"`
-	TS       Millis `json:"ts"`
-}
-
-// MemberChange is a decoded, validated member record.
-type MemberChange struct {
-	Kind     Kind
-	Spot     string
-	Member   string
-	TS       Millis
-	Erase    bool
-	Profile  ProfilePatch
-	Activity *Activity
-	Custom   map[string]json.RawMessage // id -> value, null clears
-	Form     map[string]json.RawMessage
-	// Unknown counts fields that were ignored.
-	Unknown int
-}
-
-// profileFields are the fields a profile patch may hold, sorted: checking
-// them in this order reports the fault of the least key, whatever the order
-// of the patch's keys.
-var profileFields = [...]string{"email", "first_name", "invited_at", "language", "last_activity_at",
-	"last_name", "registered_at", "role", "static_groups", "status", "tags", "title", "utm"}
-
-// profileField returns the index in profileFields of the field named key.
-func profileField(key []byte) int {
-	switch string(key) {
-	case "email":
-		return 0
-	case "first_name":
-		return 1
-	case "invited_at":
-		return 2
-	case "language":
-		return 3
-	case "last_activity_at":
-		return 4
-	case "last_name":
-		return 5
-	case "registered_at":
-		return 6
-	case "role":
-		return 7
-	case "static_groups":
-		return 8
-	case "status":
-		return 9
-	case "tags":
-		return 10
-	case "title":
-		return 11
-	case "utm":
-		return 12
-	}
-	return -1
-}
-
-// utmFields are the keys of utm, sorted.
-var utmFields = [...]string{"campaign", "content", "medium", "source", "term"}
-
-func utmField(key []byte) int {
-	switch string(key) {
-	case "campaign":
-		return 0
-	case "content":
-		return 1
-	case "medium":
-		return 2
-	case "source":
-		return 3
-	case "term":
-		return 4
-	}
-	return -1
-}
-
-// validateProfilePatch checks every known field's type; unknown fields are
-// dropped and counted. Kept values are the record's bytes, except utm,
-// which holds its known keys only, encoded as json.Marshal encodes a
-// map[string]json.RawMessage.
-func validateProfilePatch(raw rawValue, lim Limits) (ProfilePatch, int, error) {
-	if raw.k != jsonObj {
-		return nil, 0, errors.New("profile must be a JSON object")
-	}
-	var vals [len(profileFields)]rawValue
-	var others keySet
-	unknown := 0
-	it := raw.members()
-	for {
-		key, v, ok := it.nextKey()
-		if !ok {
-			break
-		}
-		if f := profileField(key); f >= 0 {
-			vals[f] = v
-		} else if others.add(key) {
-			unknown++
-		}
-	}
-	n, size := 0, 0
-	var utm []byte
-	for f, v := range vals {
-		if !v.present() {
-			continue
-		}
-		n++
-		k := profileFields[f]
-		if v.k == jsonNull {
-			size += len(v.b)
-			continue
-		}
-		switch k {
-		case "first_name", "last_name", "email", "title", "role", "language":
-			if v.k != jsonStr {
-				return nil, 0, fmt.Errorf("profile.%s: expected a string", k)
-			}
-		case "status":
-			if v.k != jsonStr || !validStatusBytes(stringBytes(v)) {
-				return nil, 0, fmt.Errorf("profile.status: %s is not one of accepted, invited, pending, deactivated, unsubscribed, declined, rejected", string(v.b))
-			}
-		case "tags":
-			tags, ok := countStrings(v)
-			if !ok {
-				return nil, 0, fmt.Errorf("profile.tags: expected an array of strings")
-			}
-			if tags > lim.MaxTags {
-				return nil, 0, fmt.Errorf("profile.tags: %d tags, more than the limit of %d per member", tags, lim.MaxTags)
-			}
-		case "static_groups":
-			if _, ok := countStrings(v); !ok {
-				return nil, 0, fmt.Errorf("profile.static_groups: expected an array of group ids")
-			}
-			el := v.elements()
-			for {
-				s, ok := el.next()
-				if !ok {
-					break
-				}
-				if err := checkIDBytes("profile.static_groups entry", stringBytes(s), false); err != nil {
-					return nil, 0, err
-				}
-			}
-		case "invited_at", "registered_at", "last_activity_at":
-			if _, err := parseTimestamp(v.b); err != nil {
-				return nil, 0, fmt.Errorf("profile.%s: %w", k, err)
-			}
-		case "utm":
-			u, uUnknown, err := encodeUTM(v)
-			if err != nil {
-				return nil, 0, err
-			}
-			utm, unknown = u, unknown+uUnknown
-			size += len(u)
-			continue
-		}
-		size += len(v.b)
-	}
-	// One buffer holds the kept values.
-	buf := make([]byte, 0, size)
-	pp := make(ProfilePatch, n)
-	for f, v := range vals {
-		if !v.present() {
-			continue
-		}
-		b := v.b
-		if profileFields[f] == "utm" && v.k != jsonNull {
-			b = utm
-		}
-		start := len(buf)
-		buf = append(buf, b...)
-		pp[profileFields[f]] = buf[start:len(buf):len(buf)]
-	}
-	return pp, unknown, nil
-}
-
-// encodeUTM checks a profile's utm object and encodes its known keys;
-// unknown keys are dropped and counted.
-func encodeUTM(v rawValue) ([]byte, int, error) {
-	if v.k != jsonObj {
-		return nil, 0, fmt.Errorf("profile.utm: expected an object")
-	}
-	var vals [len(utmFields)]rawValue
-	var others keySet
-	unknown := 0
-	it := v.members()
-	for {
-		key, uv, ok := it.nextKey()
-		if !ok {
-			break
-		}
-		if f := utmField(key); f >= 0 {
-			vals[f] = uv
-		} else if others.add(key) {
-			unknown++
-		}
-	}
-	size := 2
-	for f, uv := range vals {
-		if !uv.present() {
-			continue
-		}
-		if uv.k != jsonNull && uv.k != jsonStr {
-			return nil, 0, fmt.Errorf("profile.utm.%s: expected a string", utmFields[f])
-		}
-		size += len(utmFields[f]) + 4 + len(uv.b)
-	}
-	out := make([]byte, 0, size)
-	out = append(out, '{')
-	for f, uv := range vals {
-		if !uv.present() {
-			continue
-		}
-		if len(out) > 1 {
-			out = append(out, ',')
-		}
-		out = append(out, '"')
-		out = append(out, utmFields[f]...)
-		out = append(out, '"', ':')
-		out = appendHTMLEscaped(out, uv.b)
-	}
-	return append(out, '}'), unknown, nil
-}
-
-// appendHTMLEscaped appends the JSON string or literal v as json.Marshal
-// writes a json.RawMessage holding it: with '<', '>', '&', U+2028 and
-// U+2029 escaped.
-func appendHTMLEscaped(dst, v []byte) []byte {
-	const hex = "0123456789abcdef"
-	start := 0
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if c == '<' || c == '>' || c == '&' {
-			dst = append(dst, v[start:i]...)
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			start = i + 1
-		}
-		if c == 0xE2 && i+2 < len(v) && v[i+1] == 0x80 && v[i+2]&^1 == 0xA8 {
-			dst = append(dst, v[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[v[i+2]&0xF])
-			start = i + 3
-		}
-	}
-	return append(dst, v[start:]...)
-}
-
-// countStrings counts the elements of v when it is an array of strings.
-func countStrings(v rawValue) (int, bool) {
-	if v.k != jsonArr {
+func (m *member) LastActivity() (rule.Millis, bool) {
+	if m.st.LastAct == nil {
 		return 0, false
 	}
-	n := 0
-	el := v.elements()
-	for {
-		s, ok := el.next()
-		if !ok {
-			return n, true
-		}
-		if s.k != jsonStr {
-			return 0, false
-		}
-		n++
-	}
+	return *m.st.LastAct, true
 }
 
-func validStatusBytes(s []byte) bool {
-	for _, x := range Statuses {
-		if string(s) == x {
-			return true
-		}
+func (m *member) Activities(typ string) ([]rule.Activity, error) {
+	if a, ok := m.acts[typ]; ok {
+		return a, nil
 	}
-	return false
+	if !m.partial && (m.st.ActN == 0 || (m.st.ActTypes != 0 && m.st.ActTypes&activityBit(typ) == 0)) {
+		return nil, nil // none of that type: no need to look
+	}
+	prefix := state.ActivityPrefix(m.part, m.spot, m.ord, typ)
+	var out []rule.Activity
+	err := m.t.b.Scan(prefix, state.PrefixEnd(prefix), func(k, v []byte) bool {
+		out = append(out, rule.Activity{Type: typ, TS: state.ActivityTS(k, len(prefix)), Resource: string(v)})
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	if m.acts == nil {
+		m.acts = map[string][]rule.Activity{}
+	}
+	m.acts[typ] = out
+	return out, nil
 }
 
-// Apply merges the patch into p (RFC 7396) and returns the names of the
-// profile fields whose value changed ("utm" for any utm key).
-func (pp ProfilePatch) Apply(p *Profile) []string {
-	var changed []string
-	for k, v := range pp {
-		null := isNull(v)
-		switch k {
-		case "first_name", "last_name", "email", "title", "status", "role", "language":
-			f := p.strField(k)
-			old := *f
-			if null {
-				*f = nil
-			} else {
-				s, _ := jsonString(v)
-				*f = &s
-			}
-			if !eqStrPtr(old, *f) {
-				changed = append(changed, k)
-			}
-		case "tags", "static_groups":
-			f := &p.Tags
-			if k == "static_groups" {
-				f = &p.StaticGroups
-			}
-			var nv []string
-			if !null {
-				nv, _ = jsonStrings(v)
-				nv = normSet(nv)
-			}
-			if !eqStrings(*f, nv) {
-				changed = append(changed, k)
-			}
-			*f = nv
-		case "invited_at", "registered_at", "last_activity_at":
-			f := p.dateField(k)
-			old := *f
-			if null {
-				*f = nil
-			} else {
-				t, _ := parseTimestamp(v)
-				*f = &t
-			}
-			if !eqMillisPtr(old, *f) {
-				changed = append(changed, k)
-			}
-		case "utm":
-			var u map[string]json.RawMessage
-			if !null {
-				_ = json.Unmarshal(v, &u)
-			}
-			before := fmt.Sprint(p.UTM)
-			if null {
-				p.UTM = nil
-			} else {
-				for uk, uv := range u {
-					if isNull(uv) {
-						delete(p.UTM, uk)
-						continue
-					}
-					s, _ := jsonString(uv)
-					if p.UTM == nil {
-						p.UTM = map[string]string{}
-					}
-					p.UTM[uk] = s
-				}
-				if len(p.UTM) == 0 {
-					p.UTM = nil
-				}
-			}
-			if fmt.Sprint(p.UTM) != before {
-				changed = append(changed, "utm")
-			}
-		}
-	}
-	sort.Strings(changed)
-	return changed
+func (m *member) InSmartGroup(id string) bool {
+	_, ok := slices.BinarySearch(m.st.Groups, id)
+	return ok
 }
 
-// normSet sorts and de-duplicates a set; an empty set becomes nil (unset).
-func normSet(ss []string) []string {
-	if len(ss) == 0 {
-		return nil
+func (m *member) eligible() bool { return rule.Eligible(m.st.Profile.StatusValue()) }
+
+func (m *member) setGroup(id string, in bool) {
+	g := m.st.Groups
+	i, has := slices.BinarySearch(g, id)
+	switch {
+	case in && !has:
+		g = slices.Insert(g, i, id)
+	case !in && has:
+		g = slices.Delete(g, i, i+1)
 	}
-	out := append([]string(nil), ss...)
-	sort.Strings(out)
-	return dedupe(out)
+	m.st.Groups = g
+	m.dirty = true
 }
 
-func eqStrPtr(a, b *string) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return *a == *b
+type memberRef struct {
+	part int32
+	spot string
+	ord  uint32
 }
 
-func eqMillisPtr(a, b *Millis) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return *a == *b
-}
-
-func eqStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
+type idRef struct {
+	part   int32
+	spot   string
+	member string
 }

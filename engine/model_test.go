@@ -6,10 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"slices"
 	"testing"
 
 	"github.com/smartgroups/smartgroups/engine"
+	"github.com/smartgroups/smartgroups/engine/rule"
 	"github.com/smartgroups/smartgroups/internal/process"
 	"github.com/smartgroups/smartgroups/internal/reference"
 	"github.com/smartgroups/smartgroups/internal/scenario"
@@ -75,7 +76,7 @@ func runModel(t *testing.T, seed int64, cfg scenario.Config, fixed bool, batch i
 			t.Skip("scenario has no ts after its now")
 		}
 	}
-	t.Logf("%d lines, %d final memberships, %d dead letters, now %s", len(lines), len(want), len(ref.DeadLettered()), engine.FormatMillis(ref.Now()))
+	t.Logf("%d lines, %d final memberships, %d dead letters, now %s", len(lines), len(want), len(ref.DeadLettered()), rule.FormatMillis(ref.Now()))
 	compareSets(t, got, want)
 	compareDead(t, dead.Bytes(), ref.DeadLettered())
 }
@@ -131,8 +132,8 @@ func compareSets(t *testing.T, got, want map[string]bool) {
 			missing = append(missing, k)
 		}
 	}
-	sort.Strings(extra)
-	sort.Strings(missing)
+	slices.Sort(extra)
+	slices.Sort(missing)
 	if len(extra)+len(missing) > 0 {
 		t.Fatalf("memberships differ from the reference (%d members expected):\n engine only: %v\n reference only: %v", len(want), extra, missing)
 	}

@@ -165,12 +165,12 @@ func (e *Engine) rebuildPostings(p int32) error {
 			return false
 		}
 		m := &member{st: st}
-		add(spot, "*", ord)
+		add(spot, termAll, ord)
 		for _, term := range m.terms() {
 			add(spot, term, ord)
 		}
 		for _, g := range st.Groups {
-			add(spot, "g:"+g, ord)
+			add(spot, termSmartGroup(g), ord)
 		}
 		return true
 	})
@@ -197,9 +197,9 @@ func (e *Engine) rebuildPostings(p int32) error {
 			return false
 		}
 		typ := string(typRest[:j])
-		add(spot, "a:"+typ, ord)
+		add(spot, termActivity(typ), ord)
 		if len(v) > 0 {
-			add(spot, "a:"+typ+":"+string(v), ord)
+			add(spot, termActivityResource(typ, string(v)), ord)
 		}
 		return true
 	})

@@ -18,11 +18,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
+	"github.com/smartgroups/smartgroups/engine/rule"
 	"github.com/smartgroups/smartgroups/state"
 )
 
@@ -99,7 +101,7 @@ type MemberSummary struct {
 
 // Key returns the member's sort key.
 func (m *MemberSummary) Key() SortKey {
-	return SortKey{First: fold(m.FirstName), Last: fold(m.LastName), ID: m.Member}
+	return SortKey{First: rule.Fold(m.FirstName), Last: rule.Fold(m.LastName), ID: m.Member}
 }
 
 func summarize(st *MemberState) MemberSummary {
@@ -131,9 +133,9 @@ func (f *MemberFilter) match(s *MemberSummary, q string) bool {
 	if q == "" {
 		return true
 	}
-	first, last := fold(s.FirstName), fold(s.LastName)
+	first, last := rule.Fold(s.FirstName), rule.Fold(s.LastName)
 	return strings.Contains(first, q) || strings.Contains(last, q) ||
-		strings.Contains(first+" "+last, q) || strings.Contains(fold(s.Email), q)
+		strings.Contains(first+" "+last, q) || strings.Contains(rule.Fold(s.Email), q)
 }
 
 // MemberQuery selects members of one spot.
@@ -182,9 +184,9 @@ func (e *Engine) QueryMembers(ctx context.Context, parts []int32, q MemberQuery)
 	}
 	top := newTopK(q.Limit, func(a, b keyed) bool { return a.k.Less(b.k) })
 	page := &MemberPage{}
-	query := fold(q.Filter.Query)
+	query := rule.Fold(q.Filter.Query)
 	for _, p := range parts {
-		set, rule, err := e.querySet(p, &q)
+		set, compiled, err := e.querySet(p, &q)
 		if err != nil {
 			return nil, err
 		}
@@ -199,11 +201,11 @@ func (e *Engine) QueryMembers(ctx context.Context, parts []int32, q MemberQuery)
 					continue
 				}
 				t.release(m)
-				if rule != nil {
+				if compiled != nil {
 					if !m.eligible() || (q.Blacklist != "" && sd != nil && sd.Blacklist[q.Blacklist][m.st.ID]) {
 						continue
 					}
-					ok, err := Eval(rule, m, e.now)
+					ok, err := rule.Eval(compiled, m, e.now)
 					if err != nil {
 						return err
 					}
@@ -238,7 +240,7 @@ func (e *Engine) QueryMembers(ctx context.Context, parts []int32, q MemberQuery)
 
 // querySet computes, under e.mu, the candidate ordinals of a member query
 // in partition p (a fresh bitmap) and compiles its rule.
-func (e *Engine) querySet(p int32, q *MemberQuery) (*roaring.Bitmap, *Rule, error) {
+func (e *Engine) querySet(p int32, q *MemberQuery) (*roaring.Bitmap, *rule.Rule, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.readable(p); err != nil {
@@ -247,18 +249,18 @@ func (e *Engine) querySet(p int32, q *MemberQuery) (*roaring.Bitmap, *Rule, erro
 	t := e.begin()
 	defer func() { _ = t.b.Close() }()
 	var set *roaring.Bitmap
-	var rule *Rule
+	var compiled *rule.Rule
 	if q.Rule != nil {
-		r, err := CompileRule(q.Rule, e.defs.Catalog(q.Spot), e.cfg.Limits)
+		r, err := rule.CompileRule(q.Rule, e.defs.Catalog(q.Spot), e.cfg.Limits.Rule())
 		if err != nil {
 			return nil, nil, rerr("invalid_rule", "%v", err)
 		}
-		rule = r
+		compiled = r
 		if set, err = t.backfillSet(p, q.Spot, r); err != nil {
 			return nil, nil, err
 		}
 	} else if q.StaticGroup != "" {
-		bm, err := t.posting(p, q.Spot, "sg:"+q.StaticGroup)
+		bm, err := t.posting(p, q.Spot, termStaticGroup(q.StaticGroup))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -272,29 +274,22 @@ func (e *Engine) querySet(p int32, q *MemberQuery) (*roaring.Bitmap, *Rule, erro
 		if g == nil {
 			return nil, nil, fmt.Errorf("%w: %q", ErrUnknownGroup, q.Group)
 		}
-		term := "g:" + q.Group
-		if g.Type == GroupStatic {
-			term = "sg:" + q.Group
-		}
-		bm, err := t.posting(p, q.Spot, term)
+		bm, err := t.posting(p, q.Spot, termGroup(q.Group, g.Type))
 		if err != nil {
 			return nil, nil, err
 		}
 		set = bm.Clone()
 	}
 	for _, f := range []struct {
-		prefix string
-		vals   []string
-	}{{"r:", q.Filter.Roles}, {"s:", q.Filter.Statuses}} {
+		term func(string) string
+		vals []string
+	}{{termRole, q.Filter.Roles}, {termStatus, q.Filter.Statuses}} {
 		if len(f.vals) == 0 {
 			continue
 		}
 		terms := make([]string, len(f.vals))
 		for i, v := range f.vals {
-			if f.prefix == "r:" {
-				v = fold(v)
-			}
-			terms[i] = f.prefix + v
+			terms[i] = f.term(v)
 		}
 		bm, err := t.union(p, q.Spot, terms)
 		if err != nil {
@@ -316,7 +311,7 @@ func (e *Engine) querySet(p int32, q *MemberQuery) (*roaring.Bitmap, *Rule, erro
 			}
 		}
 	}
-	return set, rule, nil
+	return set, compiled, nil
 }
 
 func btoi(b bool) int {
@@ -410,19 +405,6 @@ func (t *txn) prefetch(p int32, spot string, ords []uint32) error {
 	return err
 }
 
-// queryState is the part of a stored MemberState that queries read:
-// everything rules evaluate and listings show, without the output seqs
-// and timer bookkeeping (cheaper to decode). Read transactions never
-// commit, so the partial states are never written back.
-type queryState struct {
-	ID      string                     `json:"id"`
-	Profile Profile                    `json:"p"`
-	Custom  map[string]json.RawMessage `json:"c"`
-	Form    map[string]json.RawMessage `json:"f"`
-	LastAct *Millis                    `json:"la"`
-	Groups  []string                   `json:"g"`
-}
-
 // RuleDiff is what changing a smart group's rule would do now.
 type RuleDiff struct {
 	AddedCount   int      `json:"added_count"`
@@ -432,15 +414,15 @@ type RuleDiff struct {
 }
 
 // DiffRule computes, for the given owned partitions, which members would
-// join and leave smart group `group` if its rule became `rule` now (the
+// join and leave smart group `group` if its rule became raw now (the
 // group's blacklist and eligibility apply; groups depending on it are not
 // followed). limit bounds the ids returned per list.
-func (e *Engine) DiffRule(ctx context.Context, parts []int32, spot, group string, rule json.RawMessage, limit int) (*RuleDiff, error) {
+func (e *Engine) DiffRule(ctx context.Context, parts []int32, spot, group string, raw json.RawMessage, limit int) (*RuleDiff, error) {
 	byID := func(a, b string) bool { return a < b }
 	added, removed := newTopK(limit, byID), newTopK(limit, byID)
 	d := &RuleDiff{}
 	for _, p := range parts {
-		set, r, err := e.diffSet(p, spot, group, rule)
+		set, r, err := e.diffSet(p, spot, group, raw)
 		if err != nil {
 			return nil, err
 		}
@@ -457,7 +439,7 @@ func (e *Engine) DiffRule(ctx context.Context, parts []int32, spot, group string
 				t.release(m)
 				want := false
 				if m.eligible() && (sd == nil || !sd.Blacklist[group][m.st.ID]) {
-					if want, err = Eval(r, m, e.now); err != nil {
+					if want, err = rule.Eval(r, m, e.now); err != nil {
 						return err
 					}
 				}
@@ -486,7 +468,7 @@ func (e *Engine) DiffRule(ctx context.Context, parts []int32, spot, group string
 	return d, nil
 }
 
-func (e *Engine) diffSet(p int32, spot, group string, rule json.RawMessage) (*roaring.Bitmap, *Rule, error) {
+func (e *Engine) diffSet(p int32, spot, group string, raw json.RawMessage) (*roaring.Bitmap, *rule.Rule, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.readable(p); err != nil {
@@ -496,7 +478,7 @@ func (e *Engine) diffSet(p int32, spot, group string, rule json.RawMessage) (*ro
 	if sd == nil || sd.Groups[group] == nil || sd.Groups[group].Type != GroupSmart {
 		return nil, nil, fmt.Errorf("%w: no smart group %q", ErrUnknownGroup, group)
 	}
-	r, err := CompileRule(rule, e.defs.Catalog(spot), e.cfg.Limits)
+	r, err := rule.CompileRule(raw, e.defs.Catalog(spot), e.cfg.Limits.Rule())
 	if err != nil {
 		return nil, nil, rerr("invalid_rule", "%v", err)
 	}
@@ -506,7 +488,7 @@ func (e *Engine) diffSet(p int32, spot, group string, rule json.RawMessage) (*ro
 	if err != nil {
 		return nil, nil, err
 	}
-	cur, err := t.posting(p, spot, "g:"+group)
+	cur, err := t.posting(p, spot, termSmartGroup(group))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -532,11 +514,7 @@ func (e *Engine) GroupCounts(parts []int32, spot string) (map[string]int, error)
 			return nil, err
 		}
 		for id, g := range sd.Groups {
-			term := "g:" + id
-			if g.Type == GroupStatic {
-				term = "sg:" + id
-			}
-			bm, err := t.posting(p, spot, term)
+			bm, err := t.posting(p, spot, termGroup(id, g.Type))
 			if err != nil {
 				return nil, err
 			}
@@ -553,7 +531,7 @@ type Explanation struct {
 	Blacklisted bool `json:"blacklisted"`
 	// Rule is the smart group's rule tree with a "value" on every node
 	// (nil for a static group).
-	Rule ExplainNode `json:"rule"`
+	Rule rule.ExplainNode `json:"rule"`
 	// EvaluatedAt is the engine's now used for the rule's values.
 	EvaluatedAt string `json:"evaluated_at"`
 }
@@ -573,14 +551,14 @@ func (e *Engine) ExplainMember(spot, group, member string) (*Explanation, error)
 		return nil, err
 	}
 	defer func() { _ = t.b.Close() }()
-	x := &Explanation{Eligible: m.eligible(), EvaluatedAt: FormatMillis(e.now)}
+	x := &Explanation{Eligible: m.eligible(), EvaluatedAt: rule.FormatMillis(e.now)}
 	if g.Type == GroupStatic {
-		x.InGroup = contains(m.st.Profile.StaticGroups, group)
+		x.InGroup = slices.Contains(m.st.Profile.StaticGroups, group)
 		return x, nil
 	}
 	x.InGroup = m.InSmartGroup(group)
 	x.Blacklisted = sd.Blacklist[group][member]
-	_, tree, err := Explain(g.compiled, m, e.now)
+	_, tree, err := rule.Explain(g.compiled, m, e.now)
 	if err != nil {
 		return nil, err
 	}
@@ -666,9 +644,4 @@ func (h *maxHeap[T]) Pop() any {
 	x := h.items[n]
 	h.items = h.items[:n]
 	return x
-}
-
-func hasCached(c *memberCache, r memberRef) bool {
-	_, ok := c.states[r]
-	return ok
 }

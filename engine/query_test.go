@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/smartgroups/smartgroups/engine/rule"
 	"github.com/smartgroups/smartgroups/state"
 )
 
@@ -31,9 +32,9 @@ func allMembers(t *testing.T, e *Engine) map[string]*MemberState {
 }
 
 // naivePreview evaluates a rule on every member without the posting lists.
-func naivePreview(t *testing.T, e *Engine, rule string, blacklistOf string) []string {
+func naivePreview(t *testing.T, e *Engine, raw string, blacklistOf string) []string {
 	t.Helper()
-	r, err := CompileRule(json.RawMessage(rule), e.defs.Catalog("acme"), e.cfg.Limits)
+	r, err := rule.CompileRule(json.RawMessage(raw), e.defs.Catalog("acme"), e.cfg.Limits.Rule())
 	require.NoError(t, err)
 	tx := e.begin()
 	defer func() { _ = tx.b.Close() }()
@@ -44,13 +45,13 @@ func naivePreview(t *testing.T, e *Engine, rule string, blacklistOf string) []st
 		if !m.eligible() || e.defs.Blacklisted("acme", blacklistOf, id) {
 			continue
 		}
-		ok, err := Eval(r, m, e.now)
+		ok, err := rule.Eval(r, m, e.now)
 		require.NoError(t, err)
 		if ok {
 			out = append(out, id)
 		}
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	return out
 }
 
@@ -59,7 +60,7 @@ func ids(page *MemberPage) []string {
 	for _, m := range page.Members {
 		out = append(out, m.Member)
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	return out
 }
 
@@ -125,8 +126,8 @@ func TestQueryPreviewEqualsBackfill(t *testing.T) {
 							removed = append(removed, ev.Member)
 						}
 					}
-					sort.Strings(added)
-					sort.Strings(removed)
+					slices.Sort(added)
+					slices.Sort(removed)
 					require.Equal(t, len(added), diff.AddedCount, "before %v after %v", before, want)
 					require.Equal(t, len(removed), diff.RemovedCount)
 					require.Equal(t, append([]string{}, added...), diff.Added)

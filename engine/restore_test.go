@@ -6,11 +6,12 @@ import (
 	"testing"
 
 	"github.com/smartgroups/smartgroups/engine"
+	"github.com/smartgroups/smartgroups/engine/rule"
 	"github.com/smartgroups/smartgroups/internal/scenario"
 	"github.com/smartgroups/smartgroups/state"
 )
 
-func openEngine(t *testing.T, now engine.Millis) *engine.Engine {
+func openEngine(t *testing.T, now rule.Millis) *engine.Engine {
 	t.Helper()
 	st, err := state.Open(t.TempDir(), state.Options{})
 	if err != nil {

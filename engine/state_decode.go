@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"math"
 	"unicode/utf8"
+
+	"github.com/smartgroups/smartgroups/engine/internal/jsonscan"
+	"github.com/smartgroups/smartgroups/engine/rule"
 )
 
 // Stored member states are read without encoding/json: every member a
@@ -17,7 +20,7 @@ import (
 // caller then decodes with json.Unmarshal, so that every text decodes
 // exactly as encoding/json decodes it into a MemberState (or queryState).
 //
-// One scan (decode_scan.go) checks the whole text and finds the top-level
+// One scan (engine/internal/jsonscan) checks the whole text and finds the top-level
 // fields; the profile, lists and maps are walked again. All strings of a
 // state are substrings of one copy of the text, the custom and form values
 // share one buffer and the string lists one array: nothing refers to the
@@ -125,7 +128,7 @@ func profileKey(key []byte) int {
 
 // profileStr returns the field of p for a string key (below
 // numProfileStrings).
-func profileStr(p *Profile, k int) **string {
+func profileStr(p *rule.Profile, k int) **string {
 	switch k {
 	case prFirstName:
 		return &p.FirstName
@@ -230,22 +233,22 @@ type stateDecoder struct {
 
 // str decodes v, a string or null (which leaves a string empty) found at
 // offset off of the text.
-func (d *stateDecoder) str(v rawValue, off int) (string, bool) {
+func (d *stateDecoder) str(v jsonscan.Value, off int) (string, bool) {
 	switch {
-	case v.k == jsonStr && !v.esc:
-		return d.text[off+1 : off+len(v.b)-1], true
-	case v.k == jsonStr:
-		return jsonString(v.b)
-	case v.k == jsonNull:
+	case v.Kind == jsonscan.Str && !v.Esc:
+		return d.text[off+1 : off+len(v.Bytes)-1], true
+	case v.Kind == jsonscan.Str:
+		return jsonscan.DecodeString(v.Bytes)
+	case v.Kind == jsonscan.Null:
 		return "", true
 	}
 	return "", false
 }
 
-// key decodes an object key an objectIter over the text returned.
+// key decodes an object key an jsonscan.ObjectIter over the text returned.
 func (d *stateDecoder) key(key []byte, esc bool) (string, bool) {
 	if esc {
-		return string(unquoteKey(key)), true
+		return string(jsonscan.UnquoteKey(key)), true
 	}
 	if len(key) == 0 {
 		return "", true
@@ -262,34 +265,34 @@ func (d *stateDecoder) key(key []byte, esc bool) (string, bool) {
 // strList appends the elements of the array of strings at offset off of the
 // text (depth is that of the array) to dst.
 func (d *stateDecoder) strList(dst []string, off, depth int) ([]string, bool) {
-	it := arrayIter{data: d.data, i: off + 1, depth: depth}
+	it := jsonscan.Array(d.data, off, depth)
 	for {
-		v, more := it.next()
+		v, more := it.Next()
 		if !more {
 			break
 		}
-		s, ok := d.str(v, it.i-len(v.b))
+		s, ok := d.str(v, it.Pos()-len(v.Bytes))
 		if !ok {
 			return nil, false
 		}
 		dst = append(dst, s)
 	}
-	return dst, !it.bad
+	return dst, !it.Bad()
 }
 
 // objectMap decodes the object at offset off of the text (depth is that
 // of the object) into a map, each value converted by val, which is given
 // the value and its offset in the text.
-func objectMap[V any](d *stateDecoder, off, depth int, val func(v rawValue, at int) (V, bool)) (map[string]V, bool) {
+func objectMap[V any](d *stateDecoder, off, depth int, val func(v jsonscan.Value, at int) (V, bool)) (map[string]V, bool) {
 	type entry struct {
 		k string
 		v V
 	}
 	var buf [16]entry
 	es := buf[:0]
-	it := objectIter{data: d.data, i: off + 1, depth: depth}
+	it := jsonscan.Object(d.data, off, depth)
 	for {
-		key, esc, v, more := it.next()
+		key, esc, v, more := it.Next()
 		if !more {
 			break
 		}
@@ -297,13 +300,13 @@ func objectMap[V any](d *stateDecoder, off, depth int, val func(v rawValue, at i
 		if !ok {
 			return nil, false
 		}
-		x, ok := val(v, it.i-len(v.b))
+		x, ok := val(v, it.Pos()-len(v.Bytes))
 		if !ok {
 			return nil, false
 		}
 		es = append(es, entry{k, x})
 	}
-	if it.bad {
+	if it.Bad() {
 		return nil, false
 	}
 	m := make(map[string]V, len(es))
@@ -317,9 +320,9 @@ func objectMap[V any](d *stateDecoder, off, depth int, val func(v rawValue, at i
 // map[string]json.RawMessage whose values are the exact bytes of the
 // object's values, copied to d.raw.
 func (d *stateDecoder) rawMap(off int) (map[string]json.RawMessage, bool) {
-	return objectMap(d, off, 2, func(v rawValue, _ int) (json.RawMessage, bool) {
+	return objectMap(d, off, 2, func(v jsonscan.Value, _ int) (json.RawMessage, bool) {
 		start := len(d.raw)
-		d.raw = append(d.raw, v.b...)
+		d.raw = append(d.raw, v.Bytes...)
 		return d.raw[start:len(d.raw):len(d.raw)], true
 	})
 }
@@ -333,11 +336,11 @@ func (d *stateDecoder) strMap(off, depth int) (map[string]string, bool) {
 // seqMap decodes the object of uint64 at offset off of the text (null
 // leaves a value 0).
 func (d *stateDecoder) seqMap(off int) (map[string]uint64, bool) {
-	return objectMap(d, off, 2, func(v rawValue, _ int) (uint64, bool) {
-		switch v.k {
-		case jsonNum:
-			return parseDigits(v.b)
-		case jsonNull:
+	return objectMap(d, off, 2, func(v jsonscan.Value, _ int) (uint64, bool) {
+		switch v.Kind {
+		case jsonscan.Num:
+			return parseDigits(v.Bytes)
+		case jsonscan.Null:
 			return 0, true
 		}
 		return 0, false
@@ -349,10 +352,10 @@ func (d *stateDecoder) seqMap(off int) (map[string]uint64, bool) {
 // none), with the offsets of their values, and returns the offset after
 // the object; ok is false for a syntax error, a key with escapes, a
 // duplicate key or a key that is not surely skipped.
-func (d *stateDecoder) fields(off, depth int, index func([]byte) int, names []string, vals []rawValue, offs []int) (end int, ok bool) {
-	it := objectIter{data: d.data, i: off + 1, depth: depth}
+func (d *stateDecoder) fields(off, depth int, index func([]byte) int, names []string, vals []jsonscan.Value, offs []int) (end int, ok bool) {
+	it := jsonscan.Object(d.data, off, depth)
 	for {
-		key, esc, v, more := it.next()
+		key, esc, v, more := it.Next()
 		if !more {
 			break
 		}
@@ -366,21 +369,21 @@ func (d *stateDecoder) fields(off, depth int, index func([]byte) int, names []st
 			}
 			return 0, false
 		}
-		if vals[k].b != nil {
+		if vals[k].Bytes != nil {
 			return 0, false
 		}
-		vals[k], offs[k] = v, it.i-len(v.b)
+		vals[k], offs[k] = v, it.Pos()-len(v.Bytes)
 	}
-	return it.i, !it.bad
+	return it.Pos(), !it.Bad()
 }
 
 // nullOr reports whether v is absent, null or of kind k, and whether it is
 // of kind k.
-func nullOr(v rawValue, k jsonKind) (ok, is bool) {
-	switch v.k {
+func nullOr(v jsonscan.Value, k jsonscan.Kind) (ok, is bool) {
+	switch v.Kind {
 	case k:
 		return true, true
-	case jsonBad, jsonNull: // absent or null
+	case jsonscan.Bad, jsonscan.Null: // absent or null
 		return true, false
 	}
 	return false, false
@@ -392,15 +395,15 @@ func nullOr(v rawValue, k jsonKind) (ok, is bool) {
 // readUint32 stores an absent, null or unsigned 32-bit number field in
 // dst (absent and null leave it zero); false means the fast path cannot
 // take the value.
-func readUint32(v rawValue, dst *uint32) bool {
+func readUint32(v jsonscan.Value, dst *uint32) bool {
 	switch {
-	case v.k == jsonNum:
-		n, ok := parseDigits(v.b)
+	case v.Kind == jsonscan.Num:
+		n, ok := parseDigits(v.Bytes)
 		if !ok || n > math.MaxUint32 {
 			return false
 		}
 		*dst = uint32(n)
-	case v.b != nil && v.k != jsonNull:
+	case v.Bytes != nil && v.Kind != jsonscan.Null:
 		return false
 	}
 	return true
@@ -410,20 +413,20 @@ func decodeStateFast(data []byte, keys int) (*MemberState, bool) {
 	if !utf8.Valid(data) {
 		return nil, false
 	}
-	start := skipSpace(data, 0)
+	start := jsonscan.SkipSpace(data, 0)
 	if start >= len(data) || data[start] != '{' {
 		return nil, false
 	}
 	d := stateDecoder{data: data}
-	var top [numStateKeys]rawValue
+	var top [numStateKeys]jsonscan.Value
 	var topOff [numStateKeys]int
 	end, ok := d.fields(start, 1, stateKey, stateKeys[:keys], top[:], topOff[:])
-	if !ok || skipSpace(data, end) != len(data) {
+	if !ok || jsonscan.SkipSpace(data, end) != len(data) {
 		return nil, false
 	}
-	var prof [numProfileKeys]rawValue
+	var prof [numProfileKeys]jsonscan.Value
 	var profOff [numProfileKeys]int
-	ok, isObj := nullOr(top[stProfile], jsonObj)
+	ok, isObj := nullOr(top[stProfile], jsonscan.Obj)
 	if !ok {
 		return nil, false
 	}
@@ -436,7 +439,7 @@ func decodeStateFast(data []byte, keys int) (*MemberState, bool) {
 	// Count the string and instant fields to allocate them at once.
 	nStr, nMs := 0, 0
 	for k := range numProfileStrings {
-		ok, is := nullOr(prof[k], jsonStr)
+		ok, is := nullOr(prof[k], jsonscan.Str)
 		if !ok {
 			return nil, false
 		}
@@ -444,9 +447,9 @@ func decodeStateFast(data []byte, keys int) (*MemberState, bool) {
 			nStr++
 		}
 	}
-	instants := [...]rawValue{prof[prInvitedAt], prof[prRegisteredAt], prof[prLastActivityAt], top[stLastAct], top[stTimer]}
+	instants := [...]jsonscan.Value{prof[prInvitedAt], prof[prRegisteredAt], prof[prLastActivityAt], top[stLastAct], top[stTimer]}
 	for _, v := range instants {
-		ok, is := nullOr(v, jsonNum)
+		ok, is := nullOr(v, jsonscan.Num)
 		if !ok {
 			return nil, false
 		}
@@ -458,7 +461,7 @@ func decodeStateFast(data []byte, keys int) (*MemberState, bool) {
 	d.text = string(data)
 	st := &MemberState{}
 	p := &st.Profile
-	if v := top[stID]; v.b != nil {
+	if v := top[stID]; v.Bytes != nil {
 		if st.ID, ok = d.str(v, topOff[stID]); !ok {
 			return nil, false
 		}
@@ -467,7 +470,7 @@ func decodeStateFast(data []byte, keys int) (*MemberState, bool) {
 		strs := make([]string, nStr)
 		j := 0
 		for k := range numProfileStrings {
-			if v := prof[k]; v.k == jsonStr {
+			if v := prof[k]; v.Kind == jsonscan.Str {
 				if strs[j], ok = d.str(v, profOff[k]); !ok {
 					return nil, false
 				}
@@ -477,10 +480,10 @@ func decodeStateFast(data []byte, keys int) (*MemberState, bool) {
 		}
 	}
 	if nMs > 0 {
-		ms := make([]Millis, 0, nMs)
-		for i, dst := range [...]**Millis{&p.InvitedAt, &p.RegisteredAt, &p.LastActivityAt, &st.LastAct, &st.Timer} {
-			if v := instants[i]; v.k == jsonNum {
-				n, ok := parseInt64(v.b)
+		ms := make([]rule.Millis, 0, nMs)
+		for i, dst := range [...]**rule.Millis{&p.InvitedAt, &p.RegisteredAt, &p.LastActivityAt, &st.LastAct, &st.Timer} {
+			if v := instants[i]; v.Kind == jsonscan.Num {
+				n, ok := parseInt64(v.Bytes)
 				if !ok {
 					return nil, false
 				}
@@ -504,12 +507,12 @@ func decodeStateFast(data []byte, keys int) (*MemberState, bool) {
 	nSpans := 0
 	for _, l := range [...]struct {
 		dst   *[]string
-		v     rawValue
+		v     jsonscan.Value
 		off   int
 		depth int
 	}{{&st.Groups, top[stGroups], topOff[stGroups], 2}, {&p.Tags, prof[prTags], profOff[prTags], 3},
 		{&p.StaticGroups, prof[prStaticGroups], profOff[prStaticGroups], 3}} {
-		ok, is := nullOr(l.v, jsonArr)
+		ok, is := nullOr(l.v, jsonscan.Arr)
 		if !ok {
 			return nil, false
 		}
@@ -531,7 +534,7 @@ func decodeStateFast(data []byte, keys int) (*MemberState, bool) {
 		}
 	}
 
-	if ok, is := nullOr(prof[prUTM], jsonObj); !ok {
+	if ok, is := nullOr(prof[prUTM], jsonscan.Obj); !ok {
 		return nil, false
 	} else if is {
 		if p.UTM, ok = d.strMap(profOff[prUTM], 3); !ok {
@@ -539,13 +542,13 @@ func decodeStateFast(data []byte, keys int) (*MemberState, bool) {
 		}
 	}
 	c, f := top[stCustom], top[stForm]
-	okC, isC := nullOr(c, jsonObj)
-	okF, isF := nullOr(f, jsonObj)
+	okC, isC := nullOr(c, jsonscan.Obj)
+	okF, isF := nullOr(f, jsonscan.Obj)
 	if !okC || !okF {
 		return nil, false
 	}
 	if isC || isF {
-		d.raw = make([]byte, 0, len(c.b)+len(f.b))
+		d.raw = make([]byte, 0, len(c.Bytes)+len(f.Bytes))
 	}
 	if isC {
 		if st.Custom, ok = d.rawMap(topOff[stCustom]); !ok {
@@ -557,7 +560,7 @@ func decodeStateFast(data []byte, keys int) (*MemberState, bool) {
 			return nil, false
 		}
 	}
-	if ok, is := nullOr(top[stSeqs], jsonObj); !ok {
+	if ok, is := nullOr(top[stSeqs], jsonscan.Obj); !ok {
 		return nil, false
 	} else if is {
 		if st.Seqs, ok = d.seqMap(topOff[stSeqs]); !ok {

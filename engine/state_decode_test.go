@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/smartgroups/smartgroups/engine/rule"
 )
 
 // The stored member state decoder must decode every text exactly as
@@ -18,7 +22,7 @@ import (
 // sampleStates are varied member states.
 func sampleStates() []*MemberState {
 	str := func(s string) *string { return &s }
-	ms := func(v Millis) *Millis { return &v }
+	ms := func(v rule.Millis) *rule.Millis { return &v }
 	groups := make([]string, 40)
 	seqs := map[string]uint64{}
 	for i := range groups {
@@ -28,8 +32,8 @@ func sampleStates() []*MemberState {
 	return []*MemberState{
 		{},
 		{ID: "u1"},
-		{ID: "u2", Profile: Profile{Email: str("x@example.com"), Tags: []string{""}}, Groups: []string{"g"}},
-		{ID: "weird \"id\" \\ \n\t\x01 é 日本 \u2028 <&>", Profile: Profile{
+		{ID: "u2", Profile: rule.Profile{Email: str("x@example.com"), Tags: []string{""}}, Groups: []string{"g"}},
+		{ID: "weird \"id\" \\ \n\t\x01 é 日本 \u2028 <&>", Profile: rule.Profile{
 			FirstName: str("Ada"), LastName: str("Lovelace \"The\" Countess"), Email: str("ada@example.com"), Title: str(""),
 			Status: str("accepted"), Role: str("admin"), Language: str("fr"), Tags: []string{"vip", "Ünïcode"},
 			InvitedAt: ms(-5), RegisteredAt: ms(1795165200000), LastActivityAt: ms(0),
@@ -37,9 +41,9 @@ func sampleStates() []*MemberState {
 			Custom:  map[string]json.RawMessage{"plan": json.RawMessage(`"pro"`), "seats": json.RawMessage(`12`), "nested": json.RawMessage(`{"a":[1,2]}`), "n": nil},
 			Form:    map[string]json.RawMessage{"q": json.RawMessage(`["a","b"]`), "k\"ey": json.RawMessage(`-1.5e3`)},
 			LastAct: ms(42), ActN: 7, Groups: []string{"g1", "g2"}, Timer: ms(99), Seqs: map[string]uint64{"g1": 3, "g2": 1}},
-		{ID: "extremes", Profile: Profile{InvitedAt: ms(-1 << 63), RegisteredAt: ms(1<<63 - 1)}, ActN: 1<<32 - 1,
+		{ID: "extremes", Profile: rule.Profile{InvitedAt: ms(-1 << 63), RegisteredAt: ms(1<<63 - 1)}, ActN: 1<<32 - 1,
 			Seqs: map[string]uint64{"max": 1<<64 - 1, "zero": 0}, LastAct: ms(-1), Timer: ms(0)},
-		{ID: "many", Groups: groups, Seqs: seqs, Profile: Profile{StaticGroups: groups[:20], Tags: groups[20:]},
+		{ID: "many", Groups: groups, Seqs: seqs, Profile: rule.Profile{StaticGroups: groups[:20], Tags: groups[20:]},
 			Custom: map[string]json.RawMessage{"a": json.RawMessage(`true`), "b": json.RawMessage(`null`), "c": json.RawMessage(`[]`),
 				"d": json.RawMessage(`{}`), "e": json.RawMessage(`"\u00e9\n"`), "f": json.RawMessage(`0`), "g": json.RawMessage(`false`),
 				"h": json.RawMessage(`1`), "i": json.RawMessage(`2`), "j": json.RawMessage(`3`), "k": json.RawMessage(`4`),
@@ -53,8 +57,8 @@ func sampleStates() []*MemberState {
 // custom values, 10 groups and their seqs (about 600 bytes encoded).
 func benchState() *MemberState {
 	str := func(s string) *string { return &s }
-	ms := func(v Millis) *Millis { return &v }
-	st := &MemberState{ID: "member-0012345", Profile: Profile{
+	ms := func(v rule.Millis) *rule.Millis { return &v }
+	st := &MemberState{ID: "member-0012345", Profile: rule.Profile{
 		FirstName: str("Grace"), LastName: str("Hopper"), Email: str("grace.hopper@example.com"),
 		Status: str("accepted"), Role: str("member"), Language: str("en"), Tags: []string{"vip", "beta", "newsletter"},
 		InvitedAt: ms(1767225600000), RegisteredAt: ms(1767312000000), LastActivityAt: ms(1795165200000),
@@ -161,7 +165,7 @@ func dumpState(st *MemberState) string {
 	s := fmt.Sprintf("%s %+v", b, st.Profile)
 	for _, m := range []map[string]json.RawMessage{st.Custom, st.Form} {
 		s += fmt.Sprintf(" nil=%v {", m == nil)
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			s += fmt.Sprintf("%q:%q ", k, m[k])
 		}
 		s += "}"

@@ -1,12 +1,13 @@
 package engine
 
 import (
+	"github.com/smartgroups/smartgroups/engine/rule"
 	"github.com/smartgroups/smartgroups/state"
 )
 
 // advance moves now forward and fires every timer due by then, in due
 // order, through the same transaction as the records.
-func (t *txn) advance(now Millis) error {
+func (t *txn) advance(now rule.Millis) error {
 	if now < t.e.now {
 		return nil
 	}
@@ -92,12 +93,12 @@ const maxMillis = int64(^uint64(0) >> 1)
 // after now at which a time-dependent group's rule can change value for
 // them, or removes it when there is none.
 func (t *txn) rescheduleTimer(m *member, sd *SpotDefs) error {
-	var next *Millis
+	var next *rule.Millis
 	if m.eligible() {
 		instants := t.instants[:0]
 		for _, g := range sd.timeGroups {
 			var err error
-			instants, err = flipInstants(sd.Groups[g].compiled.Root, m, t.e.now, instants)
+			instants, err = rule.FlipInstants(sd.Groups[g].compiled.Root, m, t.e.now, instants)
 			if err != nil {
 				return err
 			}
@@ -117,7 +118,7 @@ func (t *txn) rescheduleTimer(m *member, sd *SpotDefs) error {
 }
 
 // setTimer replaces the member's timer (nil: none).
-func (t *txn) setTimer(m *member, next *Millis) error {
+func (t *txn) setTimer(m *member, next *rule.Millis) error {
 	cur := m.st.Timer
 	if (cur == nil && next == nil) || (cur != nil && next != nil && *cur == *next) {
 		return nil
@@ -150,23 +151,19 @@ func (t *txn) setTimer(m *member, next *Millis) error {
 // date), so the earliest one is the current timer or one of those;
 // instants a newer last_activity_at removed at most make the timer fire
 // early, and firing recomputes it in full.
-func (t *txn) rescheduleAfterActivity(m *member, sd *SpotDefs, a *Activity) error {
+func (t *txn) rescheduleAfterActivity(m *member, sd *SpotDefs, a *rule.Activity) error {
 	if !m.eligible() {
 		return t.rescheduleTimer(m, sd)
 	}
 	instants := t.instants[:0]
 	for _, n := range sd.timeActs[a.Type] {
-		if n.resSet != nil {
-			if _, ok := n.resSet[a.Resource]; !ok {
-				continue
-			}
-		}
-		instants = n.When.flips(a.TS, t.e.now, instants)
+		instants = n.ActivityFlips(a, t.e.now, instants)
 	}
 	if la, ok := m.LastActivity(); ok && la == a.TS {
 		for _, n := range sd.timeLastAct {
-			if v, ok := fieldValue(n, m); ok {
-				instants = n.date.flips(v.t, t.e.now, instants)
+			var err error
+			if instants, err = rule.FlipInstants(n, m, t.e.now, instants); err != nil {
+				return err
 			}
 		}
 	}
@@ -184,40 +181,4 @@ func (t *txn) rescheduleAfterActivity(m *member, sd *SpotDefs, a *Activity) erro
 		return nil
 	}
 	return t.setTimer(m, &best)
-}
-
-// flipInstants appends the instants after now at which a relative date
-// trigger in the tree can change value for the member.
-func flipInstants(n *Node, m MemberView, now Millis, out []Millis) ([]Millis, error) {
-	switch n.Kind {
-	case NodeAll, NodeAny, NodeNot:
-		for _, c := range n.Children {
-			var err error
-			if out, err = flipInstants(c, m, now, out); err != nil {
-				return nil, err
-			}
-		}
-	case NodeField:
-		if n.ftype == ftDate && n.date.relative() {
-			if v, ok := fieldValue(n, m); ok {
-				out = n.date.flips(v.t, now, out)
-			}
-		}
-	case NodeActivity:
-		if n.When != nil && n.When.relative() {
-			acts, err := m.Activities(n.Activity)
-			if err != nil {
-				return nil, err
-			}
-			for i := range acts {
-				if n.resSet != nil {
-					if _, ok := n.resSet[acts[i].Resource]; !ok {
-						continue
-					}
-				}
-				out = n.When.flips(acts[i].TS, now, out)
-			}
-		}
-	}
-	return out, nil
 }

@@ -1,161 +1,14 @@
 package engine
 
 import (
-	"encoding/json"
 	"fmt"
-	"sort"
+	"slices"
 
-	"github.com/RoaringBitmap/roaring/v2"
-
+	"github.com/smartgroups/smartgroups/engine/rule"
 	"github.com/smartgroups/smartgroups/state"
 )
 
-// MemberState is the stored state of one member (key 'm', JSON).
-type MemberState struct {
-	ID      string                     `json:"id"`
-	Profile Profile                    `json:"p"`
-	Custom  map[string]json.RawMessage `json:"c,omitempty"`
-	Form    map[string]json.RawMessage `json:"f,omitempty"`
-	// LastAct is the newest activity ts.
-	LastAct *Millis `json:"la,omitempty"`
-	// ActN numbers activities to keep their keys unique.
-	ActN uint32 `json:"an,omitempty"`
-	// ActTypes has bit i set when the member has an activity of type
-	// ActivityTypes[i] (0 with ActN > 0: unknown, in states written before
-	// the field existed).
-	ActTypes uint32 `json:"at,omitempty"`
-	// Groups are the smart groups the member is in, sorted.
-	Groups []string `json:"g,omitempty"`
-	// Timer is the due instant of the member's pending timer.
-	Timer *Millis `json:"t,omitempty"`
-	// Seqs are the last output seq per smart group key of the member.
-	Seqs map[string]uint64 `json:"q,omitempty"`
-}
-
-// EncodeMemberState encodes a member's stored state.
-func EncodeMemberState(st *MemberState) ([]byte, error) {
-	return appendMemberState(make([]byte, 0, 512), st), nil
-}
-
-// DecodeMemberState decodes EncodeMemberState, or any JSON that
-// json.Unmarshal decodes into a MemberState, to the same state; the state
-// does not refer to v.
-func DecodeMemberState(v []byte) (*MemberState, error) {
-	if st, ok := decodeStateFast(v, numStateKeys); ok {
-		return st, nil
-	}
-	st := &MemberState{}
-	if err := json.Unmarshal(v, st); err != nil {
-		return nil, fmt.Errorf("engine: decode member state: %w", err)
-	}
-	return st, nil
-}
-
-// member is a member loaded into a transaction; it implements MemberView.
-type member struct {
-	t     *txn
-	part  int32
-	spot  string
-	ord   uint32
-	st    *MemberState
-	dirty bool
-	acts  map[string][]Activity
-	// partial: loaded for a read query without the activity bookkeeping
-	// (ActN, ActTypes), so Activities always reads the store.
-	partial bool
-}
-
-// activityBits maps an activity type to its bit in MemberState.ActTypes.
-var activityBits = func() map[string]uint32 {
-	m := make(map[string]uint32, len(ActivityTypes))
-	for i, t := range ActivityTypes {
-		m[t] = 1 << uint(i)
-	}
-	return m
-}()
-
-// activityBit is the ActTypes bit of a type (0 for an unknown type, which
-// never matches a stored activity).
-func activityBit(typ string) uint32 { return activityBits[typ] }
-
-var _ MemberView = (*member)(nil)
-
-func (m *member) Profile() *Profile { return &m.st.Profile }
-
-func (m *member) Custom(id string) (json.RawMessage, bool) {
-	v, ok := m.st.Custom[id]
-	return v, ok
-}
-
-func (m *member) Form(id string) (json.RawMessage, bool) {
-	v, ok := m.st.Form[id]
-	return v, ok
-}
-
-func (m *member) LastActivity() (Millis, bool) {
-	if m.st.LastAct == nil {
-		return 0, false
-	}
-	return *m.st.LastAct, true
-}
-
-func (m *member) Activities(typ string) ([]Activity, error) {
-	if a, ok := m.acts[typ]; ok {
-		return a, nil
-	}
-	if !m.partial && (m.st.ActN == 0 || (m.st.ActTypes != 0 && m.st.ActTypes&activityBit(typ) == 0)) {
-		return nil, nil // none of that type: no need to look
-	}
-	prefix := state.ActivityPrefix(m.part, m.spot, m.ord, typ)
-	var out []Activity
-	err := m.t.b.Scan(prefix, state.PrefixEnd(prefix), func(k, v []byte) bool {
-		out = append(out, Activity{Type: typ, TS: state.ActivityTS(k, len(prefix)), Resource: string(v)})
-		return true
-	})
-	if err != nil {
-		return nil, err
-	}
-	if m.acts == nil {
-		m.acts = map[string][]Activity{}
-	}
-	m.acts[typ] = out
-	return out, nil
-}
-
-func (m *member) InSmartGroup(id string) bool {
-	i := sort.SearchStrings(m.st.Groups, id)
-	return i < len(m.st.Groups) && m.st.Groups[i] == id
-}
-
-func (m *member) eligible() bool { return Eligible(m.st.Profile.StatusValue()) }
-
-func (m *member) setGroup(id string, in bool) {
-	g := m.st.Groups
-	i := sort.SearchStrings(g, id)
-	has := i < len(g) && g[i] == id
-	switch {
-	case in && !has:
-		g = append(g, "")
-		copy(g[i+1:], g[i:])
-		g[i] = id
-	case !in && has:
-		g = append(g[:i], g[i+1:]...)
-	}
-	m.st.Groups = g
-	m.dirty = true
-}
-
-type memberRef struct {
-	part int32
-	spot string
-	ord  uint32
-}
-
-type idRef struct {
-	part   int32
-	spot   string
-	member string
-}
+var _ rule.MemberView = (*member)(nil)
 
 // txn is the work of one Process/Tick/Assign call: a Pebble batch plus
 // decoded caches flushed into it at commit.
@@ -174,90 +27,25 @@ type txn struct {
 	tombs     map[int32][]string
 
 	// instants is scratch space for rescheduleTimer.
-	instants []Millis
+	instants []rule.Millis
 	// tsText is FormatMillis(tsMillis): the flips of one record share it.
-	tsMillis Millis
+	tsMillis rule.Millis
 	tsText   string
 	// evals counts rule evaluations (reevaluate), added to the metric at
 	// commit.
 	evals int
 	// act is the activity being applied, if the record is one (see
 	// rescheduleAfterActivity).
-	act *Activity
+	act *rule.Activity
 
 	// cause of the changes being made
 	reason Reason
-	ts     Millis
+	ts     rule.Millis
 }
 
 func (e *Engine) begin() *txn {
 	return &txn{e: e, b: e.st.NewBatch(), members: map[memberRef]*member{}, ords: map[idRef]uint32{},
 		deltas: map[string]*postingDelta{}, changelog: map[int32]*changelog{}, tombs: map[int32][]string{}, positions: map[posKey]int64{}}
-}
-
-// postingDelta is what a transaction changed in one posting list.
-type postingDelta struct {
-	adds, removes *roaring.Bitmap
-}
-
-// base returns the committed posting list (cached; never modified by a
-// transaction before it commits).
-func (t *txn) base(key string) (*roaring.Bitmap, error) {
-	if bm, ok := t.e.postings[key]; ok {
-		return bm, nil
-	}
-	v, ok, err := t.b.Get([]byte(key))
-	if err != nil {
-		return nil, err
-	}
-	bm := roaring.New()
-	if ok {
-		if bm, err = state.DecodePosting(v); err != nil {
-			return nil, fmt.Errorf("engine: posting list %q: %w", key, err)
-		}
-	}
-	t.e.postings[key] = bm
-	return bm, nil
-}
-
-// posting returns a posting list as this transaction sees it, for reading
-// only.
-func (t *txn) posting(part int32, spot, term string) (*roaring.Bitmap, error) {
-	k := string(state.PostingKey(part, spot, term))
-	bm, err := t.base(k)
-	if err != nil {
-		return nil, err
-	}
-	if d := t.deltas[k]; d != nil {
-		bm = bm.Clone()
-		bm.Or(d.adds)
-		bm.AndNot(d.removes)
-	}
-	return bm, nil
-}
-
-func (t *txn) delta(part int32, spot, term string) *postingDelta {
-	k := string(state.PostingKey(part, spot, term))
-	d := t.deltas[k]
-	if d == nil {
-		d = &postingDelta{adds: roaring.New(), removes: roaring.New()}
-		t.deltas[k] = d
-	}
-	return d
-}
-
-func (t *txn) postAdd(part int32, spot, term string, ord uint32) error {
-	d := t.delta(part, spot, term)
-	d.adds.Add(ord)
-	d.removes.Remove(ord)
-	return nil
-}
-
-func (t *txn) postRemove(part int32, spot, term string, ord uint32) error {
-	d := t.delta(part, spot, term)
-	d.removes.Add(ord)
-	d.adds.Remove(ord)
-	return nil
 }
 
 // lookupOrd finds a member's ordinal.
@@ -313,7 +101,7 @@ func (t *txn) memberByID(part int32, spot, id string, create bool) (*member, err
 		return nil, err
 	}
 	t.members[memberRef{part, spot, next}] = m
-	if err := t.postAdd(part, spot, "*", next); err != nil {
+	if err := t.postAdd(part, spot, termAll, next); err != nil {
 		return nil, err
 	}
 	t.e.liveMembers.Add(1)
@@ -356,7 +144,7 @@ func (t *txn) release(m *member) {
 // flip changes a member's membership in a smart group and emits the event.
 func (t *txn) flip(m *member, group string, in bool) error {
 	m.setGroup(group, in)
-	term := "g:" + group
+	term := termSmartGroup(group)
 	var err error
 	if in {
 		err = t.postAdd(m.part, m.spot, term, m.ord)
@@ -380,7 +168,7 @@ func (t *txn) flip(m *member, group string, in bool) error {
 		ts = t.e.now
 	}
 	if ts != t.tsMillis || t.tsText == "" {
-		t.tsMillis, t.tsText = ts, FormatMillis(ts)
+		t.tsMillis, t.tsText = ts, rule.FormatMillis(ts)
 	}
 	t.events = append(t.events, Event{Spot: m.spot, Group: group, Member: m.st.ID, Op: op,
 		TS: t.tsText, Reason: t.reason, Seq: seq, Partition: m.part})
@@ -478,7 +266,7 @@ func (e *Engine) commit(t *txn) (*Result, error) {
 		o := entry(p)
 		o.DefinitionTombstones = keys
 	}
-	sort.Slice(order, func(i, j int) bool { return order[i] < order[j] })
+	slices.Sort(order)
 	for _, p := range order {
 		o := byPart[p]
 		id, err := e.allocOutbox(b, p)
@@ -628,56 +416,4 @@ func (t *txn) delRange(lo, hi []byte) error {
 		}
 	}
 	return t.b.DeleteRange(lo, hi)
-}
-
-// memberCache keeps decoded member states, the activities read from the
-// store and ordinals across batches, so a hot member costs no store read
-// and no decoding. It only ever holds committed states (it is filled
-// after a commit; a failed batch makes the engine unusable) and is
-// cleared when a partition's state is dropped or restored.
-type memberCache struct {
-	max    int
-	ords   map[idRef]uint32
-	states map[memberRef]cachedMember
-}
-
-// cachedMember is a committed member state and the activity lists of the
-// types read so far (each sorted like the store keys: by ts, then
-// arrival).
-type cachedMember struct {
-	st   *MemberState
-	acts map[string][]Activity
-}
-
-func newMemberCache(max int) *memberCache {
-	return &memberCache{max: max, ords: map[idRef]uint32{}, states: map[memberRef]cachedMember{}}
-}
-
-// keep records the members of a committed transaction, evicting arbitrary
-// entries beyond the size limit.
-func (c *memberCache) keep(t *txn) {
-	if c.max <= 0 {
-		return
-	}
-	for r, m := range t.members {
-		c.states[r] = cachedMember{st: m.st, acts: m.acts}
-		c.ords[idRef{r.part, r.spot, m.st.ID}] = r.ord
-	}
-	if len(c.states) > c.max {
-		for r, cm := range c.states {
-			delete(c.states, r)
-			delete(c.ords, idRef{r.part, r.spot, cm.st.ID})
-			if len(c.states) <= c.max*9/10 {
-				break
-			}
-		}
-	}
-	if len(c.ords) > 2*c.max {
-		clear(c.ords)
-	}
-}
-
-func (c *memberCache) clear() {
-	clear(c.ords)
-	clear(c.states)
 }

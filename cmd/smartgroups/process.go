@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/smartgroups/smartgroups/engine"
+	"github.com/smartgroups/smartgroups/engine/rule"
 	"github.com/smartgroups/smartgroups/internal/process"
 )
 
@@ -30,7 +30,7 @@ and every run starts from nothing.`,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			o := process.Options{DataDir: dataDir, BatchSize: batch}
 			if now != "" {
-				t, err := engine.ParseTime(now)
+				t, err := rule.ParseTime(now)
 				if err != nil {
 					return fmt.Errorf("--now: %w", err)
 				}

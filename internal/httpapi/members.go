@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/smartgroups/smartgroups/engine"
+	"github.com/smartgroups/smartgroups/engine/rule"
 )
 
 type previewBody struct {
@@ -109,8 +110,8 @@ func (a *API) groupMembers(w http.ResponseWriter, r *http.Request, _ principal) 
 	q := partialRequest{Op: opMembers, Group: id, Limit: limit, Filter: &filter{
 		Query: r.URL.Query().Get("q"), Roles: multi(r, "role"), Statuses: multi(r, "status")}}
 	for _, s := range q.Filter.Statuses {
-		if !slices.Contains(engine.Statuses, s) {
-			return errorf(http.StatusBadRequest, CodeInvalidRequest, "status %q is not one of %s", s, strings.Join(engine.Statuses, ", "))
+		if !slices.Contains(rule.Statuses, s) {
+			return errorf(http.StatusBadRequest, CodeInvalidRequest, "status %q is not one of %s", s, strings.Join(rule.Statuses, ", "))
 		}
 	}
 	if c := r.URL.Query().Get("cursor"); c != "" {

@@ -7,25 +7,26 @@ import (
 	"strings"
 
 	"github.com/smartgroups/smartgroups/engine"
+	"github.com/smartgroups/smartgroups/engine/rule"
 )
 
 // schemaBody is the body of PUT …/properties/{id} and …/questions/{id}.
 type schemaBody struct {
-	Kind    string           `json:"kind"`
-	Spot    string           `json:"spot"`
-	ID      string           `json:"id"`
-	Label   string           `json:"label"`
-	Type    engine.ValueType `json:"type"`
-	Options []engine.Option  `json:"options"`
+	Kind    string         `json:"kind"`
+	Spot    string         `json:"spot"`
+	ID      string         `json:"id"`
+	Label   string         `json:"label"`
+	Type    rule.ValueType `json:"type"`
+	Options []rule.Option  `json:"options"`
 }
 
 func schemaKey(spot, kind, id string) string { return spot + "/" + kind + "/" + id }
 
-func (a *API) lookupSchema(spot, kind, id string) (engine.Schema, bool) {
-	var s engine.Schema
+func (a *API) lookupSchema(spot, kind, id string) (rule.Schema, bool) {
+	var s rule.Schema
 	var ok bool
 	a.eng.ViewDefs(func(d *engine.Defs) {
-		var p *engine.Schema
+		var p *rule.Schema
 		if kind == "question" {
 			p, ok = d.Question(spot, id)
 		} else {
@@ -45,7 +46,7 @@ func (a *API) listSchemas(kind string) handler {
 		if e != nil {
 			return e
 		}
-		var items []engine.Schema
+		var items []rule.Schema
 		a.eng.ViewDefs(func(d *engine.Defs) {
 			sd := d.Spot(spot)
 			if sd == nil {
@@ -62,7 +63,7 @@ func (a *API) listSchemas(kind string) handler {
 			}
 		})
 		sort.Slice(items, func(i, j int) bool { return items[i].ID < items[j].ID })
-		out := listResponse[engine.Schema]{Items: []engine.Schema{}}
+		out := listResponse[rule.Schema]{Items: []rule.Schema{}}
 		if len(items) > limit {
 			items = items[:limit]
 			out.NextCursor = encodeCursor(items[limit-1].ID)
@@ -105,7 +106,7 @@ func (a *API) putSchema(kind string) handler {
 		case body.Type == "":
 			return errorf(http.StatusBadRequest, CodeInvalidRequest, "type is required: text, number, date, boolean, single_select or multi_select")
 		}
-		value, err := json.Marshal(engine.Schema{Kind: kind, Spot: spot, ID: id, Label: body.Label, Type: body.Type,
+		value, err := json.Marshal(rule.Schema{Kind: kind, Spot: spot, ID: id, Label: body.Label, Type: body.Type,
 			Options: body.Options, TS: a.nowTS()})
 		if err != nil {
 			return errorf(http.StatusBadRequest, CodeInvalidJSON, "%v", err)
@@ -136,7 +137,7 @@ func (a *API) putSchema(kind string) handler {
 
 // schemaRefs lists the smart groups that block a schema change: those
 // naming a removed option, or all those reading the schema.
-func (a *API) schemaRefs(spot, kind, id string, old *engine.Schema, body schemaBody) []string {
+func (a *API) schemaRefs(spot, kind, id string, old *rule.Schema, body schemaBody) []string {
 	return a.refs(spot, func(sd *engine.SpotDefs) []string {
 		if old.Type == body.Type {
 			set := map[string]bool{}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/smartgroups/smartgroups/connectors/file"
 	"github.com/smartgroups/smartgroups/engine"
+	"github.com/smartgroups/smartgroups/engine/rule"
 	"github.com/smartgroups/smartgroups/state"
 )
 
@@ -20,7 +21,7 @@ type Options struct {
 	// at the end, so every run starts from nothing.
 	DataDir string
 	// Now fixes the clock when HasNow; otherwise the event clock is used.
-	Now    engine.Millis
+	Now    rule.Millis
 	HasNow bool
 	// BatchSize is the number of input lines per committed batch.
 	BatchSize int

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/smartgroups/smartgroups/engine"
+	"github.com/smartgroups/smartgroups/engine/rule"
 )
 
 const quickstartPath = "../../examples/quickstart.ndjson"
@@ -24,7 +25,7 @@ func readQuickstart(t *testing.T) []byte {
 
 func fixedNow(t *testing.T, s string) Options {
 	t.Helper()
-	now, err := engine.ParseTime(s)
+	now, err := rule.ParseTime(s)
 	require.NoError(t, err)
 	return Options{Now: now, HasNow: true}
 }

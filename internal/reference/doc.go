@@ -28,10 +28,10 @@
 // clears; activities are a plain list, de-duplicated by activity id per spot
 // and member), blacklist entries are kept in the model's own map (erasing a
 // member drops that member's entries; deleting a group drops the group's
-// entries), and rules are evaluated by walking the compiled engine.Node tree
+// entries), and rules are evaluated by walking the compiled rule.Node tree
 // through its exported fields only, re-reading trigger values from their raw
 // JSON with the semantics written independently from SPEC §3. The model never
-// calls engine.Eval or any unexported engine function.
+// calls rule.Eval or any unexported engine function.
 //
 // # Time
 //

@@ -9,6 +9,7 @@ import (
 	"unicode"
 
 	"github.com/smartgroups/smartgroups/engine"
+	"github.com/smartgroups/smartgroups/engine/rule"
 )
 
 // evaluator evaluates rules for one member at one instant, written from
@@ -18,39 +19,39 @@ type evaluator struct {
 	spot string
 	id   string
 	mem  *member
-	now  engine.Millis
+	now  rule.Millis
 }
 
-func (e *evaluator) node(n *engine.Node) bool {
+func (e *evaluator) node(n *rule.Node) bool {
 	switch n.Kind {
-	case engine.NodeAll:
+	case rule.NodeAll:
 		for _, c := range n.Children {
 			if !e.node(c) {
 				return false
 			}
 		}
 		return true // all of nothing is true
-	case engine.NodeAny:
+	case rule.NodeAny:
 		for _, c := range n.Children {
 			if e.node(c) {
 				return true
 			}
 		}
 		return false // any of nothing is false
-	case engine.NodeNot:
+	case rule.NodeNot:
 		return !e.node(n.Children[0])
-	case engine.NodeField:
+	case rule.NodeField:
 		return e.field(n)
-	case engine.NodeActivity:
+	case rule.NodeActivity:
 		return e.activity(n)
-	case engine.NodeGroup:
+	case rule.NodeGroup:
 		return e.group(n)
 	}
 	panic(oracleError("unknown node kind"))
 }
 
 // group is SPEC §3.3.
-func (e *evaluator) group(n *engine.Node) bool {
+func (e *evaluator) group(n *rule.Node) bool {
 	sd := e.m.defs.Spot(e.spot)
 	if sd == nil {
 		return false
@@ -71,7 +72,7 @@ func (e *evaluator) group(n *engine.Node) bool {
 }
 
 // activity is SPEC §3.2.
-func (e *evaluator) activity(n *engine.Node) bool {
+func (e *evaluator) activity(n *rule.Node) bool {
 	var count int64
 	for _, a := range e.mem.activities {
 		if a.Type != n.Activity {
@@ -111,7 +112,7 @@ func (e *evaluator) activity(n *engine.Node) bool {
 // dateTest is the date semantics of SPEC §3.1. For before and after, a is
 // the instant; for between, [a, b]; for within_last and more_than_ago, a is
 // the duration in milliseconds.
-func dateTest(op string, t, a, b, now engine.Millis) bool {
+func dateTest(op string, t, a, b, now rule.Millis) bool {
 	switch op {
 	case "before":
 		return t < a
@@ -146,7 +147,7 @@ type fieldValue struct {
 	kind int
 	set  bool
 	s    string
-	t    engine.Millis
+	t    rule.Millis
 	n    float64
 	b    bool
 	list []string
@@ -160,7 +161,7 @@ func (e *evaluator) read(field string) fieldValue {
 		}
 		return fieldValue{kind: kString, set: true, s: *s}
 	}
-	datePtr := func(t *engine.Millis) fieldValue {
+	datePtr := func(t *rule.Millis) fieldValue {
 		if t == nil {
 			return fieldValue{kind: kDate}
 		}
@@ -231,7 +232,7 @@ func (e *evaluator) read(field string) fieldValue {
 // §2.3): a value that does not fit is unset; a multi-select value drops
 // option ids no longer declared (none left: unset); a single-select value
 // that is not a declared option is unset.
-func typed(s *engine.Schema, raw json.RawMessage, present bool) fieldValue {
+func typed(s *rule.Schema, raw json.RawMessage, present bool) fieldValue {
 	declared := func(id string) bool {
 		for _, o := range s.Options {
 			if o.ID == id {
@@ -242,33 +243,33 @@ func typed(s *engine.Schema, raw json.RawMessage, present bool) fieldValue {
 	}
 	var v fieldValue
 	switch s.Type {
-	case engine.TypeText:
+	case rule.TypeText:
 		v.kind = kString
 		if present {
 			v.s, v.set = decodeString(raw)
 		}
-	case engine.TypeNumber:
+	case rule.TypeNumber:
 		v.kind = kNum
 		if present {
 			v.n, v.set = decodeNumber(raw)
 		}
-	case engine.TypeDate:
+	case rule.TypeDate:
 		v.kind = kDate
 		if present {
 			v.t, v.set = decodeTimestamp(raw)
 		}
-	case engine.TypeBoolean:
+	case rule.TypeBoolean:
 		v.kind = kBool
 		if present {
 			v.b, v.set = decodeBool(raw)
 		}
-	case engine.TypeSingleSelect:
+	case rule.TypeSingleSelect:
 		v.kind = kSelect
 		if present {
 			v.s, v.set = decodeString(raw)
 			v.set = v.set && declared(v.s)
 		}
-	case engine.TypeMultiSelect:
+	case rule.TypeMultiSelect:
 		v.kind = kIDs
 		if present {
 			if ids, ok := decodeStrings(raw); ok {
@@ -287,7 +288,7 @@ func typed(s *engine.Schema, raw json.RawMessage, present bool) fieldValue {
 }
 
 // field is SPEC §3.1.
-func (e *evaluator) field(n *engine.Node) bool {
+func (e *evaluator) field(n *rule.Node) bool {
 	v := e.read(n.Field)
 	switch n.Op {
 	case "is_set":
@@ -502,7 +503,7 @@ func decodeBool(raw json.RawMessage) (bool, bool) {
 // decodeTimestamp reads an RFC 3339 string with an offset or an integer of
 // epoch milliseconds (SPEC §4), at millisecond resolution (finer fractions
 // truncated toward the past).
-func decodeTimestamp(raw json.RawMessage) (engine.Millis, bool) {
+func decodeTimestamp(raw json.RawMessage) (rule.Millis, bool) {
 	raw = bytes.TrimSpace(raw)
 	if s, ok := decodeString(raw); ok {
 		t, err := time.Parse(time.RFC3339Nano, s)
@@ -545,7 +546,7 @@ func mustArray(raw json.RawMessage, n int) []json.RawMessage {
 	return elems
 }
 
-func mustTimestamp(raw json.RawMessage) engine.Millis {
+func mustTimestamp(raw json.RawMessage) rule.Millis {
 	t, ok := decodeTimestamp(raw)
 	if !ok {
 		panic(oracleError("expected a timestamp operand, got " + string(raw)))
@@ -554,7 +555,7 @@ func mustTimestamp(raw json.RawMessage) engine.Millis {
 }
 
 // mustDuration reads {"days": N} or {"hours": N}; N days = N × 24 h.
-func mustDuration(raw json.RawMessage) engine.Millis {
+func mustDuration(raw json.RawMessage) rule.Millis {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil || len(m) != 1 {
 		panic(oracleError("expected a duration operand, got " + string(raw)))

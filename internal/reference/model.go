@@ -5,12 +5,13 @@ import (
 	"sort"
 
 	"github.com/smartgroups/smartgroups/engine"
+	"github.com/smartgroups/smartgroups/engine/rule"
 )
 
 // Model is the naive reference evaluator. The zero value is not usable; call
 // New.
 type Model struct {
-	now        engine.Millis
+	now        rule.Millis
 	eventClock bool
 	lim        engine.Limits
 
@@ -29,15 +30,15 @@ type Model struct {
 
 // member is everything the model knows about one member of one spot.
 type member struct {
-	profile    engine.Profile
+	profile    rule.Profile
 	custom     map[string]json.RawMessage // property id -> raw value
 	form       map[string]json.RawMessage // question id -> raw value
-	activities []engine.Activity
+	activities []rule.Activity
 }
 
 // New returns an empty model whose clock starts at now. With eventClock, the
 // clock then follows the largest ts of the member records applied.
-func New(now engine.Millis, eventClock bool) *Model {
+func New(now rule.Millis, eventClock bool) *Model {
 	lim := engine.DefaultLimits()
 	return &Model{
 		now:        now,
@@ -51,7 +52,7 @@ func New(now engine.Millis, eventClock bool) *Model {
 }
 
 // Now returns the model's current instant.
-func (m *Model) Now() engine.Millis { return m.now }
+func (m *Model) Now() rule.Millis { return m.now }
 
 // Rejection is a record the model dead-lettered, with the engine's reason.
 type Rejection struct {
@@ -245,7 +246,7 @@ func (m *Model) Members(spot string) []string {
 }
 
 // eligible is SPEC §2.1: only these statuses can be in a smart group.
-func eligible(p *engine.Profile) bool {
+func eligible(p *rule.Profile) bool {
 	if p.Status == nil {
 		return false
 	}

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/smartgroups/smartgroups/engine"
+	"github.com/smartgroups/smartgroups/engine/rule"
 )
 
 // Config shapes a scenario.
@@ -22,14 +22,14 @@ type Config struct {
 	GroupsPerSpot int
 	// Now is the instant (epoch ms) timestamps are drawn around. Default
 	// 2026-11-20T09:00:00Z.
-	Now engine.Millis
+	Now rule.Millis
 	// InvalidRate is the probability that a record is deliberately invalid,
 	// 0 to 1. Default 0.08.
 	InvalidRate float64
 }
 
 // DefaultNow is 2026-11-20T09:00:00Z.
-const DefaultNow engine.Millis = 1795165200000
+const DefaultNow rule.Millis = 1795165200000
 
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {

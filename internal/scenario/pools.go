@@ -1,6 +1,6 @@
 package scenario
 
-import "github.com/smartgroups/smartgroups/engine"
+import "github.com/smartgroups/smartgroups/engine/rule"
 
 // The vocabularies scenarios draw from. Pools are small on purpose, so that
 // rules written from them match some members and miss others.
@@ -67,7 +67,7 @@ var resources = map[string][]string{
 	"completed_learning_path": {"path-1", "path-2"},
 }
 
-var activityTypes = engine.ActivityTypes
+var activityTypes = rule.ActivityTypes
 
 // schemaSpec is one custom property or form question of the catalogue:
 // its natural type and options, the options it may gain later, and whether

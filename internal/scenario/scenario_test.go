@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/smartgroups/smartgroups/engine"
+	"github.com/smartgroups/smartgroups/engine/rule"
 	"github.com/smartgroups/smartgroups/internal/reference"
 	"github.com/smartgroups/smartgroups/internal/scenario"
 )
@@ -330,7 +331,7 @@ func TestCoverage(t *testing.T) {
 			t.Errorf("profile field %s never written", f)
 		}
 	}
-	for _, typ := range engine.ActivityTypes {
+	for _, typ := range rule.ActivityTypes {
 		if !activities[typ] {
 			t.Errorf("no %s activity", typ)
 		}
@@ -525,7 +526,7 @@ func TestScenarioThroughReference(t *testing.T) {
 			if eventClock && m.Now() <= cfg.Now {
 				t.Errorf("event clock did not reach the future timestamps: now %d", m.Now())
 			}
-			t.Logf("event clock %v seed %d: now %s, %d memberships in %d groups", eventClock, seed, engine.FormatMillis(m.Now()), len(got), len(perGroup))
+			t.Logf("event clock %v seed %d: now %s, %d memberships in %d groups", eventClock, seed, rule.FormatMillis(m.Now()), len(got), len(perGroup))
 		}
 	}
 }

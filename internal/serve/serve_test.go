@@ -17,6 +17,7 @@ import (
 
 	"github.com/smartgroups/smartgroups/deploy"
 	"github.com/smartgroups/smartgroups/engine"
+	"github.com/smartgroups/smartgroups/engine/rule"
 )
 
 func TestMain(m *testing.M) {
@@ -121,7 +122,7 @@ func TestWallClockTimerAndMetrics(t *testing.T) {
 		t.Fatalf("want add then remove(time) with seq 2, got %+v", events)
 	}
 	due := attended + time.Hour.Milliseconds() + 1
-	removedAt, err := engine.ParseTime(events[1].TS)
+	removedAt, err := rule.ParseTime(events[1].TS)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,62 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/smartgroups/smartgroups/engine/rule"
+)
+
+// MemberState is the stored state of one member (key 'm', JSON).
+type MemberState struct {
+	ID      string                     `json:"id"`
+	Profile rule.Profile               `json:"p"`
+	Custom  map[string]json.RawMessage `json:"c,omitempty"`
+	Form    map[string]json.RawMessage `json:"f,omitempty"`
+	// LastAct is the newest activity ts.
+	LastAct *rule.Millis `json:"la,omitempty"`
+	// ActN numbers activities to keep their keys unique.
+	ActN uint32 `json:"an,omitempty"`
+	// ActTypes has bit i set when the member has an activity of type
+	// ActivityTypes[i] (0 with ActN > 0: unknown, in states written before
+	// the field existed).
+	ActTypes uint32 `json:"at,omitempty"`
+	// Groups are the smart groups the member is in, sorted.
+	Groups []string `json:"g,omitempty"`
+	// Timer is the due instant of the member's pending timer.
+	Timer *rule.Millis `json:"t,omitempty"`
+	// Seqs are the last output seq per smart group key of the member.
+	Seqs map[string]uint64 `json:"q,omitempty"`
+}
+
+// EncodeMemberState encodes a member's stored state.
+func EncodeMemberState(st *MemberState) ([]byte, error) {
+	return appendMemberState(make([]byte, 0, 512), st), nil
+}
+
+// DecodeMemberState decodes EncodeMemberState, or any JSON that
+// json.Unmarshal decodes into a MemberState, to the same state; the state
+// does not refer to v.
+func DecodeMemberState(v []byte) (*MemberState, error) {
+	if st, ok := decodeStateFast(v, numStateKeys); ok {
+		return st, nil
+	}
+	st := &MemberState{}
+	if err := json.Unmarshal(v, st); err != nil {
+		return nil, fmt.Errorf("engine: decode member state: %w", err)
+	}
+	return st, nil
+}
+
+// queryState is the part of a stored MemberState that queries read:
+// everything rules evaluate and listings show, without the output seqs
+// and timer bookkeeping (cheaper to decode). Read transactions never
+// commit, so the partial states are never written back.
+type queryState struct {
+	ID      string                     `json:"id"`
+	Profile rule.Profile               `json:"p"`
+	Custom  map[string]json.RawMessage `json:"c"`
+	Form    map[string]json.RawMessage `json:"f"`
+	LastAct *rule.Millis               `json:"la"`
+	Groups  []string                   `json:"g"`
+}
