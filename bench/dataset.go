@@ -2,16 +2,10 @@ package bench
 
 import (
 	"bufio"
-	"encoding/json"
 	"io"
-)
 
-// Line is one NDJSON input line of `smartgroups process`.
-type Line struct {
-	Topic string          `json:"topic"`
-	Key   string          `json:"key"`
-	Value json.RawMessage `json:"value"`
-}
+	"github.com/smartgroups/smartgroups/connectors/file"
+)
 
 // Dataset counts what WriteDataset wrote.
 type Dataset struct {
@@ -25,14 +19,17 @@ type Dataset struct {
 func (c *Community) WriteDataset(load, live io.Writer) (Dataset, error) {
 	var ds Dataset
 	lw, vw := bufio.NewWriterSize(load, 1<<20), bufio.NewWriterSize(live, 1<<20)
-	le, ve := json.NewEncoder(lw), json.NewEncoder(vw)
-	le.SetEscapeHTML(false)
-	ve.SetEscapeHTML(false)
-	write := func(enc *json.Encoder, r Record) error {
-		return enc.Encode(Line{Topic: string(r.Kind), Key: r.Key, Value: r.Value})
+	var line []byte
+	write := func(w *bufio.Writer, r Record) error {
+		var err error
+		if line, err = (file.Line{Topic: string(r.Kind), Key: &r.Key, Value: r.Value}).AppendJSON(line[:0]); err != nil {
+			return err
+		}
+		_, err = w.Write(append(line, '\n'))
+		return err
 	}
 	for _, r := range c.Definitions() {
-		if err := write(le, r); err != nil {
+		if err := write(lw, r); err != nil {
 			return ds, err
 		}
 		ds.Definitions++
@@ -40,17 +37,17 @@ func (c *Community) WriteDataset(load, live io.Writer) (Dataset, error) {
 	for s := range c.spots {
 		for i := 0; i < c.perSpot[s]; i++ {
 			p, q := c.Initial(s, i)
-			if err := write(le, p); err != nil {
+			if err := write(lw, p); err != nil {
 				return ds, err
 			}
-			if err := write(le, q); err != nil {
+			if err := write(lw, q); err != nil {
 				return ds, err
 			}
 			ds.LoadRecords += 2
 		}
 	}
 	for n := 0; n < c.cfg.Events; n++ {
-		if err := write(ve, c.NextLive()); err != nil {
+		if err := write(vw, c.NextLive()); err != nil {
 			return ds, err
 		}
 		ds.LiveRecords++

@@ -3,7 +3,6 @@ package bench
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -263,11 +262,11 @@ func (r *runner) produceFile(ctx context.Context, cl *kgo.Client, path string) (
 	var produceErr atomic.Value
 	n := 0
 	for sc.Scan() {
-		var l Line
-		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			return n, 0, fmt.Errorf("%s line %d: %w", path, n+1, err)
+		rec := file.Decode(sc.Bytes(), int64(n))
+		if rec.Err != "" {
+			return n, 0, fmt.Errorf("%s: %s", path, rec.Err)
 		}
-		cl.Produce(ctx, &kgo.Record{Topic: r.kc.Topic(engine.Kind(l.Topic)), Key: []byte(l.Key), Value: []byte(l.Value)},
+		cl.Produce(ctx, &kgo.Record{Topic: r.kc.Topic(rec.Kind), Key: rec.Key, Value: rec.Value},
 			func(_ *kgo.Record, err error) {
 				if err != nil {
 					produceErr.Store(err)
