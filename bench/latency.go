@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -153,7 +153,7 @@ func (r *runner) latency(ctx context.Context, in *serveInstance) error {
 		r.log("latency: no record of the %d offered caused a membership event", sent)
 		return nil
 	}
-	sort.Float64s(samples)
+	slices.Sort(samples)
 	r.res.LatencyP50Ms = quantile(samples, 0.50)
 	r.res.LatencyP99Ms = quantile(samples, 0.99)
 	dd.LatencyMaxMs = samples[len(samples)-1]

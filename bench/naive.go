@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
-	"sort"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/smartgroups/smartgroups/connectors/file"
@@ -89,7 +91,7 @@ func (n *Naive) Load(rec engine.Record) { n.apply(rec, false) }
 // now (flips count as Events).
 func (n *Naive) EvaluateAll() {
 	for k, m := range n.members {
-		spot, member := splitKey(k)
+		spot, member, _ := strings.Cut(k, "/")
 		n.evaluate(spot, member, m)
 	}
 }
@@ -202,13 +204,8 @@ func (n *Naive) evaluate(spot, member string, m *naiveMember) {
 // "<spot>/<group>".
 func (n *Naive) Recompute() map[string]int {
 	out := map[string]int{}
-	keys := make([]string, 0, len(n.members))
-	for k := range n.members {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		spot, member := splitKey(k)
+	for _, k := range slices.Sorted(maps.Keys(n.members)) {
+		spot, member, _ := strings.Cut(k, "/")
 		m := n.members[k]
 		n.evaluate(spot, member, m)
 		for g := range m.groups {
@@ -220,13 +217,8 @@ func (n *Naive) Recompute() map[string]int {
 
 // EachMember calls fn for every member in key order.
 func (n *Naive) EachMember(fn func(spot, member string, m MemberState)) {
-	keys := make([]string, 0, len(n.members))
-	for k := range n.members {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		spot, member := splitKey(k)
+	for _, k := range slices.Sorted(maps.Keys(n.members)) {
+		spot, member, _ := strings.Cut(k, "/")
 		m := n.members[k]
 		fn(spot, member, MemberState{Profile: &m.profile, Custom: m.custom, Form: m.form, Activities: m.acts})
 	}
@@ -238,15 +230,6 @@ type MemberState struct {
 	Custom     map[string]json.RawMessage
 	Form       map[string]json.RawMessage
 	Activities map[string][]engine.Activity
-}
-
-func splitKey(k string) (string, string) {
-	for i := 0; i < len(k); i++ {
-		if k[i] == '/' {
-			return k[:i], k[i+1:]
-		}
-	}
-	return k, ""
 }
 
 // naive runs the naive evaluator over the initial load, then (timed) over

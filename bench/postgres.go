@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -206,7 +206,7 @@ func (r *runner) postgres(ctx context.Context) error {
 	}
 	pg.GroupsDiffering = len(differing)
 	if len(differing) > 0 {
-		sort.Strings(differing)
+		slices.Sort(differing)
 		r.log("postgres: %d groups differ from the naive evaluator, e.g. %s", len(differing), differing[0])
 	}
 	r.log("postgres: recomputed %d groups (%d memberships) in %s, server CPU %s s", pg.Groups, pg.Memberships,

@@ -1,12 +1,13 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -103,7 +104,7 @@ func brokerText(m map[string]int64) string {
 		names = append(names, k)
 		total += v
 	}
-	sort.Slice(names, func(i, j int) bool { return m[names[i]] > m[names[j]] })
+	slices.SortFunc(names, func(a, b string) int { return cmp.Compare(m[b], m[a]) })
 	parts := []string{fmt.Sprintf("%.1f MiB in all", float64(total)/(1<<20))}
 	for _, k := range names {
 		parts = append(parts, fmt.Sprintf("%s %.1f MiB", k, float64(m[k])/(1<<20)))

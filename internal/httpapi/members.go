@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/smartgroups/smartgroups/engine"
@@ -215,7 +214,7 @@ func (a *API) listBlacklist(w http.ResponseWriter, r *http.Request, _ principal)
 	if !found {
 		return errorf(http.StatusNotFound, CodeGroupNotFound, "group %q does not exist in spot %q", id, spot)
 	}
-	sort.Strings(members)
+	slices.Sort(members)
 	out := listResponse[blacklistEntry]{Items: []blacklistEntry{}}
 	if len(members) > limit {
 		members = members[:limit]

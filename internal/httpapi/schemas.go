@@ -2,8 +2,9 @@ package httpapi
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/smartgroups/smartgroups/engine"
@@ -61,7 +62,7 @@ func (a *API) listSchemas(kind string) handler {
 				}
 			}
 		})
-		sort.Slice(items, func(i, j int) bool { return items[i].ID < items[j].ID })
+		slices.SortFunc(items, func(a, b engine.Schema) int { return strings.Compare(a.ID, b.ID) })
 		out := listResponse[engine.Schema]{Items: []engine.Schema{}}
 		if len(items) > limit {
 			items = items[:limit]
@@ -152,12 +153,7 @@ func (a *API) schemaRefs(spot, kind, id string, old *engine.Schema, body schemaB
 				}
 			}
 			if len(set) > 0 {
-				out := make([]string, 0, len(set))
-				for g := range set {
-					out = append(out, g)
-				}
-				sort.Strings(out)
-				return out
+				return slices.Sorted(maps.Keys(set))
 			}
 		}
 		return sd.ReferencingSchema(kind, id)

@@ -2,6 +2,8 @@ package scenario
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -259,7 +261,7 @@ func (g *gen) misfit(st *schemaState) any {
 }
 
 func (g *gen) invWrongPropertyType(sp *spotState) bool {
-	keys := sortedKeys(sp.schemas)
+	keys := slices.Sorted(maps.Keys(sp.schemas))
 	if len(keys) == 0 {
 		return false
 	}
@@ -314,7 +316,7 @@ func (g *gen) badNode(sp *spotState) any {
 	case 8:
 		return map[string]any{"field": "custom." + g.freshName("prop"), "op": "is_set"}
 	case 9:
-		for _, k := range sortedKeys(sp.schemas) {
+		for _, k := range slices.Sorted(maps.Keys(sp.schemas)) {
 			if st := sp.schemas[k]; st.typ == "single_select" {
 				return map[string]any{"field": "custom." + st.spec.id, "op": "in", "value": []string{"no-such-option"}}
 			}
@@ -382,7 +384,7 @@ func (g *gen) invCycle(sp *spotState) bool {
 	// to reference gk.
 	if g.chance(0.6) {
 		for _, k := range smart {
-			for _, j := range sortedKeys(sp.groups[k].refs.groups) {
+			for _, j := range slices.Sorted(maps.Keys(sp.groups[k].refs.groups)) {
 				if gj := sp.groups[j]; gj != nil && !gj.static {
 					rf := newRefs()
 					rule := map[string]any{"any": []any{map[string]any{"group": k}, g.trigger(sp, smartIndex(j), rf)}}
@@ -401,7 +403,7 @@ func (g *gen) invCycle(sp *spotState) bool {
 }
 
 func (g *gen) invGroupTypeChange(sp *spotState) bool {
-	ids := sortedKeys(sp.groups)
+	ids := slices.Sorted(maps.Keys(sp.groups))
 	if len(ids) == 0 {
 		return false
 	}
@@ -417,7 +419,7 @@ func (g *gen) invGroupTypeChange(sp *spotState) bool {
 
 func (g *gen) invDeleteReferencedGroup(sp *spotState) bool {
 	var refd []string
-	for _, id := range sortedKeys(sp.groups) {
+	for _, id := range slices.Sorted(maps.Keys(sp.groups)) {
 		if sp.groupReferenced(id) {
 			refd = append(refd, id)
 		}
@@ -431,7 +433,7 @@ func (g *gen) invDeleteReferencedGroup(sp *spotState) bool {
 
 func (g *gen) referencedSchemas(sp *spotState) []*schemaState {
 	var out []*schemaState
-	for _, k := range sortedKeys(sp.schemas) {
+	for _, k := range slices.Sorted(maps.Keys(sp.schemas)) {
 		if sp.schemaReferenced(k) {
 			out = append(out, sp.schemas[k])
 		}
@@ -599,7 +601,7 @@ func (g *gen) invBlacklistUnknownGroup(sp *spotState) bool {
 
 func (g *gen) invBlacklistStaticGroup(sp *spotState) bool {
 	var statics []string
-	for _, id := range sortedKeys(sp.groups) {
+	for _, id := range slices.Sorted(maps.Keys(sp.groups)) {
 		if sp.groups[id].static {
 			statics = append(statics, id)
 		}
