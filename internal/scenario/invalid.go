@@ -352,10 +352,27 @@ func (g *gen) pick2(a, b any) any {
 	return b
 }
 
-func (g *gen) invBadRule(sp *spotState) bool {
+// pickSmartID picks a smart-group id of the spot's universe; false when it
+// currently names a static group.
+func (g *gen) pickSmartID(sp *spotState) (string, bool) {
 	id := g.pick(sp.smartIDs)
 	gs := sp.groups[id]
-	if gs != nil && gs.static {
+	return id, gs == nil || !gs.static
+}
+
+// smartGroupValue picks a smart-group id (false when it currently names a
+// static group) and returns a valid definition of it.
+func (g *gen) smartGroupValue(sp *spotState) (string, map[string]any, bool) {
+	id, ok := g.pickSmartID(sp)
+	if !ok {
+		return id, nil, false
+	}
+	return id, g.groupValue(sp, id, "smart", g.rule(sp, smartIndex(id), newRefs())), true
+}
+
+func (g *gen) invBadRule(sp *spotState) bool {
+	id, ok := g.pickSmartID(sp)
+	if !ok {
 		return false
 	}
 	bad := g.badNode(sp)
@@ -441,12 +458,21 @@ func (g *gen) referencedSchemas(sp *spotState) []*schemaState {
 	return out
 }
 
-func (g *gen) invDeleteReferencedSchema(sp *spotState) bool {
+// pickReferencedSchema picks a schema some rule references; false when
+// there is none.
+func (g *gen) pickReferencedSchema(sp *spotState) (*schemaState, bool) {
 	refd := g.referencedSchemas(sp)
 	if len(refd) == 0 {
+		return nil, false
+	}
+	return refd[g.r.IntN(len(refd))], true
+}
+
+func (g *gen) invDeleteReferencedSchema(sp *spotState) bool {
+	st, ok := g.pickReferencedSchema(sp)
+	if !ok {
 		return false
 	}
-	st := refd[g.r.IntN(len(refd))]
 	g.bad("definitions", schemaKey(sp, st.spec), nil)
 	return true
 }
@@ -474,11 +500,10 @@ func (g *gen) invRemoveReferencedOption(sp *spotState) bool {
 }
 
 func (g *gen) invChangeReferencedType(sp *spotState) bool {
-	refd := g.referencedSchemas(sp)
-	if len(refd) == 0 {
+	st, ok := g.pickReferencedSchema(sp)
+	if !ok {
 		return false
 	}
-	st := refd[g.r.IntN(len(refd))]
 	typ := g.pick(valueTypes)
 	if typ == st.typ {
 		return false
@@ -495,12 +520,10 @@ func (g *gen) invChangeReferencedType(sp *spotState) bool {
 }
 
 func (g *gen) invDefKeyMismatch(sp *spotState) bool {
-	id := g.pick(sp.smartIDs)
-	if gs := sp.groups[id]; gs != nil && gs.static {
+	id, v, ok := g.smartGroupValue(sp)
+	if !ok {
 		return false
 	}
-	rf := newRefs()
-	v := g.groupValue(sp, id, "smart", g.rule(sp, smartIndex(id), rf))
 	switch g.r.IntN(3) {
 	case 0:
 		v["id"] = id + "x"
@@ -540,12 +563,10 @@ func (g *gen) invDefBadKey(sp *spotState) bool {
 }
 
 func (g *gen) invMissingName(sp *spotState) bool {
-	id := g.pick(sp.smartIDs)
-	if gs := sp.groups[id]; gs != nil && gs.static {
+	id, v, ok := g.smartGroupValue(sp)
+	if !ok {
 		return false
 	}
-	rf := newRefs()
-	v := g.groupValue(sp, id, "smart", g.rule(sp, smartIndex(id), rf))
 	if g.chance(0.5) {
 		delete(v, "name")
 	} else {
@@ -556,8 +577,8 @@ func (g *gen) invMissingName(sp *spotState) bool {
 }
 
 func (g *gen) invSmartWithoutRule(sp *spotState) bool {
-	id := g.pick(sp.smartIDs)
-	if gs := sp.groups[id]; gs != nil && gs.static {
+	id, ok := g.pickSmartID(sp)
+	if !ok {
 		return false
 	}
 	g.bad("definitions", groupKey(sp, id), g.groupValue(sp, id, "smart", nil))
