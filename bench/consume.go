@@ -11,10 +11,6 @@ import (
 // rawConsume reads the member topics from the start with a plain franz-go
 // consumer that does nothing with the records: the input ceiling.
 func (r *runner) rawConsume(ctx context.Context) error {
-	opts, err := r.kc.ClientOpts()
-	if err != nil {
-		return err
-	}
 	parts := map[string]map[int32]kgo.Offset{}
 	for topic, ps := range r.liveStart {
 		parts[topic] = map[int32]kgo.Offset{}
@@ -22,7 +18,7 @@ func (r *runner) rawConsume(ctx context.Context) error {
 			parts[topic][p] = kgo.NewOffset().At(off)
 		}
 	}
-	cl, err := kgo.NewClient(append(opts, kgo.ConsumePartitions(parts))...)
+	cl, err := r.client(kgo.ConsumePartitions(parts))
 	if err != nil {
 		return err
 	}

@@ -25,11 +25,7 @@ func (r *runner) latency(ctx context.Context, in *serveInstance) error {
 	if rate < 1 || math.IsInf(rate, 0) || math.IsNaN(rate) {
 		rate = 1
 	}
-	opts, err := r.kc.ClientOpts()
-	if err != nil {
-		return err
-	}
-	admCl, err := kgo.NewClient(opts...)
+	admCl, err := r.client()
 	if err != nil {
 		return err
 	}
@@ -40,14 +36,14 @@ func (r *runner) latency(ctx context.Context, in *serveInstance) error {
 	}
 	parts := map[int32]kgo.Offset{}
 	ends.Each(func(o kadm.ListedOffset) { parts[o.Partition] = kgo.NewOffset().At(o.Offset) })
-	cons, err := kgo.NewClient(append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	cons, err := r.client(kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{r.kc.MembershipsTopic(): parts}),
-		kgo.FetchMaxWait(50*time.Millisecond))...)
+		kgo.FetchMaxWait(50*time.Millisecond))
 	if err != nil {
 		return err
 	}
 	defer cons.Close()
-	prod, err := kgo.NewClient(append(opts, kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), kgo.ProducerLinger(0))...)
+	prod, err := r.client(kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), kgo.ProducerLinger(0))
 	if err != nil {
 		return err
 	}

@@ -240,13 +240,22 @@ func (r *runner) closeBroker() {
 	}
 }
 
-func (r *runner) producer() (*kgo.Client, error) {
+// client returns a client of the run's brokers with extra options.
+func (r *runner) client(extra ...kgo.Opt) (*kgo.Client, error) {
 	opts, err := r.kc.ClientOpts()
 	if err != nil {
 		return nil, err
 	}
-	return kgo.NewClient(append(opts, kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
-		kgo.ProducerLinger(2*time.Millisecond), kgo.MaxBufferedRecords(50_000))...)
+	cl, err := kgo.NewClient(append(opts, extra...)...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	return cl, nil
+}
+
+func (r *runner) producer() (*kgo.Client, error) {
+	return r.client(kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		kgo.ProducerLinger(2*time.Millisecond), kgo.MaxBufferedRecords(50_000))
 }
 
 // produceFile produces every line of an NDJSON input file.

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/smartgroups/smartgroups/state"
 )
@@ -60,11 +59,7 @@ func settledSize(dir string) (int64, error) {
 // brokerBytes returns the size of the run's topics on the broker, by topic
 // without the run's prefix (nil when the broker does not tell).
 func (r *runner) brokerBytes(ctx context.Context) map[string]int64 {
-	opts, err := r.kc.ClientOpts()
-	if err != nil {
-		return nil
-	}
-	cl, err := kgo.NewClient(opts...)
+	cl, err := r.client()
 	if err != nil {
 		return nil
 	}
