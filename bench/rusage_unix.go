@@ -24,8 +24,9 @@ func rusagePeakRSS() int64 {
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return 0
 	}
+	maxrss := int64(ru.Maxrss) //nolint:unconvert // int32 on 32-bit systems
 	if runtime.GOOS == "darwin" || runtime.GOOS == "ios" {
-		return int64(ru.Maxrss)
+		return maxrss
 	}
-	return int64(ru.Maxrss) * 1024
+	return maxrss * 1024
 }
