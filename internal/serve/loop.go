@@ -71,11 +71,10 @@ func (s *server) step(ctx context.Context, recs []engine.Record, lastTick *time.
 		return err
 	}
 	if len(recs) > 0 {
-		res, err := s.eng.Process(ctx, recs)
+		res, err := s.process(ctx, recs)
 		if err != nil {
 			return err
 		}
-		s.applied(recs, res)
 		if err := s.publishAsync(ctx, res); err != nil {
 			return err
 		}
@@ -221,11 +220,10 @@ func (s *server) flushDefinitionOutbox(ctx context.Context) error {
 func (s *server) processAll(ctx context.Context, recs []engine.Record) error {
 	for i := 0; i < len(recs); i += s.cfg.BatchSize {
 		batch := recs[i:min(i+s.cfg.BatchSize, len(recs))]
-		res, err := s.eng.Process(ctx, batch)
+		res, err := s.process(ctx, batch)
 		if err != nil {
 			return err
 		}
-		s.applied(batch, res)
 		if err := s.publish(ctx, res); err != nil {
 			return err
 		}
@@ -233,12 +231,17 @@ func (s *server) processAll(ctx context.Context, recs []engine.Record) error {
 	return nil
 }
 
-// applied tells the HTTP API which definitions the engine just committed
-// (writes wait for them).
-func (s *server) applied(recs []engine.Record, res *engine.Result) {
+// process processes a batch and tells the HTTP API which definitions the
+// engine just committed (writes wait for them).
+func (s *server) process(ctx context.Context, recs []engine.Record) (*engine.Result, error) {
+	res, err := s.eng.Process(ctx, recs)
+	if err != nil {
+		return nil, err
+	}
 	if s.api != nil {
 		s.api.Applied(recs, res)
 	}
+	return res, nil
 }
 
 // groupErrorFatal reports the consumer group errors that rejoining cannot
