@@ -11,6 +11,7 @@ import (
 	"testing/iotest"
 	"time"
 
+	"github.com/smartgroups/smartgroups/connectors/file"
 	"github.com/smartgroups/smartgroups/engine"
 	"github.com/smartgroups/smartgroups/engine/rule"
 )
@@ -123,13 +124,8 @@ func TestCommunityValid(t *testing.T) {
 	n := NewNaive()
 	kinds := map[rule.NodeKind]bool{}
 	timeGroups := 0
-	for i, line := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
-		var l Line
-		if err := json.Unmarshal(line, &l); err != nil {
-			t.Fatal(err)
-		}
-		k, _ := engine.ParseKind(l.Topic)
-		n.Apply(Record{Kind: k, Key: l.Key, Value: l.Value}.EngineRecord(int64(i)))
+	for _, rec := range decodeLines(t, buf.Bytes()) {
+		n.Apply(rec)
 	}
 	if n.DeadLetters != 0 {
 		t.Fatalf("%d generated records were dead-lettered", n.DeadLetters)
@@ -177,19 +173,7 @@ func TestNaiveLoadThenEvaluate(t *testing.T) {
 	if _, err := c.WriteDataset(&load, &live); err != nil {
 		t.Fatal(err)
 	}
-	records := func(b []byte) []engine.Record {
-		var out []engine.Record
-		for i, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
-			var l Line
-			if err := json.Unmarshal(line, &l); err != nil {
-				t.Fatal(err)
-			}
-			k, _ := engine.ParseKind(l.Topic)
-			out = append(out, Record{Kind: k, Key: l.Key, Value: l.Value}.EngineRecord(int64(i)))
-		}
-		return out
-	}
-	lr, vr := records(load.Bytes()), records(live.Bytes())[:1000]
+	lr, vr := decodeLines(t, load.Bytes()), decodeLines(t, live.Bytes())[:1000]
 	touched := map[string]bool{}
 	for _, r := range vr {
 		touched[string(r.Key)] = true
@@ -253,4 +237,18 @@ func TestRunServeOnly(t *testing.T) {
 	if _, err := Run(context.Background(), o); err == nil {
 		t.Error("ServeOnly with the PostgreSQL comparator: no error")
 	}
+}
+
+// decodeLines decodes NDJSON input lines as `process` does.
+func decodeLines(tb testing.TB, b []byte) []engine.Record {
+	tb.Helper()
+	var out []engine.Record
+	for i, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		rec := file.Decode(line, int64(i))
+		if rec.Err != "" {
+			tb.Fatal(rec.Err)
+		}
+		out = append(out, rec)
+	}
+	return out
 }

@@ -62,4 +62,23 @@
 // BrokerInMemory. State bytes per member is the serve state directory's
 // size after a clean shutdown, reopened and flushed (the write-ahead log
 // replayed into tables), divided by the members.
+//
+// Resource figures depend on the system: on Linux, /proc gives the load
+// average, the per-phase peak RSS and a local PostgreSQL server's CPU
+// time, and getrusage the process's CPU time; on other Unix systems
+// getrusage gives the CPU time and the process's peak RSS since it started
+// (no per-phase peaks, no load average); elsewhere they are unknown and
+// reported as zero.
+//
+// # Files
+//
+// community.go and community_records.go generate the community,
+// dataset.go writes it as NDJSON; options.go holds Options; run.go is the
+// runner (Run) with its first phases, generate, broker and produce; then
+// one file per phase: consume.go (raw consume), process.go (file mode),
+// backfill.go, naive.go (the naive evaluator and its phase), serve.go,
+// latency.go and postgres.go. metrics.go scrapes serve's /metrics,
+// sizes.go measures state and broker sizes, report.go holds Result and
+// prints it, and resources_*.go and rusage_*.go read the system's
+// resource statistics.
 package bench

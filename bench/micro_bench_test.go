@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -25,16 +24,9 @@ func loadedNaive(tb testing.TB, members, groups, events int) (*Naive, *Community
 	}
 	buf.Write(live.Bytes())
 	n := NewNaive()
-	var recs []engine.Record
-	for i, line := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
-		var l Line
-		if err := json.Unmarshal(line, &l); err != nil {
-			tb.Fatal(err)
-		}
-		k, _ := engine.ParseKind(l.Topic)
-		rec := Record{Kind: k, Key: l.Key, Value: l.Value}.EngineRecord(int64(i))
+	recs := decodeLines(tb, buf.Bytes())
+	for _, rec := range recs {
 		n.Apply(rec)
-		recs = append(recs, rec)
 	}
 	return n, c, recs
 }

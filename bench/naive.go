@@ -1,10 +1,20 @@
 package bench
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
-	"sort"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"time"
 
+	"github.com/smartgroups/smartgroups/connectors/file"
 	"github.com/smartgroups/smartgroups/engine"
 	"github.com/smartgroups/smartgroups/engine/rule"
 )
@@ -82,7 +92,7 @@ func (n *Naive) Load(rec engine.Record) { n.apply(rec, false) }
 // now (flips count as Events).
 func (n *Naive) EvaluateAll() {
 	for k, m := range n.members {
-		spot, member := splitKey(k)
+		spot, member, _ := strings.Cut(k, "/")
 		n.evaluate(spot, member, m)
 	}
 }
@@ -195,13 +205,8 @@ func (n *Naive) evaluate(spot, member string, m *naiveMember) {
 // "<spot>/<group>".
 func (n *Naive) Recompute() map[string]int {
 	out := map[string]int{}
-	keys := make([]string, 0, len(n.members))
-	for k := range n.members {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		spot, member := splitKey(k)
+	for _, k := range slices.Sorted(maps.Keys(n.members)) {
+		spot, member, _ := strings.Cut(k, "/")
 		m := n.members[k]
 		n.evaluate(spot, member, m)
 		for g := range m.groups {
@@ -213,13 +218,8 @@ func (n *Naive) Recompute() map[string]int {
 
 // EachMember calls fn for every member in key order.
 func (n *Naive) EachMember(fn func(spot, member string, m MemberState)) {
-	keys := make([]string, 0, len(n.members))
-	for k := range n.members {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		spot, member := splitKey(k)
+	for _, k := range slices.Sorted(maps.Keys(n.members)) {
+		spot, member, _ := strings.Cut(k, "/")
 		m := n.members[k]
 		fn(spot, member, MemberState{Profile: &m.profile, Custom: m.custom, Form: m.form, Activities: m.acts})
 	}
@@ -233,11 +233,101 @@ type MemberState struct {
 	Activities map[string][]rule.Activity
 }
 
-func splitKey(k string) (string, string) {
-	for i := 0; i < len(k); i++ {
-		if k[i] == '/' {
-			return k[:i], k[i+1:]
+// naive runs the naive evaluator over the initial load, then (timed) over
+// the first NaiveEvents records of the live stream. Its cost per record
+// depends on the member's own state and the spot's groups, not on the
+// other members, so it loads only the members that prefix touches (all of
+// them when the PostgreSQL comparator needs the whole state), applies
+// their initial load without evaluating and evaluates each once, untimed,
+// before the timed prefix: the memberships are those evaluating every
+// initial-load record would leave, since the initial load has one ts.
+func (r *runner) naive(context.Context) error {
+	dd := &r.res.Details
+	limit := prefix(r.o.NaiveEvents, DefaultNaiveEvents, r.res.Events)
+	var touched map[string]bool
+	if r.o.Postgres == "" {
+		var err error
+		if touched, err = liveKeys(r.live, limit); err != nil {
+			return err
 		}
 	}
-	return k, ""
+	n := NewNaive()
+	one := func(path string, limit int, apply func(engine.Record)) (int, time.Duration, error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return 0, 0, err
+		}
+		defer func() { _ = f.Close() }()
+		var in io.Reader = bufio.NewReaderSize(f, 1<<20)
+		if limit >= 0 {
+			in = &lineLimiter{r: in, left: limit}
+		}
+		src := file.NewSource(in)
+		t := time.Now()
+		applied := 0
+		for {
+			recs, err := src.Next(1000)
+			for _, rec := range recs {
+				apply(rec)
+			}
+			applied += len(recs)
+			if errors.Is(err, io.EOF) {
+				return applied, time.Since(t), nil
+			}
+			if err != nil {
+				return 0, 0, err
+			}
+		}
+	}
+	_, ld, err := one(r.load, -1, func(rec engine.Record) {
+		if rec.Kind == engine.KindDefinitions || touched == nil || touched[string(rec.Key)] {
+			n.Load(rec)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	t := time.Now()
+	n.EvaluateAll()
+	dd.NaiveMembers = n.Members()
+	r.log("naive: initial load of %d members in %s, evaluated in %s", dd.NaiveMembers, ld.Round(time.Millisecond),
+		time.Since(t).Round(time.Millisecond))
+	records, events, evals := n.Records, n.Events, n.Evals
+	_, d, err := one(r.live, limit, n.Apply)
+	if err != nil {
+		return err
+	}
+	dd.Naive, dd.NaiveEvents, dd.NaiveEvals = d, n.Events-events, n.Evals-evals
+	dd.NaiveRecords = n.Records - records
+	r.res.NaiveEventsPerSec = float64(dd.NaiveRecords) / d.Seconds()
+	if r.o.Postgres != "" { // the comparator reads the final member state
+		r.naiveModel = n
+	}
+	r.log("naive: %d of %d live records in %s: %.0f records/s (%d rule evaluations, %d flips)", dd.NaiveRecords, r.res.Events,
+		d.Round(time.Millisecond), r.res.NaiveEventsPerSec, dd.NaiveEvals, dd.NaiveEvents)
+	return nil
+}
+
+// liveKeys returns the record keys (spot/member) of the first limit lines
+// of a live NDJSON file.
+func liveKeys(path string, limit int) (map[string]bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }()
+	sc := bufio.NewScanner(bufio.NewReaderSize(f, 1<<20))
+	sc.Buffer(make([]byte, 0, 1<<20), file.MaxLineBytes)
+	keys := map[string]bool{}
+	var l struct {
+		Key string `json:"key"`
+	}
+	for i := 0; i < limit && sc.Scan(); i++ {
+		l.Key = ""
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			return nil, fmt.Errorf("%s line %d: %w", path, i+1, err)
+		}
+		keys[l.Key] = true
+	}
+	return keys, sc.Err()
 }

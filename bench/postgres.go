@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -209,7 +207,7 @@ func (r *runner) postgres(ctx context.Context) error {
 	}
 	pg.GroupsDiffering = len(differing)
 	if len(differing) > 0 {
-		sort.Strings(differing)
+		slices.Sort(differing)
 		r.log("postgres: %d groups differ from the naive evaluator, e.g. %s", len(differing), differing[0])
 	}
 	r.log("postgres: recomputed %d groups (%d memberships) in %s, server CPU %s s", pg.Groups, pg.Memberships,
@@ -544,57 +542,12 @@ func dateOperands(op string, raw json.RawMessage) (rule.Millis, rule.Millis, err
 }
 
 // pgCPU returns the CPU seconds used so far by the PostgreSQL server of
-// this connection (postmaster, its live children, and its reaped children
-// such as parallel workers), when the server runs on this machine.
+// this connection, when the server runs on this machine and the platform
+// tells (see postgresServerCPU).
 func (r *runner) pgCPU(ctx context.Context, conn *pgx.Conn) (float64, bool) {
 	var pid int
 	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
 		return 0, false
 	}
-	st, ok := procStat(pid)
-	if !ok || st.comm != "postgres" {
-		return 0, false // not a local server
-	}
-	post, ok := procStat(st.ppid)
-	if !ok {
-		return 0, false
-	}
-	const hz = 100.0 // USER_HZ
-	total := float64(post.utime + post.stime + post.cutime + post.cstime)
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, d := range dirs {
-		p, err := strconv.Atoi(filepath.Base(d))
-		if err != nil {
-			continue
-		}
-		if c, ok := procStat(p); ok && c.ppid == st.ppid {
-			total += float64(c.utime + c.stime)
-		}
-	}
-	return total / hz, true
-}
-
-type pstat struct {
-	comm                         string
-	ppid                         int
-	utime, stime, cutime, cstime int64
-}
-
-func procStat(pid int) (pstat, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return pstat{}, false
-	}
-	s := string(b)
-	open, closeIdx := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-	if open < 0 || closeIdx < open {
-		return pstat{}, false
-	}
-	f := strings.Fields(s[closeIdx+1:])
-	if len(f) < 15 {
-		return pstat{}, false
-	}
-	num := func(i int) int64 { v, _ := strconv.ParseInt(f[i], 10, 64); return v }
-	// Fields after the comm: state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14).
-	return pstat{comm: s[open+1 : closeIdx], ppid: int(num(1)), utime: num(11), stime: num(12), cutime: num(13), cstime: num(14)}, true
+	return postgresServerCPU(pid)
 }

@@ -10,6 +10,83 @@ import (
 	"time"
 )
 
+// Result is the outcome of a run. The JSON form has exactly the fields of
+// the benchmark contract; Details holds the rest, for the table.
+type Result struct {
+	RawConsumeEventsPerSec    float64 `json:"raw_consume_events_per_sec"`
+	EventsPerSec              float64 `json:"events_per_sec"`
+	ProcessEventsPerSec       float64 `json:"process_events_per_sec"`
+	NaiveEventsPerSec         float64 `json:"naive_events_per_sec"`
+	LatencyP50Ms              float64 `json:"latency_p50_ms"`
+	LatencyP99Ms              float64 `json:"latency_p99_ms"`
+	BackfillMembersPerSec     float64 `json:"backfill_members_per_sec"`
+	BackfillScanMembersPerSec float64 `json:"backfill_scan_members_per_sec"`
+	PeakRSSBytes              int64   `json:"peak_rss_bytes"`
+	StateBytesPerMember       float64 `json:"state_bytes_per_member"`
+	Members                   int     `json:"members"`
+	Groups                    int     `json:"groups"`
+	Events                    int     `json:"events"`
+
+	Details Details `json:"-"`
+}
+
+// Details are the measurements behind the headline numbers.
+type Details struct {
+	Spots, Partitions, BatchSize int
+	ServeClock                   string
+	Definitions, LoadRecords     int // definitions and initial-load records (one profile, one properties per member)
+	InputBytes                   int64
+	Embedded                     bool
+
+	Generate, Produce, RawConsume, Process, Naive, Serve time.Duration
+	// The initial load (not in the headline numbers): file mode and serve.
+	ProcessLoad, ServeLoad            time.Duration
+	ProcessEvents, ProcessDeadLetters int
+	NaiveEvents, NaiveEvals           int
+	// ProcessRecords and NaiveRecords are the live records file mode and
+	// the naive evaluator were timed over (a prefix of the stream when
+	// smaller than Events); NaiveMembers the members the naive evaluator
+	// loaded (those the prefix touches, unless the PostgreSQL comparator
+	// needs them all).
+	ProcessRecords, NaiveRecords, NaiveMembers int
+	ServeEvents                                int64
+
+	LatencyOffered  float64 // records/s
+	LatencyRecords  int
+	LatencySamples  int
+	LatencyMaxMs    float64
+	LatencyDropped  int // records whose events were not seen (no flip, or not matched)
+	LatencyDuration time.Duration
+
+	BackfillIndexed, BackfillScan             time.Duration
+	BackfillIndexedEvals, BackfillScanEvals   int
+	BackfillSpotMembers                       int
+	BackfillIndexedEvents, BackfillScanEvents int
+
+	// PhaseCPU is the CPU time (user+system) of the whole process per
+	// phase; with the load average it tells whether the machine was busy.
+	PhaseCPU                 map[string]time.Duration
+	LoadAvgStart, LoadAvgEnd string
+
+	// StateBytes and ProcessStateBytes are the sizes of serve's and file
+	// mode's state directories once reopened and flushed (see
+	// settledSize); StateBytesAtShutdown is serve's as left at shutdown.
+	StateBytes, StateBytesAtShutdown int64
+	ProcessStateBytes                int64
+	PhasePeakRSS                     map[string]int64
+	// BrokerBytes is the size of the benchmark's topics on the broker at
+	// the end of the serve phase, by topic (without the run's prefix);
+	// BrokerOnDisk tells whether the embedded broker kept them in files.
+	BrokerBytes  map[string]int64
+	BrokerOnDisk bool
+
+	Postgres *PostgresResult
+
+	Started            time.Time
+	Duration           time.Duration
+	GoMaxProcs, NumCPU int
+}
+
 // Targets of the benchmark contract.
 const (
 	TargetServeVsRaw        = 0.4  // events_per_sec / raw_consume_events_per_sec

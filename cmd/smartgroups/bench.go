@@ -2,12 +2,10 @@ package main
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/smartgroups/smartgroups/bench"
-	"github.com/smartgroups/smartgroups/engine"
 )
 
 func newBenchCmd() *cobra.Command {
@@ -57,22 +55,15 @@ by default its first 200,000 and 1,000,000 records (--naive-events,
 					o.LatencyDuration = q.LatencyDuration
 				}
 			}
-			for _, b := range strings.Split(brokers, ",") {
-				if b = strings.TrimSpace(b); b != "" {
-					o.Brokers = append(o.Brokers, b)
-				}
-			}
+			o.Brokers = brokerList(brokers)
 			if err := o.Community.Validate(); err != nil {
 				return err
 			}
-			switch clock {
-			case "wall":
-				o.ServeClock = engine.ClockWall
-			case "event":
-				o.ServeClock = engine.ClockEvent
-			default:
-				return fmt.Errorf("--clock must be wall or event, not %q", clock)
+			serveClock, err := clockMode(clock)
+			if err != nil {
+				return err
 			}
+			o.ServeClock = serveClock
 			o.Log = cmd.ErrOrStderr()
 			res, err := bench.Run(cmd.Context(), o)
 			if err != nil {

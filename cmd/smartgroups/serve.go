@@ -4,12 +4,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/smartgroups/smartgroups/engine"
 	"github.com/smartgroups/smartgroups/internal/httpapi"
 	"github.com/smartgroups/smartgroups/internal/serve"
 )
@@ -49,20 +47,12 @@ func addServeFlags(f *pflag.FlagSet, cfg *serve.Config, sf *serveFlags) {
 
 // apply finishes the config from the string flags.
 func (sf *serveFlags) apply(cfg *serve.Config) error {
-	cfg.Kafka.Brokers = nil
-	for _, b := range strings.Split(sf.brokers, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			cfg.Kafka.Brokers = append(cfg.Kafka.Brokers, b)
-		}
+	cfg.Kafka.Brokers = brokerList(sf.brokers)
+	clock, err := clockMode(sf.clock)
+	if err != nil {
+		return err
 	}
-	switch sf.clock {
-	case "wall":
-		cfg.Clock = engine.ClockWall
-	case "event":
-		cfg.Clock = engine.ClockEvent
-	default:
-		return fmt.Errorf("--clock must be wall or event, not %q", sf.clock)
-	}
+	cfg.Clock = clock
 	cfg.SpotTokens = nil
 	if sf.spotTokens != "" {
 		toks, err := httpapi.LoadSpotTokens(sf.spotTokens)

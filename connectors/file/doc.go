@@ -9,9 +9,14 @@
 // Input lines are {"topic": "profiles|activities|properties|definitions",
 // "key": string|null, "value": object|null}. A value that is a JSON string
 // is taken as the raw record bytes, so malformed payloads can be replayed
-// as they were seen. Member records are placed on partition 0, the offset
-// of a record is its 0-based line number, and a line that cannot be framed
-// becomes a record the engine dead-letters with the reason.
+// as they were seen (a dead letter's value is such a string). Member
+// records are placed on partition 0, the offset of a record is its 0-based
+// line number, and a line that cannot be framed (not a JSON object, a
+// topic that is not a string, a key that is not a string or null) becomes
+// a record the engine dead-letters with the reason. Line is this format,
+// for reading (Decode, Line.Record) and for writing (Line.AppendJSON,
+// WriteLines); the test-scenario generator and the benchmark write their
+// inputs with it.
 //
 // Output lines are membership events (SPEC §4.2) in emission order; dead
 // letters are NDJSON objects with topic, partition, offset, key, value,

@@ -3,24 +3,12 @@ package file
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/smartgroups/smartgroups/engine"
 )
-
-// MaxLineBytes bounds one input line (a record value is at most 1 MiB by
-// default; the envelope and escaping need some room).
-const MaxLineBytes = 8 << 20
-
-// Line is one input line of `smartgroups process`.
-type Line struct {
-	Topic string          `json:"topic"`
-	Key   *string         `json:"key"`
-	Value json.RawMessage `json:"value"`
-}
 
 // Source reads NDJSON input lines.
 type Source struct {
@@ -65,37 +53,6 @@ func (s *Source) Next(max int) ([]engine.Record, error) {
 		return nil, io.EOF
 	}
 	return out, nil
-}
-
-// Decode frames one input line as a record.
-func Decode(line []byte, offset int64) engine.Record {
-	rec := engine.Record{Partition: 0, Offset: offset}
-	var l Line
-	if err := json.Unmarshal(line, &l); err != nil {
-		rec.Value = append([]byte(nil), line...)
-		rec.Err = fmt.Sprintf("input line %d is not a JSON object {topic, key, value}: %v", offset+1, err)
-		return rec
-	}
-	rec.Topic = l.Topic
-	if k, ok := engine.ParseKind(l.Topic); ok {
-		rec.Kind = k
-	}
-	if l.Key != nil {
-		rec.Key = []byte(*l.Key)
-	}
-	v := bytes.TrimSpace(l.Value)
-	switch {
-	case len(v) == 0 || bytes.Equal(v, []byte("null")):
-		rec.Value = nil
-	case v[0] == '"':
-		var s string
-		if err := json.Unmarshal(v, &s); err == nil {
-			rec.Value = []byte(s)
-		}
-	default:
-		rec.Value = append([]byte(nil), v...)
-	}
-	return rec
 }
 
 // Sink writes membership events and dead letters as NDJSON.

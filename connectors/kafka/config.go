@@ -239,6 +239,19 @@ func (c Config) TransactionalID(partition int32) string {
 // an input partition: the same number, and 0 for engine.DefPartition.
 func progressPartition(partition int32) int32 { return max(partition, 0) }
 
+// validClientOpts validates c and returns its ClientOpts followed by
+// extra.
+func (c Config) validClientOpts(extra []kgo.Opt) ([]kgo.Opt, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	opts, err := c.ClientOpts()
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, extra...), nil
+}
+
 // ClientOpts returns the kgo options shared by every client: seed brokers,
 // dial timeout, TLS and SASL. It reads the TLS files.
 func (c Config) ClientOpts() ([]kgo.Opt, error) {

@@ -88,10 +88,7 @@ type tp struct {
 // joined on the first Poll, after ReadDefinitions. Extra kgo options apply
 // to every client it creates; m may be nil.
 func NewConsumer(cfg Config, hooks ConsumerHooks, m *Metrics, opts ...kgo.Opt) (*Consumer, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	base, err := cfg.ClientOpts()
+	base, err := cfg.validClientOpts(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +97,7 @@ func NewConsumer(cfg Config, hooks ConsumerHooks, m *Metrics, opts ...kgo.Opt) (
 		cfg:       cfg,
 		hooks:     hooks,
 		metrics:   m,
-		base:      append(base, opts...),
+		base:      base,
 		ctx:       ctx,
 		cancel:    cancel,
 		position:  make(map[tp]int64),
@@ -129,9 +126,7 @@ func (c *Consumer) ReadDefinitions(ctx context.Context) ([]engine.Record, error)
 
 	topic := c.cfg.Topic(engine.KindDefinitions)
 	// A plain client for the bootstrap read, reused for the tail.
-	opts := append([]kgo.Opt{}, c.base...)
-	opts = append(opts, c.metrics.clientOpts(c.cfg.ClientID+"-definitions")...)
-	opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	opts := c.metrics.clientOpts(c.base, c.cfg.ClientID+"-definitions", kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	boot, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: creating definitions client: %w", err)
@@ -253,9 +248,7 @@ func (c *Consumer) groupClient() (*kgo.Client, error) {
 	if c.group != nil {
 		return c.group, nil
 	}
-	opts := append([]kgo.Opt{}, c.base...)
-	opts = append(opts, c.metrics.clientOpts(c.cfg.ClientID+"-consumer")...)
-	opts = append(opts,
+	opts := c.metrics.clientOpts(c.base, c.cfg.ClientID+"-consumer",
 		kgo.ConsumerGroup(c.cfg.GroupID),
 		kgo.ConsumeTopics(c.cfg.MemberTopics()...),
 		// Range assignment gives a member the same partition numbers on

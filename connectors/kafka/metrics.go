@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"slices"
 	"strconv"
 	"sync"
 
@@ -57,15 +58,15 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-// clientOpts returns the kgo options that hook a client with the given
-// (unique) id into kprom.
-func (m *Metrics) clientOpts(clientID string) []kgo.Opt {
-	opts := []kgo.Opt{kgo.ClientID(clientID)}
-	if m == nil || m.reg == nil {
-		return opts
+// clientOpts returns the options of one client, in a new slice: base,
+// then the given (unique) client id and the hooks into kprom, then extra.
+func (m *Metrics) clientOpts(base []kgo.Opt, clientID string, extra ...kgo.Opt) []kgo.Opt {
+	opts := append(slices.Clip(base), kgo.ClientID(clientID))
+	if m != nil && m.reg != nil {
+		kp := kprom.NewMetrics(KafkaClientNamespace, kprom.Registerer(lockedRegisterer{m}), kprom.WithClientLabel())
+		opts = append(opts, kgo.WithHooks(kp))
 	}
-	kp := kprom.NewMetrics(KafkaClientNamespace, kprom.Registerer(lockedRegisterer{m}), kprom.WithClientLabel())
-	return append(opts, kgo.WithHooks(kp))
+	return append(opts, extra...)
 }
 
 // lockedRegisterer serializes kprom's registrations and unregistrations

@@ -112,15 +112,11 @@ type partitionProducer struct {
 // instance (written in every progress marker). Extra kgo options (a
 // logger, say) are applied to every client it creates. m may be nil.
 func NewPublisher(cfg Config, instance string, m *Metrics, opts ...kgo.Opt) (*Publisher, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	base, err := cfg.ClientOpts()
+	base, err := cfg.validClientOpts(opts)
 	if err != nil {
 		return nil, err
 	}
-	base = append(base, opts...)
-	reader, err := kgo.NewClient(append(append([]kgo.Opt{}, base...), m.clientOpts(cfg.ClientID+"-progress")...)...)
+	reader, err := kgo.NewClient(m.clientOpts(base, cfg.ClientID+"-progress")...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: creating progress reader: %w", err)
 	}
@@ -159,9 +155,7 @@ func (p *Publisher) Acquire(ctx context.Context, partition int32) (ProgressMarke
 		old.close()
 	}
 
-	opts := append([]kgo.Opt{}, p.base...)
-	opts = append(opts, p.metrics.clientOpts(fmt.Sprintf("%s-publisher-p%d", p.cfg.ClientID, partition))...)
-	opts = append(opts,
+	opts := p.metrics.clientOpts(p.base, fmt.Sprintf("%s-publisher-p%d", p.cfg.ClientID, partition),
 		kgo.TransactionalID(p.cfg.TransactionalID(partition)),
 		kgo.TransactionTimeout(p.cfg.TransactionTimeout),
 		kgo.RecordDeliveryTimeout(p.cfg.TransactionTimeout),

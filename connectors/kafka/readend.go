@@ -78,6 +78,17 @@ func readPartition(ctx context.Context, cl *kgo.Client, topic string, partition 
 		return min(time.Duration(attempt+1)*50*time.Millisecond, time.Second)
 	}
 	waits := 0
+	// relocate waits, longer each time, then finds the partition's leader
+	// again: the broker may be gone or no longer lead it.
+	relocate := func() error {
+		if err := sleepCtx(ctx, backoff(waits)); err != nil {
+			return err
+		}
+		waits++
+		var err error
+		leader, id, err = partitionLeader(ctx, adm, topic, partition)
+		return err
+	}
 	for off < end {
 		req := kmsg.NewPtrFetchRequest()
 		req.MaxWaitMillis = 250
@@ -99,12 +110,7 @@ func readPartition(ctx context.Context, cl *kgo.Client, topic string, partition 
 			if ctx.Err() != nil {
 				return off, ctx.Err()
 			}
-			// The broker may be gone; find the leader again.
-			if err := sleepCtx(ctx, backoff(waits)); err != nil {
-				return off, err
-			}
-			waits++
-			if leader, id, err = partitionLeader(ctx, adm, topic, partition); err != nil {
+			if err := relocate(); err != nil {
 				return off, err
 			}
 			continue
@@ -131,11 +137,7 @@ func readPartition(ctx context.Context, cl *kgo.Client, topic string, partition 
 				off = part.LogStartOffset
 				continue
 			case kerr.IsRetriable(perr):
-				if err := sleepCtx(ctx, backoff(waits)); err != nil {
-					return off, err
-				}
-				waits++
-				if leader, id, err = partitionLeader(ctx, adm, topic, partition); err != nil {
+				if err := relocate(); err != nil {
 					return off, err
 				}
 				continue

@@ -146,8 +146,8 @@ func (a *API) Close() {
 func (a *API) Applied(recs []engine.Record, res *engine.Result) {
 	next := int64(-1)
 	for i := range recs {
-		if recs[i].Kind == engine.KindDefinitions && recs[i].Offset+1 > next {
-			next = recs[i].Offset + 1
+		if recs[i].Kind == engine.KindDefinitions {
+			next = max(next, recs[i].Offset+1)
 		}
 	}
 	if next < 0 {

@@ -6,9 +6,10 @@ import (
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -230,7 +231,7 @@ func (a *API) listGroups(w http.ResponseWriter, r *http.Request, _ principal) *a
 				ids = append(ids, id)
 			}
 		}
-		sort.Strings(ids)
+		slices.Sort(ids)
 		if len(ids) > limit {
 			ids, more = ids[:limit], true
 		}
@@ -296,12 +297,7 @@ func (a *API) patchGroup(w http.ResponseWriter, r *http.Request, _ principal) *a
 		return s, nil
 	}
 	ruleChanged := false
-	keys := make([]string, 0, len(patch))
-	for k := range patch {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(patch)) {
 		raw := patch[k]
 		var err *apiError
 		switch k {

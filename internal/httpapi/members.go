@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/smartgroups/smartgroups/engine"
@@ -216,7 +215,7 @@ func (a *API) listBlacklist(w http.ResponseWriter, r *http.Request, _ principal)
 	if !found {
 		return errorf(http.StatusNotFound, CodeGroupNotFound, "group %q does not exist in spot %q", id, spot)
 	}
-	sort.Strings(members)
+	slices.Sort(members)
 	out := listResponse[blacklistEntry]{Items: []blacklistEntry{}}
 	if len(members) > limit {
 		members = members[:limit]
@@ -230,6 +229,17 @@ func (a *API) listBlacklist(w http.ResponseWriter, r *http.Request, _ principal)
 }
 
 func (a *API) putBlacklist(w http.ResponseWriter, r *http.Request, _ principal) *apiError {
+	return a.writeBlacklist(w, r, true)
+}
+
+func (a *API) deleteBlacklist(w http.ResponseWriter, r *http.Request, _ principal) *apiError {
+	return a.writeBlacklist(w, r, false)
+}
+
+// writeBlacklist puts (put) or deletes the blacklist entry a request
+// names. Putting a present entry answers 200 and writes nothing; deleting
+// an absent one is 404.
+func (a *API) writeBlacklist(w http.ResponseWriter, r *http.Request, put bool) *apiError {
 	spot, id, member := r.PathValue("spot"), r.PathValue("id"), r.PathValue("member")
 	a.writeMu.Lock()
 	defer a.writeMu.Unlock()
@@ -239,41 +249,27 @@ func (a *API) putBlacklist(w http.ResponseWriter, r *http.Request, _ principal) 
 	entry := blacklistEntry{Group: id, Member: member}
 	var present bool
 	a.eng.ViewDefs(func(d *engine.Defs) { present = d.Blacklisted(spot, id, member) })
-	if present {
+	var value []byte // nil: a delete
+	switch {
+	case put && present:
 		writeJSON(w, http.StatusOK, entry)
 		return nil
+	case put:
+		value, _ = json.Marshal(engine.Blacklist{Kind: "blacklist", Spot: spot, Group: id, Member: member})
+	case !present:
+		return errorf(http.StatusNotFound, CodeEntryNotFound, "member %q is not blacklisted in group %q", member, id)
 	}
 	key := blacklistKey(spot, id, member)
-	value, _ := json.Marshal(engine.Blacklist{Kind: "blacklist", Spot: spot, Group: id, Member: member})
 	if re := a.eng.CheckDefinition(key, value); re != nil {
 		return fromRecordError(re)
 	}
 	if _, e := a.write(r.Context(), key, value); e != nil {
 		return e
 	}
-	writeJSON(w, http.StatusCreated, entry)
-	return nil
-}
-
-func (a *API) deleteBlacklist(w http.ResponseWriter, r *http.Request, _ principal) *apiError {
-	spot, id, member := r.PathValue("spot"), r.PathValue("id"), r.PathValue("member")
-	a.writeMu.Lock()
-	defer a.writeMu.Unlock()
-	if _, ok := a.lookupGroup(spot, id); !ok {
-		return errorf(http.StatusNotFound, CodeGroupNotFound, "group %q does not exist in spot %q", id, spot)
+	if put {
+		writeJSON(w, http.StatusCreated, entry)
+	} else {
+		w.WriteHeader(http.StatusNoContent)
 	}
-	var present bool
-	a.eng.ViewDefs(func(d *engine.Defs) { present = d.Blacklisted(spot, id, member) })
-	if !present {
-		return errorf(http.StatusNotFound, CodeEntryNotFound, "member %q is not blacklisted in group %q", member, id)
-	}
-	key := blacklistKey(spot, id, member)
-	if re := a.eng.CheckDefinition(key, nil); re != nil {
-		return fromRecordError(re)
-	}
-	if _, e := a.write(r.Context(), key, nil); e != nil {
-		return e
-	}
-	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -298,12 +300,7 @@ func fanout[T any](a *API, r *http.Request, spot string, req partialRequest, loc
 		results = append(results, res)
 		mu.Unlock()
 	}
-	addrs := make([]string, 0, len(remote))
-	for addr := range remote {
-		addrs = append(addrs, addr)
-	}
-	sort.Strings(addrs)
-	for _, addr := range addrs {
+	for _, addr := range slices.Sorted(maps.Keys(remote)) {
 		preq := req
 		preq.Partitions = remote[addr]
 		wg.Add(1)
@@ -437,8 +434,8 @@ func (a *API) gatherDiff(r *http.Request, spot, group string, rule json.RawMessa
 		out.Added = append(out.Added, d.Added...)
 		out.Removed = append(out.Removed, d.Removed...)
 	}
-	sort.Strings(out.Added)
-	sort.Strings(out.Removed)
+	slices.Sort(out.Added)
+	slices.Sort(out.Removed)
 	out.Added = out.Added[:min(limit, len(out.Added))]
 	out.Removed = out.Removed[:min(limit, len(out.Removed))]
 	return out, nil

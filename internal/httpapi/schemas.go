@@ -2,8 +2,9 @@ package httpapi
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/smartgroups/smartgroups/engine"
@@ -62,7 +63,7 @@ func (a *API) listSchemas(kind string) handler {
 				}
 			}
 		})
-		sort.Slice(items, func(i, j int) bool { return items[i].ID < items[j].ID })
+		slices.SortFunc(items, func(a, b rule.Schema) int { return strings.Compare(a.ID, b.ID) })
 		out := listResponse[rule.Schema]{Items: []rule.Schema{}}
 		if len(items) > limit {
 			items = items[:limit]
@@ -153,12 +154,7 @@ func (a *API) schemaRefs(spot, kind, id string, old *rule.Schema, body schemaBod
 				}
 			}
 			if len(set) > 0 {
-				out := make([]string, 0, len(set))
-				for g := range set {
-					out = append(out, g)
-				}
-				sort.Strings(out)
-				return out
+				return slices.Sorted(maps.Keys(set))
 			}
 		}
 		return sd.ReferencingSchema(kind, id)

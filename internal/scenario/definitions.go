@@ -2,7 +2,8 @@ package scenario
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -98,7 +99,7 @@ func smartIndex(id string) int {
 
 func (sp *spotState) smartGroups() []string {
 	var out []string
-	for _, id := range sortedKeys(sp.groups) {
+	for _, id := range slices.Sorted(maps.Keys(sp.groups)) {
 		if !sp.groups[id].static {
 			out = append(out, id)
 		}
@@ -155,7 +156,7 @@ func (g *gen) definition(sp *spotState) {
 		}
 	case x < 0.46:
 		var deletable []string
-		for _, id := range sortedKeys(sp.groups) {
+		for _, id := range slices.Sorted(maps.Keys(sp.groups)) {
 			if !sp.groupReferenced(id) {
 				deletable = append(deletable, id)
 			}
@@ -194,9 +195,9 @@ func (g *gen) definition(sp *spotState) {
 		}
 	default:
 		gid, m := g.pick(sp.smartIDs), g.pick(sp.members)
-		if gs := sortedKeys(sp.blacklist); len(gs) > 0 && g.chance(0.7) {
+		if gs := slices.Sorted(maps.Keys(sp.blacklist)); len(gs) > 0 && g.chance(0.7) {
 			gid = g.pick(gs)
-			if ms := sortedKeys(sp.blacklist[gid]); len(ms) > 0 {
+			if ms := slices.Sorted(maps.Keys(sp.blacklist[gid])); len(ms) > 0 {
 				m = g.pick(ms)
 			}
 		}
@@ -230,7 +231,7 @@ func (g *gen) schemaChange(sp *spotState) {
 	case x < 0.5 && len(st.options) > 0:
 		var extra []string
 		for _, o := range append(append([]string(nil), spec.options...), spec.extra...) {
-			if !contains(st.options, o) {
+			if !slices.Contains(st.options, o) {
 				extra = append(extra, o)
 			}
 		}
@@ -265,7 +266,7 @@ func (g *gen) schemaChange(sp *spotState) {
 				opts = []string{"opt-a", "opt-b"}
 			}
 			opts = g.subset(opts, 1, len(opts))
-			sort.Strings(opts)
+			slices.Sort(opts)
 		}
 		g.putSchema(sp, spec, typ, opts, "def/schema/change-type")
 		return
@@ -275,15 +276,6 @@ func (g *gen) schemaChange(sp *spotState) {
 		return
 	}
 	g.putSchema(sp, spec, st.typ, st.options, "def/schema/relabel")
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // ---- rules ----
@@ -338,7 +330,7 @@ func (g *gen) trigger(sp *spotState, self int, rf *refs) map[string]any {
 		return g.activityTrigger()
 	default:
 		var cands []string
-		for _, id := range sortedKeys(sp.groups) {
+		for _, id := range slices.Sorted(maps.Keys(sp.groups)) {
 			if sp.groups[id].static || smartIndex(id) < self {
 				cands = append(cands, id)
 			}
@@ -421,7 +413,7 @@ func (g *gen) attrTrigger(sp *spotState, rf *refs) map[string]any {
 		field = "profile." + g.pick(profileDateFields)
 		op, value = g.dateOperand()
 	default:
-		keys := sortedKeys(sp.schemas)
+		keys := slices.Sorted(maps.Keys(sp.schemas))
 		if len(keys) == 0 {
 			field, op, value = "profile.first_name", "is_set", nil
 			break

@@ -41,9 +41,11 @@
 // intent (valid or invalid, and what the record exercises), which the tests
 // compare with the verdict of the engine's decoders and definition checks.
 //
-// A value is carried verbatim: Line.Record passes the JSON bytes of "value"
-// as the record value, and a JSON null value is a tombstone. "Bad JSON"
-// records are therefore values that are valid JSON at the line level but not
-// JSON objects (a string holding broken JSON, an array, a number), which
-// the engine must dead-letter like an unparsable payload.
+// Lines are read as `process` reads them (connectors/file): Line.Record
+// passes an object value's JSON bytes as the record value, a JSON string
+// value's contents as the raw record bytes, and a JSON null value is a
+// tombstone. "Bad JSON" records are therefore values that are valid JSON at
+// the line level but whose record value is not a JSON object: a string
+// holding broken JSON or plain text (raw bytes that do not parse), an
+// array, a number, a boolean, which the engine must dead-letter.
 package scenario

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"sort"
 	"strings"
 	"time"
 	"unicode"
@@ -100,27 +99,14 @@ func (g *gen) pick(ss []string) string { return ss[g.r.IntN(len(ss))] }
 
 // subset returns between lo and hi distinct elements of ss, in random order.
 func (g *gen) subset(ss []string, lo, hi int) []string {
-	if hi > len(ss) {
-		hi = len(ss)
-	}
-	if lo > hi {
-		lo = hi
-	}
+	hi = min(hi, len(ss))
+	lo = min(lo, hi)
 	n := lo + g.r.IntN(hi-lo+1)
 	perm := g.r.Perm(len(ss))
 	out := make([]string, 0, n)
 	for _, i := range perm[:n] {
 		out = append(out, ss[i])
 	}
-	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }
 

@@ -2,6 +2,8 @@ package scenario
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -259,7 +261,7 @@ func (g *gen) misfit(st *schemaState) any {
 }
 
 func (g *gen) invWrongPropertyType(sp *spotState) bool {
-	keys := sortedKeys(sp.schemas)
+	keys := slices.Sorted(maps.Keys(sp.schemas))
 	if len(keys) == 0 {
 		return false
 	}
@@ -314,7 +316,7 @@ func (g *gen) badNode(sp *spotState) any {
 	case 8:
 		return map[string]any{"field": "custom." + g.freshName("prop"), "op": "is_set"}
 	case 9:
-		for _, k := range sortedKeys(sp.schemas) {
+		for _, k := range slices.Sorted(maps.Keys(sp.schemas)) {
 			if st := sp.schemas[k]; st.typ == "single_select" {
 				return map[string]any{"field": "custom." + st.spec.id, "op": "in", "value": []string{"no-such-option"}}
 			}
@@ -350,10 +352,27 @@ func (g *gen) pick2(a, b any) any {
 	return b
 }
 
-func (g *gen) invBadRule(sp *spotState) bool {
+// pickSmartID picks a smart-group id of the spot's universe; false when it
+// currently names a static group.
+func (g *gen) pickSmartID(sp *spotState) (string, bool) {
 	id := g.pick(sp.smartIDs)
 	gs := sp.groups[id]
-	if gs != nil && gs.static {
+	return id, gs == nil || !gs.static
+}
+
+// smartGroupValue picks a smart-group id (false when it currently names a
+// static group) and returns a valid definition of it.
+func (g *gen) smartGroupValue(sp *spotState) (string, map[string]any, bool) {
+	id, ok := g.pickSmartID(sp)
+	if !ok {
+		return id, nil, false
+	}
+	return id, g.groupValue(sp, id, "smart", g.rule(sp, smartIndex(id), newRefs())), true
+}
+
+func (g *gen) invBadRule(sp *spotState) bool {
+	id, ok := g.pickSmartID(sp)
+	if !ok {
 		return false
 	}
 	bad := g.badNode(sp)
@@ -382,7 +401,7 @@ func (g *gen) invCycle(sp *spotState) bool {
 	// to reference gk.
 	if g.chance(0.6) {
 		for _, k := range smart {
-			for _, j := range sortedKeys(sp.groups[k].refs.groups) {
+			for _, j := range slices.Sorted(maps.Keys(sp.groups[k].refs.groups)) {
 				if gj := sp.groups[j]; gj != nil && !gj.static {
 					rf := newRefs()
 					rule := map[string]any{"any": []any{map[string]any{"group": k}, g.trigger(sp, smartIndex(j), rf)}}
@@ -401,7 +420,7 @@ func (g *gen) invCycle(sp *spotState) bool {
 }
 
 func (g *gen) invGroupTypeChange(sp *spotState) bool {
-	ids := sortedKeys(sp.groups)
+	ids := slices.Sorted(maps.Keys(sp.groups))
 	if len(ids) == 0 {
 		return false
 	}
@@ -417,7 +436,7 @@ func (g *gen) invGroupTypeChange(sp *spotState) bool {
 
 func (g *gen) invDeleteReferencedGroup(sp *spotState) bool {
 	var refd []string
-	for _, id := range sortedKeys(sp.groups) {
+	for _, id := range slices.Sorted(maps.Keys(sp.groups)) {
 		if sp.groupReferenced(id) {
 			refd = append(refd, id)
 		}
@@ -431,7 +450,7 @@ func (g *gen) invDeleteReferencedGroup(sp *spotState) bool {
 
 func (g *gen) referencedSchemas(sp *spotState) []*schemaState {
 	var out []*schemaState
-	for _, k := range sortedKeys(sp.schemas) {
+	for _, k := range slices.Sorted(maps.Keys(sp.schemas)) {
 		if sp.schemaReferenced(k) {
 			out = append(out, sp.schemas[k])
 		}
@@ -439,12 +458,21 @@ func (g *gen) referencedSchemas(sp *spotState) []*schemaState {
 	return out
 }
 
-func (g *gen) invDeleteReferencedSchema(sp *spotState) bool {
+// pickReferencedSchema picks a schema some rule references; false when
+// there is none.
+func (g *gen) pickReferencedSchema(sp *spotState) (*schemaState, bool) {
 	refd := g.referencedSchemas(sp)
 	if len(refd) == 0 {
+		return nil, false
+	}
+	return refd[g.r.IntN(len(refd))], true
+}
+
+func (g *gen) invDeleteReferencedSchema(sp *spotState) bool {
+	st, ok := g.pickReferencedSchema(sp)
+	if !ok {
 		return false
 	}
-	st := refd[g.r.IntN(len(refd))]
 	g.bad("definitions", schemaKey(sp, st.spec), nil)
 	return true
 }
@@ -472,11 +500,10 @@ func (g *gen) invRemoveReferencedOption(sp *spotState) bool {
 }
 
 func (g *gen) invChangeReferencedType(sp *spotState) bool {
-	refd := g.referencedSchemas(sp)
-	if len(refd) == 0 {
+	st, ok := g.pickReferencedSchema(sp)
+	if !ok {
 		return false
 	}
-	st := refd[g.r.IntN(len(refd))]
 	typ := g.pick(valueTypes)
 	if typ == st.typ {
 		return false
@@ -493,12 +520,10 @@ func (g *gen) invChangeReferencedType(sp *spotState) bool {
 }
 
 func (g *gen) invDefKeyMismatch(sp *spotState) bool {
-	id := g.pick(sp.smartIDs)
-	if gs := sp.groups[id]; gs != nil && gs.static {
+	id, v, ok := g.smartGroupValue(sp)
+	if !ok {
 		return false
 	}
-	rf := newRefs()
-	v := g.groupValue(sp, id, "smart", g.rule(sp, smartIndex(id), rf))
 	switch g.r.IntN(3) {
 	case 0:
 		v["id"] = id + "x"
@@ -538,12 +563,10 @@ func (g *gen) invDefBadKey(sp *spotState) bool {
 }
 
 func (g *gen) invMissingName(sp *spotState) bool {
-	id := g.pick(sp.smartIDs)
-	if gs := sp.groups[id]; gs != nil && gs.static {
+	id, v, ok := g.smartGroupValue(sp)
+	if !ok {
 		return false
 	}
-	rf := newRefs()
-	v := g.groupValue(sp, id, "smart", g.rule(sp, smartIndex(id), rf))
 	if g.chance(0.5) {
 		delete(v, "name")
 	} else {
@@ -554,8 +577,8 @@ func (g *gen) invMissingName(sp *spotState) bool {
 }
 
 func (g *gen) invSmartWithoutRule(sp *spotState) bool {
-	id := g.pick(sp.smartIDs)
-	if gs := sp.groups[id]; gs != nil && gs.static {
+	id, ok := g.pickSmartID(sp)
+	if !ok {
 		return false
 	}
 	g.bad("definitions", groupKey(sp, id), g.groupValue(sp, id, "smart", nil))
@@ -599,7 +622,7 @@ func (g *gen) invBlacklistUnknownGroup(sp *spotState) bool {
 
 func (g *gen) invBlacklistStaticGroup(sp *spotState) bool {
 	var statics []string
-	for _, id := range sortedKeys(sp.groups) {
+	for _, id := range slices.Sorted(maps.Keys(sp.groups)) {
 		if sp.groups[id].static {
 			statics = append(statics, id)
 		}

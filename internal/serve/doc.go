@@ -25,4 +25,13 @@
 // commit and the Kafka commit); when it is another instance's, the
 // partition's local state is stale, so it is dropped and restored from the
 // changelog before processing resumes at the restored positions.
+//
+// # Files
+//
+// config.go holds Config, its defaults and Validate; run.go starts an
+// instance (embedded broker, topics, store, engine, clients) and loads the
+// definitions; loop.go is the processing loop and the publication of the
+// outbox; rebalance.go takes over and hands back partitions (republishing
+// or restoring from the changelog); http.go wires the HTTP API, /metrics,
+// the health endpoints and pprof.
 package serve

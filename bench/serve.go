@@ -1,0 +1,269 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/smartgroups/smartgroups/engine"
+	"github.com/smartgroups/smartgroups/internal/serve"
+)
+
+type serveInstance struct {
+	cancel  context.CancelFunc
+	done    chan error
+	metrics string
+	events  atomic.Int64
+	// lastRecEvNs is when the last batch with events caused by records
+	// (not by timers) was committed: with the wall clock, timers keep
+	// firing and committing after the stream has been processed.
+	lastRecEvNs atomic.Int64
+}
+
+// startServe runs serve.Run in the background on the benchmark's topics
+// and state directory, and waits until it is ready.
+func (r *runner) startServe(ctx context.Context) (*serveInstance, func() error, error) {
+	cfg := serve.DefaultConfig()
+	cfg.Kafka = r.kc
+	cfg.DataDir = filepath.Join(r.dir, "serve")
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.Clock = r.o.ServeClock
+	cfg.BatchSize = r.o.BatchSize
+	if r.o.MemberCache > 0 {
+		cfg.MemberCache = r.o.MemberCache
+	}
+	if r.o.StateCacheBytes > 0 {
+		cfg.StateCacheBytes = r.o.StateCacheBytes
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(r.o.Log, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	in := &serveInstance{done: make(chan error, 1)}
+	cfg.OnEvents = func(evs []engine.Event) {
+		now := time.Now().UnixNano()
+		in.events.Add(int64(len(evs)))
+		for _, ev := range evs {
+			if ev.Reason != engine.ReasonTime {
+				in.lastRecEvNs.Store(now)
+				break
+			}
+		}
+	}
+	ready := make(chan serve.Ready, 1)
+	cfg.OnReady = func(rd serve.Ready) { ready <- rd }
+	sctx, cancel := context.WithCancel(ctx)
+	in.cancel = cancel
+	go func() { in.done <- serve.Run(sctx, cfg) }()
+	stopped := false
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		return <-in.done
+	}
+	select {
+	case rd := <-ready:
+		in.metrics = "http://" + rd.HTTPAddr + "/metrics"
+		return in, stop, nil
+	case err := <-in.done:
+		cancel()
+		return nil, nil, fmt.Errorf("serve exited before ready: %w", err)
+	case <-time.After(10 * time.Minute):
+		_ = stop()
+		return nil, nil, errors.New("serve not ready after 10 minutes")
+	}
+}
+
+// serveLoad runs serve over the definitions and the initial load, then
+// stops it: the live stream is produced while it is down.
+func (r *runner) serveLoad(ctx context.Context) error {
+	stopProfile, err := startCPUProfile(r.o.LoadCPUProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
+	in, stop, err := r.startServe(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = stop() }()
+	d, err := r.caughtUp(ctx, in, float64(r.res.Details.LoadRecords), "")
+	if err != nil {
+		return err
+	}
+	stopProfile()
+	r.res.Details.ServeLoad = d
+	r.log("serve: initial load of %d records in %s: %.0f records/s, %d membership events", r.res.Details.LoadRecords,
+		d.Round(time.Millisecond), float64(r.res.Details.LoadRecords)/d.Seconds(), in.events.Load())
+	return stop()
+}
+
+// serve restarts serve over the live backlog, measures its throughput,
+// then the latency at a fixed load, and the state size after shutdown.
+func (r *runner) serve(ctx context.Context) error {
+	in, stop, err := r.startServe(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = stop() }()
+	// serve's counter starts at zero and the live records are all it has
+	// left to read; it may have consumed some before the first scrape.
+	d, err := r.caughtUp(ctx, in, float64(r.res.Events), r.o.CPUProfile)
+	if err != nil {
+		return err
+	}
+	if r.o.MemProfile != "" {
+		if err := writeHeapProfile(r.o.MemProfile); err != nil {
+			return err
+		}
+	}
+	dd := &r.res.Details
+	dd.Serve, dd.ServeEvents = d, in.events.Load()
+	r.res.EventsPerSec = float64(r.res.Events) / d.Seconds()
+	r.log("serve (Kafka, exactly-once): %d live records in %s: %.0f records/s, %d membership events", r.res.Events, d.Round(time.Millisecond),
+		r.res.EventsPerSec, dd.ServeEvents)
+	if err := r.latency(ctx, in); err != nil {
+		return err
+	}
+	if err := stop(); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	stateDir := filepath.Join(r.dir, "serve", "state")
+	dd.StateBytesAtShutdown = dirSize(stateDir)
+	if dd.StateBytes, err = settledSize(stateDir); err != nil {
+		return err
+	}
+	r.res.StateBytesPerMember = float64(dd.StateBytes) / float64(r.res.Members)
+	r.log("serve state: %.1f MiB (%.0f bytes per member; %.1f MiB with the write-ahead log left at shutdown)", float64(dd.StateBytes)/(1<<20),
+		r.res.StateBytesPerMember, float64(dd.StateBytesAtShutdown)/(1<<20))
+	if dd.BrokerBytes = r.brokerBytes(ctx); dd.BrokerBytes != nil {
+		r.log("broker: %s", brokerText(dd.BrokerBytes))
+	}
+	return nil
+}
+
+// caughtUp waits until serve has consumed want member records (its
+// counter since start) and the batches holding them are committed, and
+// returns the time from the first member record consumed to the last
+// output transaction with events caused by records. With the wall clock,
+// timers keep firing and committing after the stream is processed, so
+// commits alone never go quiet; timer transactions are not counted.
+func (r *runner) caughtUp(ctx context.Context, in *serveInstance, want float64, cpuProfile string) (time.Duration, error) {
+	stopProfile, err := startCPUProfile(cpuProfile)
+	if err != nil {
+		return 0, err
+	}
+	defer stopProfile()
+	const every = 25 * time.Millisecond
+	// A large run takes hours: give up only when serve stops making
+	// progress.
+	const stall = 15 * time.Minute
+	// The last batch's transactions commit after its records are counted
+	// as consumed; a batch takes well under this at every size measured.
+	const settle = 3 * time.Second
+	prev, err := scrapeMetrics(ctx, in.metrics)
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	var first, lastConsumed, lastChange time.Time
+	if prev.consumed > 0 {
+		// Consumption began before the first scrape.
+		first, lastConsumed = start, start
+	}
+	for {
+		time.Sleep(every)
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		s, err := scrapeMetrics(ctx, in.metrics)
+		if err != nil {
+			return 0, err
+		}
+		mid := prev.at.Add(s.at.Sub(prev.at) / 2)
+		if s.consumed != prev.consumed {
+			if first.IsZero() {
+				first = mid
+			}
+			lastConsumed = mid
+		}
+		if s.commits != prev.commits || s.consumed != prev.consumed {
+			lastChange = mid
+		}
+		if s.consumed >= want && s.at.Sub(latest(lastConsumed, time.Unix(0, in.lastRecEvNs.Load()))) > settle {
+			break
+		}
+		prev = s
+		progress := lastChange
+		if progress.IsZero() {
+			progress = start
+		}
+		if time.Since(progress) > stall {
+			return 0, fmt.Errorf("serve consumed %.0f of %.0f records and made no progress for %s", s.consumed, want, stall)
+		}
+		select {
+		case err := <-in.done:
+			in.done <- err
+			return 0, fmt.Errorf("serve stopped: %w", err)
+		default:
+		}
+	}
+	end := latest(lastConsumed, time.Unix(0, in.lastRecEvNs.Load()))
+	if first.IsZero() || !end.After(first) {
+		return 0, errors.New("serve consumed nothing")
+	}
+	return end.Sub(first), nil
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// startCPUProfile starts a CPU profile to path (nothing when path is
+// empty) and returns the function that stops it, which may be called more
+// than once.
+func startCPUProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			pprof.StopCPUProfile()
+			_ = f.Close()
+		})
+	}, nil
+}
+
+// writeHeapProfile writes a heap profile of the live objects to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -1,0 +1,248 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/smartgroups/smartgroups/connectors/kafka"
+	"github.com/smartgroups/smartgroups/engine"
+	"github.com/smartgroups/smartgroups/internal/httpapi"
+	"github.com/smartgroups/smartgroups/state"
+)
+
+type server struct {
+	cfg      Config
+	log      *slog.Logger
+	eng      *engine.Engine
+	pub      *kafka.Publisher
+	instance string
+	api      *httpapi.API // nil when HTTP is off
+	cons     *kafka.Consumer
+	owned    map[int32]bool // guarded by mu
+	mu       sync.Mutex
+	// work serializes the loop's batches with the rebalance hooks, which
+	// kgo runs on its own goroutines.
+	work sync.Mutex
+	// inflight carries the result of the previous batch's publication,
+	// which runs while the loop polls and processes the next batch (nil:
+	// none). Guarded by work.
+	inflight chan error
+	// asyncErr is a publication error seen by a rebalance hook, returned
+	// by the loop's next step. Guarded by work.
+	asyncErr error
+	// defDLThrough is the definitions offset (+1) through which dead
+	// letters of definition records are published, by any instance.
+	defDLThrough uint64
+
+	ready            atomic.Bool
+	restoring        atomic.Int32
+	restoreRecords   prometheus.Counter
+	restoreRemaining prometheus.Gauge
+	restoresRunning  prometheus.Gauge
+}
+
+// Run runs the service until ctx is done, then shuts down gracefully.
+func Run(ctx context.Context, cfg Config) (err error) {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("serve: data dir: %w", err)
+	}
+	if len(cfg.Kafka.Brokers) == 0 {
+		emb, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Addr: cfg.EmbeddedAddr, DataDir: filepath.Join(cfg.DataDir, "broker")})
+		if err != nil {
+			return fmt.Errorf("serve: embedded broker: %w", err)
+		}
+		defer func() {
+			if cerr := emb.Close(); cerr != nil && err == nil {
+				err = cerr
+			}
+		}()
+		if n := emb.RepairedTransactions(); n > 0 {
+			log.Info("embedded broker repaired transactions left open by a crash", "count", n)
+		}
+		cfg.Kafka.Brokers = []string{emb.Addr()}
+		log.Info("embedded Kafka-compatible broker started", "addr", emb.Addr())
+	}
+
+	reg := prometheus.NewRegistry()
+	if err := registerAll(reg, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+		return err
+	}
+	kmetrics, err := kafka.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+
+	partitions, err := ensureTopics(ctx, cfg.Kafka)
+	if err != nil {
+		return err
+	}
+
+	st, err := state.Open(filepath.Join(cfg.DataDir, "state"), state.Options{CacheBytes: cfg.StateCacheBytes})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := st.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	ecfg := engine.DefaultConfig()
+	ecfg.Clock, ecfg.Limits, ecfg.Registerer, ecfg.Logger = cfg.Clock, cfg.Limits, reg, log
+	ecfg.Changelog, ecfg.DefinitionOffsets = true, true
+	ecfg.MemberCacheSize = cfg.MemberCache
+	ecfg.PartitionOf = partitionOf(cfg.Kafka.Topic(engine.KindProfiles), partitions)
+	eng, err := engine.New(st, ecfg)
+	if err != nil {
+		return err
+	}
+	instance, err := eng.InstanceID()
+	if err != nil {
+		return err
+	}
+	pub, err := kafka.NewPublisher(cfg.Kafka, instance, kmetrics)
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+
+	s := &server{cfg: cfg, log: log, eng: eng, pub: pub, instance: instance, owned: map[int32]bool{}}
+	s.restoreRecords = prometheus.NewCounter(prometheus.CounterOpts{Name: "smartgroups_restore_records_total",
+		Help: "Changelog records applied while restoring partitions moved from another instance."})
+	s.restoreRemaining = prometheus.NewGauge(prometheus.GaugeOpts{Name: "smartgroups_restore_remaining_records",
+		Help: "Changelog records left to apply in the restore in progress."})
+	s.restoresRunning = prometheus.NewGauge(prometheus.GaugeOpts{Name: "smartgroups_restores_running",
+		Help: "Partitions being restored from the changelog."})
+	if err := registerAll(reg, s.restoreRecords, s.restoreRemaining, s.restoresRunning); err != nil {
+		return err
+	}
+
+	var httpAddr string
+	consumerCfg := cfg.Kafka
+	if cfg.HTTPAddr != "" {
+		ln, err := net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("serve: http listen %s: %w", cfg.HTTPAddr, err)
+		}
+		httpAddr = ln.Addr().String()
+		advertise := advertiseAddr(cfg.HTTPAdvertise, httpAddr)
+		api, closeAPI, err := s.newAPI(partitions, advertise)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		defer closeAPI()
+		s.api = api
+		defer s.serveHTTP(ln, reg, api)()
+		// The consumer group member advertises the HTTP address to the
+		// other instances (httpapi.GroupPeers).
+		consumerCfg.ClientID = httpapi.PeerClientID(cfg.Kafka.ClientID, advertise)
+	}
+
+	cons, err := kafka.NewConsumer(consumerCfg, kafka.ConsumerHooks{OnAssigned: s.onAssigned, OnRevoked: s.onRevoked}, kmetrics)
+	if err != nil {
+		return err
+	}
+	s.cons = cons
+	defer cons.Close()
+
+	if err := s.bootstrapDefinitions(ctx, cons); err != nil {
+		return err
+	}
+	s.ready.Store(true)
+	log.Info("ready", "instance", instance, "partitions", partitions, "brokers", cfg.Kafka.Brokers)
+	if cfg.OnReady != nil {
+		cfg.OnReady(Ready{Brokers: cfg.Kafka.Brokers, HTTPAddr: httpAddr})
+	}
+	err = s.loop(ctx, cons)
+	cons.Close() // leave the group: revokes and releases owned partitions
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		log.Info("shut down")
+		return nil
+	}
+	return err
+}
+
+func ensureTopics(ctx context.Context, kc kafka.Config) (int32, error) {
+	opts, err := kc.ClientOpts()
+	if err != nil {
+		return 0, err
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return 0, fmt.Errorf("serve: kafka client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if err := kafka.EnsureTopics(ctx, adm, kc); err != nil {
+		return 0, err
+	}
+	topic := kc.Topic(engine.KindProfiles)
+	details, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		return 0, fmt.Errorf("serve: listing %s: %w", topic, err)
+	}
+	return int32(len(details[topic].Partitions)), nil
+}
+
+// partitionOf maps a member to its input partition the way producers
+// partition "<spot>/<member>" keys (murmur2, like the Java client).
+func partitionOf(topic string, n int32) func(spot, member string) int32 {
+	p := kgo.StickyKeyPartitioner(nil).ForTopic(topic)
+	var mu sync.Mutex
+	return func(spot, member string) int32 {
+		mu.Lock()
+		defer mu.Unlock()
+		return int32(p.Partition(&kgo.Record{Key: []byte(spot + "/" + member)}, int(n)))
+	}
+}
+
+func (s *server) bootstrapDefinitions(ctx context.Context, cons *kafka.Consumer) error {
+	recs, err := cons.ReadDefinitions(ctx)
+	if err != nil {
+		return err
+	}
+	topic := s.cfg.Kafka.Topic(engine.KindDefinitions)
+	from, _, err := s.eng.Position(engine.KindDefinitions, topic, 0)
+	if err != nil {
+		return err
+	}
+	var todo []engine.Record
+	for _, r := range recs {
+		if r.Offset >= from {
+			todo = append(todo, r)
+		}
+	}
+	if err := s.processAll(ctx, todo); err != nil {
+		return err
+	}
+	s.log.Info("definitions loaded", "records", len(recs), "applied", len(todo))
+	return nil
+}
+
+func registerAll(reg prometheus.Registerer, cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("serve: register metrics: %w", err)
+		}
+	}
+	return nil
+}
