@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"time"
 
@@ -36,12 +37,16 @@ type CommunityConfig struct {
 	End time.Time
 	// Span is the time the live stream covers. Default 30 days.
 	Span time.Duration
+	// History is the time before the live stream whose activity is part of
+	// the initial load, so that windows and counts start in a steady
+	// state. Default 7 days; negative means none.
+	History time.Duration
 }
 
 // DefaultCommunityConfig returns the defaults documented on CommunityConfig.
 func DefaultCommunityConfig() CommunityConfig {
 	return CommunityConfig{Members: 20_000, Groups: 200, Events: 200_000, Spots: 1, TimeShare: 0.2, Seed: 1,
-		Span: 30 * 24 * time.Hour}
+		Span: 30 * 24 * time.Hour, History: 7 * 24 * time.Hour}
 }
 
 func (c CommunityConfig) withDefaults() CommunityConfig {
@@ -75,6 +80,12 @@ func (c CommunityConfig) withDefaults() CommunityConfig {
 	}
 	if c.Span <= 0 {
 		c.Span = d.Span
+	}
+	switch {
+	case c.History == 0:
+		c.History = d.History
+	case c.History < 0:
+		c.History = 0
 	}
 	return c
 }
@@ -159,19 +170,22 @@ type weighted []struct {
 	w int
 }
 
-func (ws weighted) pick(r *rand.Rand) string {
+func (ws weighted) pick(r *rand.Rand) string { return ws[ws.index(r)].v }
+
+// index draws the index of a value with probability ∝ its weight.
+func (ws weighted) index(r *rand.Rand) int {
 	total := 0
 	for _, x := range ws {
 		total += x.w
 	}
 	n := r.IntN(total)
-	for _, x := range ws {
+	for i, x := range ws {
 		if n < x.w {
-			return x.v
+			return i
 		}
 		n -= x.w
 	}
-	return ws[len(ws)-1].v
+	return len(ws) - 1
 }
 
 // zipf returns an index in [0, n) with P(i) ∝ 1/(i+1)^s, via a cumulative
@@ -226,7 +240,10 @@ type Community struct {
 	resZ       map[int]*zipf // per pool size
 	interestZ  *zipf
 	seq        int
-	lastTS     [][]int64 // per spot, per member: last ts given by Live (0: none)
+	lastTS     [][]int64        // per spot, per member: last ts given by Live (0: none)
+	lastAct    [][]pastActivity // per spot, per member: the last activity given (seq 0: none)
+	retries    int
+	historied  int
 	streamed   int
 	streamStep float64
 }
@@ -266,6 +283,7 @@ func NewCommunity(cfg CommunityConfig) *Community {
 		}
 		c.activity = append(c.activity, cum)
 		c.lastTS = append(c.lastTS, make([]int64, c.perSpot[s]))
+		c.lastAct = append(c.lastAct, make([]pastActivity, c.perSpot[s]))
 	}
 	if cfg.Events > 0 {
 		c.streamStep = float64(cfg.Span.Milliseconds()) / float64(cfg.Events)
@@ -289,8 +307,36 @@ func (c *Community) Spots() []string { return c.spots }
 // SpotMembers returns the number of members of spot i.
 func (c *Community) SpotMembers(i int) int { return c.perSpot[i] }
 
-// Start is the ts of the initial load, the start of the live stream.
+// Start is the start of the live stream, the end of the initial load.
 func (c *Community) Start() time.Time { return c.cfg.End.Add(-c.cfg.Span) }
+
+// LoadStart is the ts of the initial load's profiles and properties; its
+// history of activity follows, up to Start.
+func (c *Community) LoadStart() time.Time { return c.Start().Add(-c.cfg.History) }
+
+// Retries returns how many of the records given so far are producer
+// retries: an activity record sent again, byte for byte.
+func (c *Community) Retries() int { return c.retries }
+
+// pastActivity is what a retry of a member's last activity needs.
+type pastActivity struct {
+	seq    int32 // the id's number; 0: no activity yet
+	ts     int64
+	typ    uint8 // index in activityMix
+	res    int16 // resource index, -1: none
+	millis bool  // ts written as epoch milliseconds
+}
+
+// activityRate is member i of spot s's expected activities per
+// millisecond in the live stream.
+func (c *Community) activityRate(s, i int) float64 {
+	cum := c.activity[s]
+	p := cum[i]
+	if i > 0 {
+		p -= cum[i-1]
+	}
+	return 0.85 * float64(c.cfg.Events) * p / float64(c.cfg.Span.Milliseconds())
+}
 
 func memberID(i int) string { return fmt.Sprintf("m%07d", i) }
 
@@ -341,7 +387,7 @@ func (c *Community) Definitions() []Record {
 			def("group", fmt.Sprintf("static-%02d", i), map[string]any{"type": "static", "name": fmt.Sprintf("Static %d", i)})
 		}
 		for i := 0; i < c.groupsOf[s]; i++ {
-			id, rule := c.groupRule(i)
+			id, rule := c.groupRule(s, i)
 			def("group", id, map[string]any{"type": "smart", "name": "Group " + id, "rule": rule})
 		}
 	}
@@ -355,11 +401,52 @@ const (
 	plainTemplates = 18
 )
 
-// groupRule returns the id and rule of smart group i of a spot. Groups
-// are spread over every trigger kind; a share of them (TimeShare) have a
+// templateNames name the rule templates, time templates first, for the
+// per-template figures of the report.
+var templateNames = [timeTemplates + plainTemplates]string{
+	"time: attended a live within_last N days", "time: last_activity_at more_than_ago N days, status",
+	"time: registered within_last N days, utm source", "time: opened ≥ N documents within_last N hours",
+	"time: answered ≥ N topics within_last N days, tag", "time: renewal more_than_ago N days, plan",
+	"tags has_any", "tags has_all", "status, role, language", "email ends_with domain", "plan and seats",
+	"interests, not company size", "attended given lives", "completed ≥ N courses", "static group and documents",
+	"another smart group or a tag", "started a learning path, completed none, tag", "goal contains, language",
+	"beta opt-in and industry", "nps between, industry", "utm campaign and title", "function or company",
+	"registered after, not in a static group", "created and answered topics, language",
+}
+
+// isTimeGroup reports whether smart group i of a spot has a sliding time
+// window: when the running share crosses TimeShare.
+func (c *Community) isTimeGroup(i int) bool {
+	return math.Floor(float64(i+1)*c.cfg.TimeShare) > math.Floor(float64(i)*c.cfg.TimeShare)
+}
+
+// Template returns the name of the rule template of smart group i.
+func (c *Community) Template(i int) string {
+	if c.isTimeGroup(i) {
+		return templateNames[i%timeTemplates]
+	}
+	return templateNames[timeTemplates+i%plainTemplates]
+}
+
+// GroupTemplate returns the template name of the smart group with the given
+// id (as Definitions names them), or "" for another group.
+func (c *Community) GroupTemplate(id string) string {
+	var i int
+	if _, err := fmt.Sscanf(id, "g%04d", &i); err != nil || i < 0 || i >= c.cfg.Groups {
+		return ""
+	}
+	return c.Template(i)
+}
+
+// groupRule returns the id and rule of smart group i of spot s. Groups are
+// spread over every trigger kind; a share of them (TimeShare) have a
 // sliding time window; group triggers only name groups defined earlier.
-func (c *Community) groupRule(i int) (string, any) {
+// The operands of each group are drawn from a source of its own, so
+// groups of one template differ as real communities' groups do (a few
+// coincide where a template has few possible operands).
+func (c *Community) groupRule(s, i int) (string, any) {
 	id := fmt.Sprintf("g%04d", i)
+	g := rand.New(rand.NewPCG(c.cfg.Seed^uint64(s)<<32^uint64(i), 0x5851f42d4c957f2d))
 	field := func(f, op string, v any) map[string]any {
 		m := map[string]any{"field": f, "op": op}
 		if v != nil {
@@ -384,71 +471,109 @@ func (c *Community) groupRule(i int) (string, any) {
 	anyOf := func(n ...any) map[string]any { return map[string]any{"any": n} }
 	not := func(n any) map[string]any { return map[string]any{"not": n} }
 	days := func(n int) map[string]int { return map[string]int{"days": n} }
-	k := i / 7 // varies operands between groups of the same template
+	between := func(lo, hi int) int { return lo + g.IntN(hi-lo+1) }
+	// subset draws 1..n distinct values of ws, in ws's order.
+	subset := func(ws weighted, n int) []string {
+		k := between(1, n)
+		idx := g.Perm(len(ws))[:k]
+		slices.Sort(idx)
+		out := make([]string, k)
+		for j, x := range idx {
+			out[j] = ws[x].v
+		}
+		return out
+	}
+	tag := func() string { return tagName(c.tagZ.draw(g)) }
+	anyTag := func() string { return tagName(g.IntN(numTags)) }
+	res := func(typ string) string { return resourceID(typ, c.resZ[resourcePools[typ].n].draw(g)) }
 
-	// Deterministic choice of time vs plain: group i is a time group when
-	// the running share falls below TimeShare.
-	isTime := math.Floor(float64(i+1)*c.cfg.TimeShare) > math.Floor(float64(i)*c.cfg.TimeShare)
-	if isTime {
+	if c.isTimeGroup(i) {
 		switch i % timeTemplates {
 		case 0:
-			return id, act("attended_live", nil, map[string]any{"within_last": days(7 + k%3*7)}, nil)
+			var lives []string
+			if g.IntN(2) == 0 {
+				lives = []string{res("attended_live"), res("attended_live")}
+			}
+			return id, act("attended_live", lives, map[string]any{"within_last": days(between(1, 60))}, nil)
 		case 1:
-			return id, all(field("profile.last_activity_at", "more_than_ago", days(14+k%4*7)), field("profile.status", "in", []string{"accepted"}))
+			return id, all(field("profile.last_activity_at", "more_than_ago", days(between(7, 60))),
+				field("profile.status", "in", subset(statuses[:3], 2)))
 		case 2:
-			return id, all(field("profile.registered_at", "within_last", days(14)), field("profile.utm.source", "eq", sources[k%5].v))
+			return id, all(field("profile.registered_at", "within_last", days(between(7, 90))),
+				field("profile.utm.source", "eq", sources[g.IntN(len(sources)-1)].v))
 		case 3:
-			return id, act("opened_document", nil, map[string]any{"within_last": map[string]int{"hours": 24 * (1 + k%3)}}, map[string]int{"gte": 2})
+			return id, act("opened_document", nil, map[string]any{"within_last": map[string]int{"hours": between(12, 120)}},
+				map[string]int{"gte": between(1, 4)})
 		case 4:
-			return id, all(act("answered_topic", nil, map[string]any{"within_last": days(30)}, map[string]int{"gte": 3}),
-				field("profile.tags", "has_any", []string{tagName(k % 40)}))
+			return id, all(act("answered_topic", nil, map[string]any{"within_last": days(between(7, 45))}, map[string]int{"gte": between(1, 5)}),
+				field("profile.tags", "has_any", []string{tag()}))
 		default:
-			return id, all(field("custom.renewal", "more_than_ago", days(k%10)), field("custom.plan", "in", []string{"pro", "enterprise"}))
+			return id, all(field("custom.renewal", "more_than_ago", days(between(0, 60))), field("custom.plan", "in", subset(plans, 3)))
 		}
 	}
 	switch i % plainTemplates {
 	case 0:
-		return id, field("profile.tags", "has_any", []string{tagName(k % numTags)})
+		tags := []string{anyTag()}
+		if g.IntN(2) == 0 {
+			tags = append(tags, tag())
+		}
+		return id, field("profile.tags", "has_any", tags)
 	case 1:
-		return id, field("profile.tags", "has_all", []string{tagName(k % 20), tagName(20 + k%30)})
+		return id, field("profile.tags", "has_all", []string{tagName(g.IntN(20)), tagName(20 + g.IntN(60))})
 	case 2:
-		return id, all(field("profile.status", "in", []string{"accepted", "invited"}), field("profile.role", "neq", "admin"),
-			field("profile.language", "in", []string{languages[k%len(languages)].v}))
+		return id, all(field("profile.status", "in", subset(statuses[:3], 3)), field("profile.role", "neq", roles[g.IntN(len(roles))].v),
+			field("profile.language", "in", subset(languages, 2)))
 	case 3:
-		return id, field("profile.email", "ends_with", fmt.Sprintf("@corp%03d.com", k%numDomains))
+		return id, field("profile.email", "ends_with", fmt.Sprintf("@corp%03d.com", g.IntN(numDomains)))
 	case 4:
-		return id, all(field("custom.plan", "in", []string{"pro", "enterprise"}), field("custom.seats", "gte", 5+k%50))
+		return id, all(field("custom.plan", "in", subset(plans, 3)), field("custom.seats", "gte", between(2, 200)))
 	case 5:
-		return id, all(field("custom.interests", "has_any", []string{interests[k%len(interests)]}),
-			not(field("form.company_size", "in", []string{"1-10"})))
+		return id, all(field("custom.interests", "has_any", []string{interests[g.IntN(len(interests))]}),
+			not(field("form.company_size", "in", subset(sizes, 2))))
 	case 6:
-		return id, act("attended_live", []string{resourceID("attended_live", k%20), resourceID("attended_live", 20+k%50)}, nil, nil)
+		return id, act("attended_live", []string{res("attended_live"), res("attended_live"), res("attended_live")}, nil, nil)
 	case 7:
-		return id, act("completed_course", nil, nil, map[string]int{"gte": 1 + k%3})
+		course := resourceID("completed_course", g.IntN(resourcePools["completed_course"].n))
+		return id, act("completed_course", []string{course}, nil, map[string]int{"gte": between(1, 4)})
 	case 8:
-		return id, all(map[string]any{"group": fmt.Sprintf("static-%02d", k%numStatic)}, act("opened_document", nil, nil, map[string]int{"gte": 3}))
+		return id, all(map[string]any{"group": fmt.Sprintf("static-%02d", g.IntN(numStatic))},
+			act("opened_document", nil, nil, map[string]int{"gte": between(1, 12)}))
 	case 9:
-		if i >= plainTemplates { // a smart group defined earlier
-			return id, anyOf(map[string]any{"group": fmt.Sprintf("g%04d", i-plainTemplates)}, field("profile.tags", "has_any", []string{"vip"}))
+		if i > 0 { // a smart group defined earlier
+			return id, anyOf(map[string]any{"group": fmt.Sprintf("g%04d", g.IntN(i))}, field("profile.tags", "has_any", []string{tag()}))
 		}
 		return id, field("profile.tags", "has_any", []string{"vip"})
 	case 10:
-		return id, all(act("started_learning_path", nil, nil, nil), act("completed_learning_path", nil, nil, map[string]int{"eq": 0}))
+		path := res("started_learning_path")
+		return id, all(act("started_learning_path", []string{path}, nil, nil),
+			act("completed_learning_path", []string{path}, nil, map[string]int{"eq": 0}), field("profile.tags", "has_any", []string{anyTag()}))
 	case 11:
-		return id, field("form.goal", "contains", []string{"ai", "go", "peers", "job"}[k%4])
+		words := []string{"ai", "go", "peers", "job", "startup", "teach", "hiring", "curious", "learn", "build"}
+		return id, all(field("form.goal", "contains", words[g.IntN(len(words))]), field("profile.language", "in", subset(languages, 2)))
 	case 12:
-		return id, all(field("custom.beta_opt_in", "is_true", nil), field("custom.industry", "in", []string{fmt.Sprintf("ind-%02d", k%numIndustries)}))
+		return id, all(field("custom.beta_opt_in", "is_true", nil),
+			field("custom.industry", "in", []string{fmt.Sprintf("ind-%02d", g.IntN(numIndustries)), fmt.Sprintf("ind-%02d", g.IntN(numIndustries))}))
 	case 13:
-		return id, field("custom.nps", "between", []int{9, 10})
+		lo := g.IntN(10)
+		return id, all(field("custom.nps", "between", []int{lo, between(lo, 10)}),
+			field("custom.industry", "in", []string{fmt.Sprintf("ind-%02d", g.IntN(numIndustries))}))
 	case 14:
-		return id, all(field("profile.utm.campaign", "in", []string{fmt.Sprintf("camp-%02d", k%numCampaigns)}), field("profile.title", "is_set", nil))
+		return id, all(field("profile.utm.campaign", "in", []string{fmt.Sprintf("camp-%02d", g.IntN(numCampaigns))}),
+			field("profile.title", "eq", titles[g.IntN(len(titles))]))
 	case 15:
-		return id, anyOf(field("form.function", "in", []string{functions[k%len(functions)]}), field("custom.company", "starts_with", "acme"))
+		companies := []string{"acme", "globex", "initech", "umbrella", "hooli"}
+		fs := make(weighted, len(functions))
+		for j, f := range functions {
+			fs[j].v = f
+		}
+		return id, anyOf(field("form.function", "in", subset(fs, 2)),
+			field("custom.company", "starts_with", companies[g.IntN(len(companies))]))
 	case 16:
-		return id, all(field("profile.registered_at", "after", rfc(ms(c.Start())-int64(k%300)*86400000)),
-			field("profile.static_groups", "has_none", []string{fmt.Sprintf("static-%02d", k%numStatic)}))
+		return id, all(field("profile.registered_at", "after", rfc(ms(c.Start())-int64(g.IntN(700))*86400000)),
+			field("profile.static_groups", "has_none", []string{fmt.Sprintf("static-%02d", g.IntN(numStatic))}))
 	default:
-		return id, all(act("created_topic", nil, nil, map[string]int{"gte": 1}), act("answered_topic", nil, nil, map[string]int{"gte": 5}))
+		return id, all(act("created_topic", nil, nil, map[string]int{"gte": between(1, 5)}),
+			act("answered_topic", nil, nil, map[string]int{"gte": between(2, 20)}), field("profile.language", "in", subset(languages, 1)))
 	}
 }
 

@@ -47,19 +47,27 @@ func (c *Community) tsValue(t int64) any {
 }
 
 // Initial returns the initial load of spot s's member i: a full profile
-// and a properties record.
+// and a properties record at LoadStart. Its last_activity_at follows the
+// member's own activity rate (the gap since the last activity of a Poisson
+// process), so that rules on it start in a steady state.
 func (c *Community) Initial(s, i int) (profile, properties Record) {
 	spot, m := c.spots[s], memberID(i)
-	start := ms(c.Start())
+	start := ms(c.LoadStart())
 	fn, ln := firstNames[c.r.IntN(len(firstNames))], lastNames[c.r.IntN(len(lastNames))]
 	domain := "gmail.com"
 	if c.r.IntN(10) < 6 {
 		domain = fmt.Sprintf("corp%03d.com", c.domainZ.draw(c.r))
 	}
+	registered := start - int64(c.r.IntN(720*24))*3600000
+	last := registered
+	if rate := c.activityRate(s, i); rate > 0 {
+		if gap := c.r.ExpFloat64() / rate; gap < float64(start-registered) {
+			last = start - int64(gap)
+		}
+	}
 	p := map[string]any{"first_name": fn, "last_name": ln, "email": fmt.Sprintf("%s.%s.%d@%s", fn, ln, i, domain),
 		"status": statuses.pick(c.r), "role": roles.pick(c.r), "language": languages.pick(c.r),
-		"registered_at":    rfc(start - int64(c.r.IntN(720*24))*3600000),
-		"last_activity_at": rfc(start - int64(c.r.IntN(90*24))*3600000)}
+		"registered_at": rfc(registered), "last_activity_at": rfc(last)}
 	if c.r.IntN(10) < 3 {
 		p["invited_at"] = rfc(start - int64(c.r.IntN(900*24))*3600000)
 	}
@@ -209,17 +217,50 @@ func (c *Community) live(ts int64) (Record, string, string, int64) {
 		}
 		return c.rec(engine.KindProperties, spot, m, v), spot, m, ts
 	default:
-		typ := activityMix.pick(c.r)
-		v := activityValue{Spot: spot, Member: m, TS: c.tsValue(ts), ID: "e" + strconv.Itoa(c.seq), Type: typ}
-		if c.r.IntN(100) == 0 && c.seq > 1 { // a producer retry: an id already seen (usually for another member)
-			v.ID = "e" + strconv.Itoa(c.seq-1)
+		if past := c.lastAct[s][i]; past.seq != 0 && c.r.IntN(100) == 0 {
+			// A producer retry: this member's last activity sent again.
+			c.retries++
+			return c.activityRecord(spot, m, past), spot, m, past.ts
 		}
-		if p, ok := resourcePools[typ]; ok {
-			id := resourceID(typ, c.resZ[p.n].draw(c.r))
-			v.Resource = &resource{ID: id, Title: "Title of " + id}
+		past := pastActivity{seq: int32(c.seq), ts: ts, typ: uint8(activityMix.index(c.r)), res: -1, millis: c.r.IntN(5) == 0}
+		if p, ok := resourcePools[activityMix[past.typ].v]; ok {
+			past.res = int16(c.resZ[p.n].draw(c.r))
 		}
-		return c.rec(engine.KindActivities, spot, m, v), spot, m, ts
+		c.lastAct[s][i] = past
+		return c.activityRecord(spot, m, past), spot, m, ts
 	}
+}
+
+// activityRecord encodes an activity record.
+func (c *Community) activityRecord(spot, m string, a pastActivity) Record {
+	typ := activityMix[a.typ].v
+	v := activityValue{Spot: spot, Member: m, TS: rfc(a.ts), ID: "e" + strconv.Itoa(int(a.seq)), Type: typ}
+	if a.millis {
+		v.TS = a.ts
+	}
+	if a.res >= 0 {
+		id := resourceID(typ, int(a.res))
+		v.Resource = &resource{ID: id, Title: "Title of " + id}
+	}
+	return c.rec(engine.KindActivities, spot, m, v)
+}
+
+// HistoryRecords is the number of records of the initial load's history:
+// the same process as the live stream over [LoadStart, Start), with as
+// many records per unit of time.
+func (c *Community) HistoryRecords() int {
+	if c.cfg.Events == 0 || c.cfg.History <= 0 {
+		return 0
+	}
+	return int(float64(c.cfg.History.Milliseconds()) / c.streamStep)
+}
+
+// NextHistory returns the next record of the history; call it
+// HistoryRecords times, after Initial for every member and before NextLive.
+func (c *Community) NextHistory() Record {
+	c.historied++
+	r, _ := c.Live(ms(c.LoadStart()) + int64(float64(c.historied)*c.streamStep) - 1)
+	return r
 }
 
 // NextLive returns the next record of the backlog's live stream, whose ts

@@ -10,7 +10,8 @@ import (
 // Dataset counts what WriteDataset wrote.
 type Dataset struct {
 	Definitions int // definitions records
-	LoadRecords int // initial load: one profile and one properties record per member
+	LoadRecords int // initial load: one profile and one properties record per member, then the history
+	History     int // of LoadRecords, the records of the history before the live stream
 	LiveRecords int // live stream
 }
 
@@ -45,6 +46,13 @@ func (c *Community) WriteDataset(load, live io.Writer) (Dataset, error) {
 			}
 			ds.LoadRecords += 2
 		}
+	}
+	for n := c.HistoryRecords(); n > 0; n-- {
+		if err := write(lw, c.NextHistory()); err != nil {
+			return ds, err
+		}
+		ds.LoadRecords++
+		ds.History++
 	}
 	for n := 0; n < c.cfg.Events; n++ {
 		if err := write(vw, c.NextLive()); err != nil {

@@ -88,6 +88,18 @@ func (n *Naive) Apply(rec engine.Record) { n.apply(rec, true) }
 // memberships up to date.
 func (n *Naive) Load(rec engine.Record) { n.apply(rec, false) }
 
+// Observe advances the event clock to a member record's ts without
+// applying it: a loader that keeps only some members still sees the
+// clock of the whole input.
+func (n *Naive) Observe(rec engine.Record) {
+	if rec.Kind == engine.KindDefinitions {
+		return
+	}
+	if mc, rerr := engine.DecodeMember(rec, n.lim, n.defs); rerr == nil && mc.TS > n.now {
+		n.now = mc.TS
+	}
+}
+
 // EvaluateAll re-evaluates every group for every member at the current
 // now (flips count as Events).
 func (n *Naive) EvaluateAll() {
@@ -282,6 +294,8 @@ func (r *runner) naive(context.Context) error {
 	_, ld, err := one(r.load, -1, func(rec engine.Record) {
 		if rec.Kind == engine.KindDefinitions || touched == nil || touched[string(rec.Key)] {
 			n.Load(rec)
+		} else {
+			n.Observe(rec)
 		}
 	})
 	if err != nil {
