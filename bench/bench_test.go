@@ -20,6 +20,7 @@ var contractFields = []string{
 	"raw_consume_events_per_sec", "events_per_sec", "process_events_per_sec", "naive_events_per_sec",
 	"latency_p50_ms", "latency_p99_ms", "backfill_members_per_sec", "backfill_scan_members_per_sec",
 	"peak_rss_bytes", "state_bytes_per_member", "members", "groups", "events",
+	"events_per_record", "pipe_ceiling_events_per_sec", "serve_rss_bytes_per_member", "load_average",
 }
 
 // TestRunTiny runs the whole harness on a tiny community and checks that
@@ -69,7 +70,8 @@ func TestRunTiny(t *testing.T) {
 		t.Fatalf("JSON fields:\n got %v\nwant %v", got, want)
 	}
 	for _, k := range []string{"raw_consume_events_per_sec", "events_per_sec", "process_events_per_sec", "naive_events_per_sec",
-		"backfill_members_per_sec", "backfill_scan_members_per_sec", "peak_rss_bytes", "state_bytes_per_member"} {
+		"backfill_members_per_sec", "backfill_scan_members_per_sec", "peak_rss_bytes", "state_bytes_per_member",
+		"events_per_record", "pipe_ceiling_events_per_sec"} {
 		if m[k] <= 0 {
 			t.Errorf("%s = %v, want > 0", k, m[k])
 		}

@@ -432,7 +432,7 @@ func (c *Community) Template(i int) string {
 // id (as Definitions names them), or "" for another group.
 func (c *Community) GroupTemplate(id string) string {
 	var i int
-	if _, err := fmt.Sscanf(id, "g%04d", &i); err != nil || i < 0 || i >= c.cfg.Groups {
+	if _, err := fmt.Sscanf(id, "g%04d", &i); err != nil || i < 0 || i >= slices.Max(c.groupsOf) {
 		return ""
 	}
 	return c.Template(i)

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/smartgroups/smartgroups/connectors/file"
 	"github.com/smartgroups/smartgroups/engine"
@@ -118,5 +120,60 @@ func TestCommunityRetriesAreRealRetries(t *testing.T) {
 	got, want := run(all), run(withoutRetries.Bytes())
 	if got != want {
 		t.Errorf("retries changed the output: %d lines with them, %d without", strings.Count(got, "\n"), strings.Count(want, "\n"))
+	}
+}
+
+// TestModesSeeSameWork runs serve (event clock), file mode and the naive
+// evaluator over the same records and checks that they end the live
+// stream with the same memberships: they evaluated the same rules at the
+// same instants. The order of intermediate flips may differ across
+// partitions and topics; the final table may not.
+func TestModesSeeSameWork(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a broker and serve")
+	}
+	o := DefaultOptions()
+	o.Community.Members, o.Community.Groups, o.Community.Events = 400, 48, 4000
+	o.NaiveEvents, o.ProcessEvents = -1, -1
+	o.LatencyDuration = time.Second
+	o.DataDir = t.TempDir()
+	var log bytes.Buffer
+	o.Log = &log
+	o.normalize()
+	r := &runner{o: o, res: &Result{}, keepFinal: true}
+	r.log = func(format string, args ...any) { fmt.Fprintf(&log, format+"\n", args...) }
+	r.dir = o.DataDir
+	r.res.Events, r.res.Members = o.Community.Events, o.Community.Members
+	r.res.Details.PhaseCPU = map[string]time.Duration{}
+	defer r.closeBroker()
+	ctx := context.Background()
+	for _, step := range []func(context.Context) error{r.generate, r.startBroker, r.topics, r.serveLoad, r.produceLive,
+		r.process, r.naive, r.serve} {
+		if err := step(ctx); err != nil {
+			t.Fatalf("%v\n%s", err, log.String())
+		}
+	}
+	if len(r.finalProcess) == 0 {
+		t.Fatal("file mode ends with no membership")
+	}
+	for name, got := range map[string]map[string]bool{"serve": r.finalServe, "naive": r.finalNaive} {
+		var missing, extra []string
+		for k := range r.finalProcess {
+			if !got[k] {
+				missing = append(missing, k)
+			}
+		}
+		for k := range got {
+			if !r.finalProcess[k] {
+				extra = append(extra, k)
+			}
+		}
+		if len(missing)+len(extra) > 0 {
+			t.Errorf("%s ends with %d memberships, file mode with %d: %d missing (%.5v), %d extra (%.5v)", name, len(got),
+				len(r.finalProcess), len(missing), missing, len(extra), extra)
+		}
+	}
+	if r.res.EventsPerRecord <= 0 || r.res.Details.ServeEvents == 0 {
+		t.Errorf("serve: %d events, %.2f per record", r.res.Details.ServeEvents, r.res.EventsPerRecord)
 	}
 }

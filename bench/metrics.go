@@ -15,6 +15,10 @@ type scrape struct {
 	at       time.Time
 	consumed float64 // member records
 	commits  float64
+	events   float64 // membership changes
+	// recordEvents are the membership changes caused by records (every
+	// reason but time).
+	recordEvents float64
 }
 
 func scrapeMetrics(ctx context.Context, url string) (scrape, error) {
@@ -40,6 +44,12 @@ func scrapeMetrics(ctx context.Context, url string) (scrape, error) {
 			s.consumed += metricValue(line)
 		case strings.HasPrefix(line, `smartgroups_transactions_total{result="commit"}`):
 			s.commits = metricValue(line)
+		case strings.HasPrefix(line, "smartgroups_membership_changes_total{"):
+			v := metricValue(line)
+			s.events += v
+			if !strings.Contains(line, `reason="time"`) {
+				s.recordEvents += v
+			}
 		}
 	}
 	s.at = time.Now()

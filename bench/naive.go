@@ -109,6 +109,21 @@ func (n *Naive) EvaluateAll() {
 	}
 }
 
+// Memberships returns the current memberships, as
+// "<spot>/<group>/<member>".
+func (n *Naive) Memberships() map[string]bool {
+	out := map[string]bool{}
+	for k, m := range n.members {
+		spot, member, _ := strings.Cut(k, "/")
+		for g, in := range m.groups {
+			if in {
+				out[spot+"/"+g+"/"+member] = true
+			}
+		}
+	}
+	return out
+}
+
 // Members returns how many members the evaluator holds.
 func (n *Naive) Members() int { return len(n.members) }
 
@@ -257,7 +272,7 @@ func (r *runner) naive(context.Context) error {
 	dd := &r.res.Details
 	limit := prefix(r.o.NaiveEvents, DefaultNaiveEvents, r.res.Events)
 	var touched map[string]bool
-	if r.o.Postgres == "" {
+	if r.o.Postgres == "" && !r.keepFinal {
 		var err error
 		if touched, err = liveKeys(r.live, limit); err != nil {
 			return err
@@ -316,6 +331,12 @@ func (r *runner) naive(context.Context) error {
 	r.res.NaiveEventsPerSec = float64(dd.NaiveRecords) / d.Seconds()
 	if r.o.Postgres != "" { // the comparator reads the final member state
 		r.naiveModel = n
+	}
+	if r.keepFinal {
+		// No timers: bring every member to the stream's last instant, as
+		// the engine's timers do, then read the memberships.
+		n.EvaluateAll()
+		r.finalNaive = n.Memberships()
 	}
 	r.log("naive: %d of %d live records in %s: %.0f records/s (%d rule evaluations, %d flips)", dd.NaiveRecords, r.res.Events,
 		d.Round(time.Millisecond), r.res.NaiveEventsPerSec, dd.NaiveEvals, dd.NaiveEvents)

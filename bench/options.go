@@ -24,11 +24,23 @@ type Options struct {
 	// LatencyDuration is how long the fixed-load latency phase offers
 	// records. Default 20s.
 	LatencyDuration time.Duration
-	// ServeClock is serve's clock: engine.ClockWall (default, the serve
-	// default) or engine.ClockEvent (a deterministic replay: the live
-	// stream's 30 days of timers fire during the run). File mode always
-	// uses the event clock (its default).
+	// ServeClock is serve's clock in the throughput phases:
+	// engine.ClockEvent (default: the clock of file mode and of the naive
+	// evaluator, so every mode evaluates the same rules at the same
+	// instants) or engine.ClockWall. The latency phase always runs serve on
+	// the wall clock, whose timers it measures.
 	ServeClock engine.ClockMode
+	// ServeCommand, when set, runs serve as a separate process: the
+	// command (e.g. the smartgroups binary) to which "serve" and its flags
+	// are appended; serve's peak RSS is then its own
+	// (serve_rss_bytes_per_member). Empty: serve runs in this process, and
+	// its memory is not measured apart. CPUProfile and MemProfile need
+	// serve in this process.
+	ServeCommand []string
+	// Repeat runs the throughput phases (each mode over the same live
+	// stream, on fresh topics and state) this many times; the headline
+	// numbers are the medians. Default 1.
+	Repeat int
 	// CPUProfile, when set, receives a CPU profile of the serve
 	// throughput phase (the hot path end to end).
 	CPUProfile string
@@ -95,7 +107,7 @@ func prefix(opt, def, events int) int {
 // DefaultOptions returns the defaults documented on Options.
 func DefaultOptions() Options {
 	return Options{Community: DefaultCommunityConfig(), Partitions: 6, BatchSize: 1000, LatencyDuration: 20 * time.Second,
-		ServeClock: engine.ClockWall}
+		ServeClock: engine.ClockEvent, Repeat: 1}
 }
 
 // QuickOptions is the --quick size: finishes in well under 3 minutes on 2
@@ -121,8 +133,11 @@ func (o *Options) normalize() {
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
-	if o.ServeClock != engine.ClockEvent {
-		o.ServeClock = engine.ClockWall
+	if o.ServeClock != engine.ClockWall {
+		o.ServeClock = engine.ClockEvent
+	}
+	if o.Repeat <= 0 {
+		o.Repeat = d.Repeat
 	}
 	o.Community = o.Community.withDefaults()
 }

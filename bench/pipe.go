@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -128,4 +129,63 @@ func PipeCeiling(ctx context.Context, c PipeConfig) (float64, error) {
 		}
 	}
 	return float64(got) / time.Since(start).Seconds(), nil
+}
+
+// pipe measures the pipe ceiling over the live stream, with serve's events
+// per record and mean event size.
+func (r *runner) pipe(ctx context.Context) error {
+	size, err := r.meanEventBytes(ctx)
+	if err != nil {
+		return err
+	}
+	opts, err := r.kc.ClientOpts()
+	if err != nil {
+		return err
+	}
+	topic := r.kc.TopicPrefix + "pipe"
+	cl, err := r.client()
+	if err != nil {
+		return err
+	}
+	_, err = kadm.NewClient(cl).CreateTopic(ctx, r.kc.Partitions, -1, nil, topic)
+	cl.Close()
+	if err != nil {
+		return fmt.Errorf("create %s: %w", topic, err)
+	}
+	t := time.Now()
+	rate, err := PipeCeiling(ctx, PipeConfig{ClientOpts: opts, From: r.liveStart, Records: r.res.Events,
+		EventsPerRecord: r.res.EventsPerRecord, EventBytes: size, Topic: topic, TransactionalID: r.kc.TransactionalIDPrefix + "pipe"})
+	if err != nil {
+		return err
+	}
+	dd := &r.res.Details
+	dd.Pipe, dd.PipeEventBytes = time.Since(t), size
+	r.res.PipeCeilingEventsPerSec = rate
+	r.log("pipe ceiling: %d records, %.2f events of %d bytes each per record: %.0f records/s", r.res.Events, r.res.EventsPerRecord, size, rate)
+	return nil
+}
+
+// meanEventBytes is the mean value size of the first (up to 2,000)
+// membership events serve published.
+func (r *runner) meanEventBytes(ctx context.Context) (int, error) {
+	cl, err := r.client(kgo.ConsumeTopics(r.kc.MembershipsTopic()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	n, bytes := 0, 0
+	for n < 2000 {
+		fs := cl.PollRecords(ctx, 2000-n)
+		if ctx.Err() != nil {
+			break
+		}
+		fs.EachRecord(func(rec *kgo.Record) { n, bytes = n+1, bytes+len(rec.Value) })
+	}
+	if n == 0 {
+		return 150, nil // no event published: a typical event's size
+	}
+	return bytes / n, nil
 }

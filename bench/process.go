@@ -15,6 +15,10 @@ import (
 // live stream, or its first ProcessEvents records, on the same state.
 func (r *runner) process(ctx context.Context) error {
 	dir := filepath.Join(r.dir, "process")
+	tally := &eventTally{comm: r.comm}
+	if r.keepFinal {
+		tally.final = map[string]bool{}
+	}
 	one := func(path string, lines int) (process.Stats, time.Duration, error) {
 		f, err := os.Open(path)
 		if err != nil {
@@ -26,7 +30,7 @@ func (r *runner) process(ctx context.Context) error {
 			in = &lineLimiter{r: in, left: lines}
 		}
 		t := time.Now()
-		st, err := process.Run(ctx, process.Options{DataDir: dir, BatchSize: r.o.BatchSize}, in, io.Discard, io.Discard)
+		st, err := process.Run(ctx, process.Options{DataDir: dir, BatchSize: r.o.BatchSize}, in, tally, io.Discard)
 		return st, time.Since(t), err
 	}
 	dd := &r.res.Details
@@ -38,12 +42,17 @@ func (r *runner) process(ctx context.Context) error {
 	dd.ProcessLoad = ld
 	r.log("process (file mode): initial load of %d records in %s: %.0f records/s, %d events", lst.Records, ld.Round(time.Millisecond),
 		float64(lst.Records)/ld.Seconds(), lst.Events)
+	tally.templates = map[string]int{}
 	st, d, err := one(r.live, dd.ProcessRecords)
 	if err != nil {
 		return err
 	}
 	dd.Process, dd.ProcessEvents, dd.ProcessDeadLetters = d, st.Events, lst.DeadLetters+st.DeadLetters
 	dd.ProcessRecords = st.Records
+	dd.TemplateEvents = tally.templates
+	if r.keepFinal {
+		r.finalProcess = members(tally.final)
+	}
 	r.res.ProcessEventsPerSec = float64(st.Records) / d.Seconds()
 	if dd.ProcessStateBytes, err = settledSize(dir); err != nil {
 		return err

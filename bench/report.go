@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -26,6 +29,21 @@ type Result struct {
 	Members                   int     `json:"members"`
 	Groups                    int     `json:"groups"`
 	Events                    int     `json:"events"`
+	// EventsPerRecord is serve's output membership events per input
+	// record of the live stream.
+	EventsPerRecord float64 `json:"events_per_record"`
+	// PipeCeilingEventsPerSec is the input records per second of a
+	// franz-go job that reads the live stream and publishes
+	// EventsPerRecord events of the mean size per input record in
+	// transactions of 1,000 input records: the I/O floor of this work.
+	PipeCeilingEventsPerSec float64 `json:"pipe_ceiling_events_per_sec"`
+	// ServeRSSBytesPerMember is the serve process's peak RSS over the
+	// throughput phase per member (0: serve ran in the benchmark's
+	// process, not measured apart).
+	ServeRSSBytesPerMember float64 `json:"serve_rss_bytes_per_member"`
+	// LoadAverage is the machine's 1-minute load average, the larger of
+	// the run's start and end (-1: unknown).
+	LoadAverage float64 `json:"load_average"`
 
 	Details Details `json:"-"`
 }
@@ -34,7 +52,8 @@ type Result struct {
 type Details struct {
 	Spots, Partitions, BatchSize int
 	ServeClock                   string
-	Definitions, LoadRecords     int // definitions and initial-load records (one profile, one properties per member)
+	Definitions, LoadRecords     int // definitions and initial-load records (one profile, one properties per member, then the history)
+	HistoryRecords               int // of LoadRecords: the activity history before the live stream
 	InputBytes                   int64
 	Embedded                     bool
 
@@ -50,6 +69,21 @@ type Details struct {
 	// needs them all).
 	ProcessRecords, NaiveRecords, NaiveMembers int
 	ServeEvents                                int64
+	// ServePeakRSS is the serve process's peak RSS in the throughput
+	// phase (0: serve ran in the benchmark's process).
+	ServePeakRSS int64
+	// TemplateEvents counts file mode's membership events over the live
+	// records it was timed over, by rule template of the group.
+	TemplateEvents map[string]int
+	// TemplateGroups counts the smart groups of each template.
+	TemplateGroups map[string]int
+	// Pipe is the pipe ceiling's duration; PipeEventBytes the output
+	// record size it wrote (serve's mean membership event).
+	Pipe           time.Duration
+	PipeEventBytes int
+	// Repeats are the headline numbers of each repetition when the
+	// throughput phases ran more than once (the headline is their median).
+	Repeats []Repeat
 
 	LatencyOffered  float64 // records/s
 	LatencyRecords  int
@@ -87,17 +121,26 @@ type Details struct {
 	GoMaxProcs, NumCPU int
 }
 
+// Repeat is one repetition's headline numbers.
+type Repeat struct {
+	Raw, Serve, Process, Naive, Pipe float64 // records/s
+	EventsPerRecord                  float64
+}
+
 // Targets of the benchmark contract.
 const (
 	TargetServeVsRaw        = 0.4  // events_per_sec / raw_consume_events_per_sec
 	TargetServeVsNaive      = 20.0 // events_per_sec / naive_events_per_sec, at 1k groups
 	TargetLatencyP99Ms      = 50.0
 	TargetBackfillIndexScan = 10.0 // backfill_members_per_sec / backfill_scan_members_per_sec
+	TargetServeVsPipe       = 0.3  // events_per_sec / pipe_ceiling_events_per_sec
+	TargetProcessVsServe    = 0.6  // process_events_per_sec / events_per_sec
+	TargetRSSPerMember      = 2048 // serve_rss_bytes_per_member at 1M members
 )
 
 // Ratios are the headline ratios.
 type Ratios struct {
-	ServeVsRaw, ServeVsNaive, BackfillIndexVsScan float64
+	ServeVsRaw, ServeVsNaive, BackfillIndexVsScan, ServeVsPipe, ProcessVsServe float64
 }
 
 // Ratios computes the headline ratios.
@@ -112,6 +155,8 @@ func (r *Result) Ratios() Ratios {
 		ServeVsRaw:          div(r.EventsPerSec, r.RawConsumeEventsPerSec),
 		ServeVsNaive:        div(r.EventsPerSec, r.NaiveEventsPerSec),
 		BackfillIndexVsScan: div(r.BackfillMembersPerSec, r.BackfillScanMembersPerSec),
+		ServeVsPipe:         div(r.EventsPerSec, r.PipeCeilingEventsPerSec),
+		ProcessVsServe:      div(r.ProcessEventsPerSec, r.EventsPerSec),
 	}
 }
 
@@ -120,7 +165,8 @@ func (r *Result) WriteJSON(w io.Writer) error {
 	clean := *r
 	for _, f := range []*float64{&clean.RawConsumeEventsPerSec, &clean.EventsPerSec, &clean.ProcessEventsPerSec,
 		&clean.NaiveEventsPerSec, &clean.LatencyP50Ms, &clean.LatencyP99Ms, &clean.BackfillMembersPerSec,
-		&clean.BackfillScanMembersPerSec, &clean.StateBytesPerMember} {
+		&clean.BackfillScanMembersPerSec, &clean.StateBytesPerMember, &clean.EventsPerRecord, &clean.PipeCeilingEventsPerSec,
+		&clean.ServeRSSBytesPerMember, &clean.LoadAverage} {
 		if math.IsNaN(*f) || math.IsInf(*f, 0) {
 			*f = -1
 		} else {
@@ -165,8 +211,8 @@ func (r *Result) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "smartgroups bench\n")
 	fmt.Fprintf(w, "  members %d, groups %d, live events %d, spots %d\n", r.Members, r.Groups, r.Events, d.Spots)
-	fmt.Fprintf(w, "  input: %d definitions, %d initial-load records (profile + properties per member), %d live records; %.1f MiB\n",
-		d.Definitions, d.LoadRecords, r.Events, float64(d.InputBytes)/(1<<20))
+	fmt.Fprintf(w, "  input: %d definitions, %d initial-load records (profile + properties per member, then %d records of history), %d live records; %.1f MiB\n",
+		d.Definitions, d.LoadRecords, d.HistoryRecords, r.Events, float64(d.InputBytes)/(1<<20))
 	fmt.Fprintf(w, "  initial load (not in the numbers below): serve %s (%.0f records/s), file mode %s\n", d.ServeLoad.Round(time.Millisecond),
 		float64(d.LoadRecords)/d.ServeLoad.Seconds(), d.ProcessLoad.Round(time.Millisecond))
 	fmt.Fprintf(w, "  %s, %d partitions, batch %d, GOMAXPROCS %d, %d CPUs, run took %s\n", broker, d.Partitions, d.BatchSize, d.GoMaxProcs, d.NumCPU,
@@ -193,8 +239,10 @@ func (r *Result) WriteTable(w io.Writer) error {
 		return fmt.Sprintf("first %d of %d live records", records, r.Events)
 	}
 	p("  raw_consume_events_per_sec\t%.0f\tfranz-go consumer, no processing, %s", r.RawConsumeEventsPerSec, d.RawConsume.Round(time.Millisecond))
-	p("  events_per_sec\t%.0f\tserve (%s clock), exactly-once, first consumed -> last committed, %s, %d membership events", r.EventsPerSec,
-		d.ServeClock, d.Serve.Round(time.Millisecond), d.ServeEvents)
+	p("  pipe_ceiling_events_per_sec\t%.0f\tfranz-go consume + %.2f events of %d bytes per record published in transactions of 1,000 records, %s",
+		r.PipeCeilingEventsPerSec, r.EventsPerRecord, d.PipeEventBytes, d.Pipe.Round(time.Millisecond))
+	p("  events_per_sec\t%.0f\tserve (%s clock), exactly-once, first consumed -> last committed, %s, %d membership events (events_per_record %.2f)",
+		r.EventsPerSec, d.ServeClock, d.Serve.Round(time.Millisecond), d.ServeEvents, r.EventsPerRecord)
 	p("  process_events_per_sec\t%.0f\tfile mode (event clock), %s, %s, %d events, %d dead letters%s", r.ProcessEventsPerSec,
 		over(d.ProcessRecords), d.Process.Round(time.Millisecond), d.ProcessEvents, d.ProcessDeadLetters, perCPU("process", d.ProcessRecords))
 	p("  naive_events_per_sec\t%.0f\tevery group of the spot on each record, in memory, %s (%d members loaded), %s, %d evaluations", r.NaiveEventsPerSec,
@@ -216,6 +264,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 	}
 	p("  peak_rss_bytes\t%d\t%.0f MiB, whole process (%s; generator, all modes)%s", r.PeakRSSBytes, float64(r.PeakRSSBytes)/(1<<20),
 		brokerMem, phasePeaks(d.PhasePeakRSS))
+	p("  serve_rss_bytes_per_member\t%.0f\t%s", r.ServeRSSBytesPerMember, serveRSSText(d.ServePeakRSS))
 	p("  state_bytes_per_member\t%.0f\tserve state dir %.1f MiB reopened and flushed, %.1f MiB as left at shutdown (file mode: %.1f MiB)",
 		r.StateBytesPerMember, float64(d.StateBytes)/(1<<20), float64(d.StateBytesAtShutdown)/(1<<20), float64(d.ProcessStateBytes)/(1<<20))
 	if d.BrokerBytes != nil {
@@ -230,8 +279,21 @@ func (r *Result) WriteTable(w io.Writer) error {
 		naiveNote = fmt.Sprintf(" (target is for 1k groups; this run has %d)", r.Groups)
 	}
 	p("  events_per_sec / naive_events_per_sec\t%.3f\t>= %.0f: %s%s", ra.ServeVsNaive, TargetServeVsNaive, ratioVerdict(ra.ServeVsNaive, TargetServeVsNaive), naiveNote)
+	p("  events_per_sec / pipe_ceiling_events_per_sec\t%.3f\t>= %.1f: %s", ra.ServeVsPipe, TargetServeVsPipe, ratioVerdict(ra.ServeVsPipe, TargetServeVsPipe))
+	p("  process_events_per_sec / events_per_sec\t%.3f\t>= %.1f: %s", ra.ProcessVsServe, TargetProcessVsServe, ratioVerdict(ra.ProcessVsServe, TargetProcessVsServe))
+	rssNote := ""
+	if r.Members < 1_000_000 {
+		rssNote = fmt.Sprintf(" (target is for 1M members; this run has %d)", r.Members)
+	}
+	rss := r.ServeRSSBytesPerMember
+	if rss <= 0 {
+		rss = math.NaN()
+	}
+	p("  serve_rss_bytes_per_member\t%.0f\t<= %d: %s%s", rss, TargetRSSPerMember, ratioVerdict(-rss, -TargetRSSPerMember), rssNote)
 	p("  latency_p99_ms\t%.1f\t< %.0f: %s", r.LatencyP99Ms, TargetLatencyP99Ms, verdict(r.LatencyP99Ms >= 0 && r.LatencyP99Ms < TargetLatencyP99Ms))
 	p("  backfill indexed / scan\t%.2f\t>= %.0f: %s", ra.BackfillIndexVsScan, TargetBackfillIndexScan, ratioVerdict(ra.BackfillIndexVsScan, TargetBackfillIndexScan))
+	writeTemplates(p, d, r.Events)
+	writeRepeats(p, d.Repeats)
 	if pg := d.Postgres; pg != nil {
 		p("\t")
 		p("PostgreSQL comparator (%s)\t\t", pg.Version)
@@ -261,4 +323,86 @@ func phasePeaks(m map[string]int64) string {
 		}
 	}
 	return "; per phase MiB: " + strings.Join(parts, ", ")
+}
+
+func serveRSSText(peak int64) string {
+	if peak <= 0 {
+		return "not measured: serve ran in the benchmark's process (use the smartgroups binary)"
+	}
+	return fmt.Sprintf("serve process peak RSS in the throughput phase %.0f MiB (its own: no broker, no generator)", float64(peak)/(1<<20))
+}
+
+// writeTemplates writes file mode's events per live record by rule
+// template.
+func writeTemplates(p func(string, ...any), d Details, events int) {
+	if len(d.TemplateEvents) == 0 || d.ProcessRecords == 0 {
+		return
+	}
+	p("\t")
+	p("events per 1,000 live records by rule template (file mode, %d records)\tevents\tgroups", d.ProcessRecords)
+	names := slices.Sorted(maps.Keys(d.TemplateGroups))
+	slices.SortStableFunc(names, func(a, b string) int { return d.TemplateEvents[b] - d.TemplateEvents[a] })
+	for _, n := range names {
+		p("  %s\t%.1f\t%d", n, 1000*float64(d.TemplateEvents[n])/float64(d.ProcessRecords), d.TemplateGroups[n])
+	}
+	_ = events
+}
+
+// writeRepeats writes each repetition's numbers.
+func writeRepeats(p func(string, ...any), reps []Repeat) {
+	if len(reps) < 2 {
+		return
+	}
+	p("\t")
+	p("repetitions (records/s; the headline is the median)\traw / pipe / serve / process / naive\tevents per record")
+	for i, x := range reps {
+		p("  %d\t%.0f / %.0f / %.0f / %.0f / %.0f\t%.2f", i+1, x.Raw, x.Pipe, x.Serve, x.Process, x.Naive, x.EventsPerRecord)
+	}
+}
+
+// median sets the headline rates to the medians of the repetitions and
+// records each repetition (nothing changes with one).
+func (r *Result) median(reps []Result) {
+	if len(reps) < 2 {
+		return
+	}
+	med := func(f func(Result) float64) float64 {
+		vs := make([]float64, len(reps))
+		for i, x := range reps {
+			vs[i] = f(x)
+		}
+		slices.Sort(vs)
+		if len(vs)%2 == 1 {
+			return vs[len(vs)/2]
+		}
+		return (vs[len(vs)/2-1] + vs[len(vs)/2]) / 2
+	}
+	r.Details.Repeats = r.Details.Repeats[:0]
+	for _, x := range reps {
+		r.Details.Repeats = append(r.Details.Repeats, Repeat{Raw: x.RawConsumeEventsPerSec, Serve: x.EventsPerSec,
+			Process: x.ProcessEventsPerSec, Naive: x.NaiveEventsPerSec, Pipe: x.PipeCeilingEventsPerSec, EventsPerRecord: x.EventsPerRecord})
+	}
+	r.RawConsumeEventsPerSec = med(func(x Result) float64 { return x.RawConsumeEventsPerSec })
+	r.EventsPerSec = med(func(x Result) float64 { return x.EventsPerSec })
+	r.ProcessEventsPerSec = med(func(x Result) float64 { return x.ProcessEventsPerSec })
+	r.NaiveEventsPerSec = med(func(x Result) float64 { return x.NaiveEventsPerSec })
+	r.PipeCeilingEventsPerSec = med(func(x Result) float64 { return x.PipeCeilingEventsPerSec })
+	r.EventsPerRecord = med(func(x Result) float64 { return x.EventsPerRecord })
+	r.LatencyP50Ms = med(func(x Result) float64 { return x.LatencyP50Ms })
+	r.LatencyP99Ms = med(func(x Result) float64 { return x.LatencyP99Ms })
+	r.ServeRSSBytesPerMember = med(func(x Result) float64 { return x.ServeRSSBytesPerMember })
+	r.StateBytesPerMember = med(func(x Result) float64 { return x.StateBytesPerMember })
+}
+
+// loadAvg1 is the 1-minute load average of a loadAvg text, or -1.
+func loadAvg1(s string) float64 {
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return -1
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return -1
+	}
+	return v
 }

@@ -39,20 +39,32 @@ func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) 
 // peakRSS returns the peak resident set size (VmHWM) of this process, or
 // getrusage's maxrss when /proc is not available.
 func peakRSS() int64 {
-	if b, err := os.ReadFile("/proc/self/status"); err == nil {
-		for line := range strings.SplitSeq(string(b), "\n") {
-			if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-				f := strings.Fields(rest)
-				if len(f) >= 1 {
-					kb, err := strconv.ParseInt(f[0], 10, 64)
-					if err == nil {
-						return kb * 1024
-					}
+	if v := statusHWM("/proc/self/status"); v > 0 {
+		return v
+	}
+	return rusagePeakRSS()
+}
+
+// processPeakRSS returns the peak resident set size of another process,
+// or 0 when unknown.
+func processPeakRSS(pid int) int64 { return statusHWM(fmt.Sprintf("/proc/%d/status", pid)) }
+
+// statusHWM reads VmHWM from a /proc status file, in bytes (0: unknown).
+func statusHWM(path string) int64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			if f := strings.Fields(rest); len(f) >= 1 {
+				if kb, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+					return kb * 1024
 				}
 			}
 		}
 	}
-	return rusagePeakRSS()
+	return 0
 }
 
 // postgresServerCPU returns the CPU seconds used so far by the PostgreSQL

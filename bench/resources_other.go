@@ -24,3 +24,6 @@ func peakRSS() int64 { return rusagePeakRSS() }
 
 // postgresServerCPU reports that the server's CPU time is unknown.
 func postgresServerCPU(int) (float64, bool) { return 0, false }
+
+// processPeakRSS reports another process's peak RSS as unknown (0).
+func processPeakRSS(int) int64 { return 0 }

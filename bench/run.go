@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -35,7 +36,14 @@ type runner struct {
 	log       func(format string, args ...any)
 
 	emb        *kafka.Embedded
+	brokers    []string
 	naiveModel *Naive
+
+	// keepFinal makes file mode, the naive evaluator and serve keep the
+	// memberships they end the live stream with ("<spot>/<group>/<member>"),
+	// for the test that they all did the same work.
+	keepFinal                            bool
+	finalProcess, finalNaive, finalServe map[string]bool
 }
 
 // Run generates the community, loads it and measures every mode on the
@@ -78,12 +86,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	d.GoMaxProcs, d.NumCPU = runtime.GOMAXPROCS(0), runtime.NumCPU()
 	r.res.Members, r.res.Groups, r.res.Events = o.Community.Members, o.Community.Groups, o.Community.Events
 
-	steps := []struct {
+	type step struct {
 		name string
 		fn   func(context.Context) error
-	}{
-		{"generate", r.generate},
-		{"broker", r.broker},
+	}
+	setup := []step{{"generate", r.generate}, {"broker", r.startBroker}}
+	phases := []step{
+		{"topics", r.topics},
 		{"serve-load", r.serveLoad},
 		{"produce-live", r.produceLive},
 		{"raw", r.rawConsume},
@@ -91,27 +100,21 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		{"backfill", r.backfill},
 		{"naive", r.naive},
 		{"serve", r.serve},
+		{"pipe", r.pipe},
 	}
 	switch {
 	case o.LoadOnly:
-		steps = steps[:3]
+		phases = phases[:2]
 	case o.ServeOnly:
-		kept := steps[:0]
-		for _, s := range steps {
-			if s.name != "process" && s.name != "backfill" && s.name != "naive" {
-				kept = append(kept, s)
-			}
-		}
-		steps = kept
+		phases = slices.DeleteFunc(phases, func(s step) bool {
+			return s.name == "process" || s.name == "backfill" || s.name == "naive"
+		})
 	}
 	if !o.LoadOnly && o.Postgres != "" {
-		steps = append(steps, struct {
-			name string
-			fn   func(context.Context) error
-		}{"postgres", r.postgres})
+		phases = append(phases, step{"postgres", r.postgres})
 	}
 	defer r.closeBroker()
-	for _, s := range steps {
+	runStep := func(s step) error {
 		// Give back what earlier phases freed, so that each phase's peak
 		// is its own.
 		debug.FreeOSMemory()
@@ -120,7 +123,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		err := s.fn(ctx)
 		d.PhaseCPU[s.name] = cpuTime() - cpu0
 		if err != nil {
-			return r.res, fmt.Errorf("bench: %s: %w", s.name, err)
+			return fmt.Errorf("bench: %s: %w", s.name, err)
 		}
 		if p := peakRSS(); p > 0 {
 			if phasePeakRSS {
@@ -128,9 +131,37 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			}
 			r.res.PeakRSSBytes = max(r.res.PeakRSSBytes, p)
 		}
+		return nil
 	}
-	d.Duration = time.Since(start)
+	for _, s := range setup {
+		if err := runStep(s); err != nil {
+			return r.res, err
+		}
+	}
+	var reps []Result
+	for rep := 1; rep <= o.Repeat; rep++ {
+		if o.Repeat > 1 {
+			r.log("repetition %d of %d", rep, o.Repeat)
+		}
+		for _, dir := range []string{"serve", "process"} {
+			if err := os.RemoveAll(filepath.Join(r.dir, dir)); err != nil {
+				return r.res, fmt.Errorf("bench: %w", err)
+			}
+		}
+		for _, s := range phases {
+			if rep > 1 && (s.name == "backfill" || s.name == "postgres") {
+				continue // measured once: they do not read the stream
+			}
+			if err := runStep(s); err != nil {
+				return r.res, err
+			}
+		}
+		reps = append(reps, *r.res)
+	}
+	r.res.median(reps)
 	d.LoadAvgEnd = loadAvg()
+	r.res.LoadAverage = max(loadAvg1(d.LoadAvgStart), loadAvg1(d.LoadAvgEnd))
+	d.Duration = time.Since(start)
 	r.log("done in %s", d.Duration.Round(time.Millisecond))
 	return r.res, nil
 }
@@ -158,7 +189,13 @@ func (r *runner) generate(context.Context) error {
 		return err
 	}
 	d := &r.res.Details
-	d.Definitions, d.LoadRecords = ds.Definitions, ds.LoadRecords
+	d.Definitions, d.LoadRecords, d.HistoryRecords = ds.Definitions, ds.LoadRecords, ds.History
+	d.TemplateGroups = map[string]int{}
+	for s := range r.comm.spots {
+		for i := 0; i < r.comm.groupsOf[s]; i++ {
+			d.TemplateGroups[r.comm.Template(i)]++
+		}
+	}
 	d.InputBytes = fileSize(r.load) + fileSize(r.live)
 	d.Generate = time.Since(t)
 	r.log("generated %d definitions, %d initial-load and %d live records (%d members, %d groups, %.1f MiB) in %s",
@@ -167,36 +204,45 @@ func (r *runner) generate(context.Context) error {
 	return nil
 }
 
-func (r *runner) broker(ctx context.Context) error {
-	brokers := r.o.Brokers
-	if len(brokers) == 0 {
-		ec := kafka.EmbeddedConfig{Addr: "127.0.0.1:0"}
-		if !r.o.BrokerInMemory {
-			// Logs in files (page cache, no fsync): a large run's topics
-			// would not fit in memory next to everything else.
-			ec.DataDir = filepath.Join(r.dir, "broker")
-			if err := os.RemoveAll(ec.DataDir); err != nil {
-				return err
-			}
-			r.res.Details.BrokerOnDisk = true
-		}
-		// The embedded broker compacts inside its request loop, hourly by
-		// default; at full size a pass over tens of GiB of logs blocks
-		// every client for minutes (group sessions time out), which a real
-		// broker's log cleaner, running beside request handling, does not
-		// do. The run's topics are left uncompacted.
-		ec.Opts = append(ec.Opts, kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": "8640000000"}))
-		emb, err := kafka.StartEmbedded(ec)
-		if err != nil {
+// startBroker starts the embedded broker unless brokers are given.
+func (r *runner) startBroker(context.Context) error {
+	r.brokers = r.o.Brokers
+	if len(r.brokers) > 0 {
+		return nil
+	}
+	ec := kafka.EmbeddedConfig{Addr: "127.0.0.1:0"}
+	if !r.o.BrokerInMemory {
+		// Logs in files (page cache, no fsync): a large run's topics
+		// would not fit in memory next to everything else.
+		ec.DataDir = filepath.Join(r.dir, "broker")
+		if err := os.RemoveAll(ec.DataDir); err != nil {
 			return err
 		}
-		r.emb = emb
-		brokers = []string{emb.Addr()}
-		r.res.Details.Embedded = true
+		r.res.Details.BrokerOnDisk = true
 	}
+	// The embedded broker compacts inside its request loop, hourly by
+	// default; at full size a pass over tens of GiB of logs blocks every
+	// client for minutes (group sessions time out), which a real broker's
+	// log cleaner, running beside request handling, does not do. The
+	// run's topics are left uncompacted.
+	ec.Opts = append(ec.Opts, kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": "8640000000"}))
+	emb, err := kafka.StartEmbedded(ec)
+	if err != nil {
+		return err
+	}
+	r.emb = emb
+	r.brokers = []string{emb.Addr()}
+	r.res.Details.Embedded = true
+	return nil
+}
+
+// topics creates a fresh set of topics (a new prefix, consumer group and
+// transactional ids: each repetition is a new deployment) and produces the
+// definitions and the initial load.
+func (r *runner) topics(ctx context.Context) error {
 	run := strconv.FormatInt(time.Now().UnixNano()%1e10, 36)
 	kc := kafka.DefaultConfig()
-	kc.Brokers = brokers
+	kc.Brokers = r.brokers
 	kc.TopicPrefix = "smartgroups.bench-" + run + "."
 	kc.GroupID = "smartgroups-bench-" + run
 	kc.TransactionalIDPrefix = "smartgroups-bench-" + run + "-txn-"
@@ -214,7 +260,7 @@ func (r *runner) broker(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.log("produced %d definitions and initial-load records to %s in %s (%.0f records/s)", n, strings.Join(brokers, ","),
+	r.log("produced %d definitions and initial-load records to %s in %s (%.0f records/s)", n, strings.Join(r.brokers, ","),
 		d.Round(time.Millisecond), float64(n)/d.Seconds())
 	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, kc.MemberTopics()...)
 	if err != nil {

@@ -24,18 +24,27 @@ type serveInstance struct {
 	events  atomic.Int64
 	// lastRecEvNs is when the last batch with events caused by records
 	// (not by timers) was committed: with the wall clock, timers keep
-	// firing and committing after the stream has been processed.
+	// firing and committing after the stream has been processed. Only an
+	// in-process serve reports it; a serve process is followed through
+	// its metrics.
 	lastRecEvNs atomic.Int64
+	// pid is the serve process's id (0: in this process).
+	pid int
 }
 
-// startServe runs serve.Run in the background on the benchmark's topics
-// and state directory, and waits until it is ready.
-func (r *runner) startServe(ctx context.Context) (*serveInstance, func() error, error) {
+// startServe runs serve with the given clock on the benchmark's topics and
+// state directory, and waits until it is ready: as a separate process when
+// Options.ServeCommand is set (so its memory is its own), else in this
+// process.
+func (r *runner) startServe(ctx context.Context, clock engine.ClockMode) (*serveInstance, func() error, error) {
+	if len(r.o.ServeCommand) > 0 {
+		return r.startServeProcess(ctx, clock)
+	}
 	cfg := serve.DefaultConfig()
 	cfg.Kafka = r.kc
 	cfg.DataDir = filepath.Join(r.dir, "serve")
 	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.Clock = r.o.ServeClock
+	cfg.Clock = clock
 	cfg.BatchSize = r.o.BatchSize
 	if r.o.MemberCache > 0 {
 		cfg.MemberCache = r.o.MemberCache
@@ -90,7 +99,7 @@ func (r *runner) serveLoad(ctx context.Context) error {
 		return err
 	}
 	defer stopProfile()
-	in, stop, err := r.startServe(ctx)
+	in, stop, err := r.startServe(ctx, r.o.ServeClock)
 	if err != nil {
 		return err
 	}
@@ -106,10 +115,13 @@ func (r *runner) serveLoad(ctx context.Context) error {
 	return stop()
 }
 
-// serve restarts serve over the live backlog, measures its throughput,
-// then the latency at a fixed load, and the state size after shutdown.
+// serve restarts serve over the live backlog and measures its
+// throughput with the throughput clock (the event clock by default, as
+// file mode and the naive evaluator), then restarts it with the wall clock
+// for the latency at a fixed load, and measures the state size after
+// shutdown.
 func (r *runner) serve(ctx context.Context) error {
-	in, stop, err := r.startServe(ctx)
+	in, stop, err := r.startServe(ctx, r.o.ServeClock)
 	if err != nil {
 		return err
 	}
@@ -120,7 +132,7 @@ func (r *runner) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if r.o.MemProfile != "" {
+	if r.o.MemProfile != "" && in.pid == 0 {
 		if err := writeHeapProfile(r.o.MemProfile); err != nil {
 			return err
 		}
@@ -128,8 +140,28 @@ func (r *runner) serve(ctx context.Context) error {
 	dd := &r.res.Details
 	dd.Serve, dd.ServeEvents = d, in.events.Load()
 	r.res.EventsPerSec = float64(r.res.Events) / d.Seconds()
-	r.log("serve (Kafka, exactly-once): %d live records in %s: %.0f records/s, %d membership events", r.res.Events, d.Round(time.Millisecond),
-		r.res.EventsPerSec, dd.ServeEvents)
+	r.res.EventsPerRecord = float64(dd.ServeEvents) / float64(r.res.Events)
+	if in.pid != 0 {
+		dd.ServePeakRSS = processPeakRSS(in.pid)
+		if dd.ServePeakRSS > 0 {
+			r.res.ServeRSSBytesPerMember = float64(dd.ServePeakRSS) / float64(r.res.Members)
+		}
+	}
+	r.log("serve (Kafka, exactly-once): %d live records in %s: %.0f records/s, %d membership events (%.2f per record)", r.res.Events,
+		d.Round(time.Millisecond), r.res.EventsPerSec, dd.ServeEvents, r.res.EventsPerRecord)
+	if err := stop(); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if r.keepFinal {
+		if r.finalServe, err = r.readMemberships(ctx); err != nil {
+			return err
+		}
+	}
+	in, stop, err = r.startServe(ctx, engine.ClockWall)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = stop() }()
 	if err := r.latency(ctx, in); err != nil {
 		return err
 	}
@@ -175,6 +207,7 @@ func (r *runner) caughtUp(ctx context.Context, in *serveInstance, want float64, 
 	}
 	start := time.Now()
 	var first, lastConsumed, lastChange time.Time
+	awaitCommit := false
 	if prev.consumed > 0 {
 		// Consumption began before the first scrape.
 		first, lastConsumed = start, start
@@ -197,6 +230,18 @@ func (r *runner) caughtUp(ctx context.Context, in *serveInstance, want float64, 
 		}
 		if s.commits != prev.commits || s.consumed != prev.consumed {
 			lastChange = mid
+		}
+		if in.pid != 0 {
+			// A serve process: its record-caused events are counted when
+			// processed; their batch commits at the next commit seen.
+			in.events.Store(int64(s.events))
+			if s.recordEvents != prev.recordEvents {
+				awaitCommit = true
+			}
+			if awaitCommit && s.commits != prev.commits {
+				in.lastRecEvNs.Store(mid.UnixNano())
+				awaitCommit = false
+			}
 		}
 		if s.consumed >= want && s.at.Sub(latest(lastConsumed, time.Unix(0, in.lastRecEvNs.Load()))) > settle {
 			break

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -15,6 +16,7 @@ func newBenchCmd() *cobra.Command {
 		quick   bool
 		jsonOut bool
 		clock   string
+		inProc  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "bench [--quick] [--json] [--members N --groups N --events N]",
@@ -27,6 +29,15 @@ serve end to end with exactly-once output, file mode, a naive evaluator that
 re-evaluates every group on every record, produce-to-visible latency at half
 the measured serve throughput, the backfill of a new group (index-narrowed
 and full scan), peak RSS and state size per member.
+
+Every mode evaluates the same records at the same instants: serve runs on
+the event clock in the throughput phases, like file mode and the naive
+evaluator (the latency phase restarts it on the wall clock). serve runs as
+a separate smartgroups serve process, so serve_rss_bytes_per_member is its
+own. pipe_ceiling_events_per_sec is a franz-go job that reads the live
+stream and publishes events_per_record events per record in transactions:
+the I/O floor of the work. --repeat N runs the throughput phases N times
+and reports the medians.
 
 --json prints one JSON object as the last line of stdout (the table then
 goes to stderr). --quick uses a small community that runs in under three
@@ -64,6 +75,14 @@ by default its first 200,000 and 1,000,000 records (--naive-events,
 				return err
 			}
 			o.ServeClock = serveClock
+			if !inProc && o.CPUProfile == "" && o.MemProfile == "" && o.LoadCPUProfile == "" {
+				// serve in its own process, so that its memory is its own.
+				exe, err := os.Executable()
+				if err != nil {
+					return fmt.Errorf("bench: the smartgroups binary to run serve: %w", err)
+				}
+				o.ServeCommand = []string{exe}
+			}
 			o.Log = cmd.ErrOrStderr()
 			res, err := bench.Run(cmd.Context(), o)
 			if err != nil {
@@ -101,7 +120,9 @@ by default its first 200,000 and 1,000,000 records (--naive-events,
 	f.IntVar(&o.MemberCache, "member-cache", 0, "serve's member cache size (0: serve's default)")
 	f.Int64Var(&o.StateCacheBytes, "state-cache-bytes", 0, "serve's Pebble block cache in bytes (0: serve's default)")
 	f.StringVar(&o.Postgres, "postgres", "", "PostgreSQL DSN: also load the community into PostgreSQL and time SQL recomputing every group")
-	f.StringVar(&clock, "clock", "wall", "serve's clock: wall (the serve default) or event (replay: the stream's timers fire during the run); file mode always uses the event clock")
+	f.StringVar(&clock, "clock", "event", "serve's clock in the throughput phases: event (default: the clock of file mode and of the naive evaluator, so every mode does the same work) or wall; the latency phase always uses the wall clock")
+	f.IntVar(&o.Repeat, "repeat", 1, "run the throughput phases N times on fresh topics and state and report the medians")
+	f.BoolVar(&inProc, "serve-in-process", false, "run serve inside the benchmark's process (default: a separate smartgroups serve process, whose peak RSS is its own; the profiles need it in process)")
 	f.BoolVar(&quick, "quick", false, "small community (5k members, 200 groups, 20k live events, 8s latency phase)")
 	f.BoolVar(&jsonOut, "json", false, "print one JSON object as the last line of stdout (the table goes to stderr)")
 	return cmd
