@@ -12,25 +12,36 @@
 // and multi selects, form answers, activity counts with and without
 // resources, group triggers on static and smart groups, not/any/all), a
 // share of them (TimeShare, default 20%) with sliding time windows
-// (within_last, more_than_ago). Members get one profile and one properties
-// record (the initial load), then a live stream of Events records: a member
-// drawn with a power law (30% dormant, the rest Pareto α=1.5 capped at 1000×)
-// does something — 85% activities of 14 types over Zipf-popular resources,
-// 10% profile patches, 5% property or form updates. Tags, email domains,
-// campaigns and interests are Zipf-distributed; statuses, roles, languages,
-// plans and sizes follow fixed realistic weights. Live timestamps advance
-// evenly over the 30 days before the run, so time windows slide during the
+// (within_last, more_than_ago). The operands of each group are drawn from
+// a source of its own, so groups of one template differ as a real
+// community's do (1,000 groups hold over 950 distinct rules). Members get
+// one profile and one properties record (the initial load), whose
+// last_activity_at follows each member's own activity rate, then a
+// history: the same process as the live stream over the History (default
+// 7 days) before it, so that counts and windows start in a steady state
+// rather than in a one-time migration. Then a live stream of Events
+// records: a member drawn with a power law (30% dormant, the rest Pareto
+// α=1.5 capped at 1000×) does something — 85% activities of 14 types over
+// Zipf-popular resources, 10% profile patches, 5% property or form
+// updates; 1% of activities are producer retries, the member's own last
+// activity sent again byte for byte. Tags, email domains, campaigns and
+// interests are Zipf-distributed; statuses, roles, languages, plans and
+// sizes follow fixed realistic weights. Live timestamps advance evenly
+// over the 30 days before the run, so time windows slide during the
 // replay. The whole input is written once to an NDJSON file in the
 // `smartgroups process` line format; every mode reads those same records.
 //
 // # Method
 //
-// Run executes, in one process and on the same records:
+// Run executes, on the same records and with the same clock (the event
+// clock: now is the largest ts seen, so every mode evaluates the same
+// rules at the same instants):
 //
 //  1. raw consume: a franz-go consumer reads the member topics from the
 //     start and does nothing else (the input ceiling of the machine);
 //  2. file mode: process.Run over the NDJSON files, timed over the live
-//     stream's first ProcessEvents records (default 1M);
+//     stream's first ProcessEvents records (default 1M); its output is
+//     counted by rule template of the group;
 //  3. backfill: on the state file mode left, two group definitions are
 //     applied with engine.Process, one whose rule the posting lists narrow
 //     (a mid-popularity tag and a plan), one that no index narrows (an
@@ -41,18 +52,27 @@
 //     members in memory), timed over the live stream's first NaiveEvents
 //     records (default 200k); it loads only the members that prefix
 //     touches and evaluates each once before the timed part;
-//  5. serve: serve.Run in process on the pre-loaded topics with the event
+//  5. serve: `smartgroups serve` as a separate process (ServeCommand; in
+//     this process when unset) on the pre-loaded topics with the event
 //     clock and exactly-once output; throughput is member records divided
 //     by the time from the first record consumed to the last output
-//     transaction committed, both read from /metrics every 25 ms (and the
-//     OnEvents hook);
-//  6. latency: with serve caught up, live records are offered at half the
-//     measured serve throughput; each record's (spot, member, ts) is
-//     matched with the first membership event carrying it, read by a
-//     read_committed consumer; p50 and p99 over the records that caused an
-//     event;
-//  7. optionally, PostgreSQL: the final member state is loaded into tables
+//     transaction with record-caused events committed, read from /metrics
+//     every 25 ms; events_per_record is its membership events per record;
+//     serve_rss_bytes_per_member its process's peak RSS per member;
+//  6. latency: serve restarted on the wall clock; live records are
+//     offered at half the measured serve throughput; each record's (spot,
+//     member, ts) is matched with the first membership event carrying it,
+//     read by a read_committed consumer; p50 and p99 over the records that
+//     caused an event;
+//  7. pipe ceiling: a franz-go job reads the live stream and, per 1,000
+//     records, publishes events_per_record × 1,000 records of serve's mean
+//     event size in one transaction: the I/O floor of this work, without
+//     the engine;
+//  8. optionally, PostgreSQL: the final member state is loaded into tables
 //     and every group is recomputed with SQL.
+//
+// Repeat runs phases 1–7 (all but the backfill) that many times, each on
+// fresh topics, consumer group and state, and reports the medians.
 //
 // Throughputs count live member records per second; definitions are
 // excluded. Serve and the raw consumer read the whole live stream. Peak
@@ -73,6 +93,8 @@
 // # Files
 //
 // community.go and community_records.go generate the community,
+// pipe.go measures the pipe ceiling, final.go tallies output events and
+// final memberships, serve_process.go runs serve as a process,
 // dataset.go writes it as NDJSON; options.go holds Options; run.go is the
 // runner (Run) with its first phases, generate, broker and produce; then
 // one file per phase: consume.go (raw consume), process.go (file mode),
