@@ -7,7 +7,9 @@ import (
 	"github.com/smartgroups/smartgroups/engine/rule"
 )
 
-// MemberState is the stored state of one member (key 'm', JSON).
+// MemberState is the stored state of one member (key 'm'): the binary
+// encoding of state_binary.go, or JSON in stores and changelogs written
+// before it.
 type MemberState struct {
 	ID      string                     `json:"id"`
 	Profile rule.Profile               `json:"p"`
@@ -29,15 +31,19 @@ type MemberState struct {
 	Seqs map[string]uint64 `json:"q,omitempty"`
 }
 
-// EncodeMemberState encodes a member's stored state.
+// EncodeMemberState encodes a member's stored state (binary).
 func EncodeMemberState(st *MemberState) ([]byte, error) {
-	return appendMemberState(make([]byte, 0, 512), st), nil
+	var enc stateEncoder
+	return enc.append(make([]byte, 0, 256), st, sortedSeqs(st.Seqs)), nil
 }
 
 // DecodeMemberState decodes EncodeMemberState, or any JSON that
-// json.Unmarshal decodes into a MemberState, to the same state; the state
-// does not refer to v.
+// json.Unmarshal decodes into a MemberState (the encoding of earlier
+// versions), to the same state; the state does not refer to v.
 func DecodeMemberState(v []byte) (*MemberState, error) {
+	if len(v) > 0 && v[0] == binaryStateVersion {
+		return decodeBinaryState(v)
+	}
 	if st, ok := decodeStateFast(v, numStateKeys); ok {
 		return st, nil
 	}

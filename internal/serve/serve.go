@@ -60,13 +60,16 @@ type Config struct {
 	TickInterval time.Duration
 	// Limits bound records and rules. Default engine.DefaultLimits().
 	Limits engine.Limits
-	// MemberCache is how many decoded members (with their activity lists)
-	// stay in memory across batches. Default 100,000; 0 disables it.
+	// MemberCache is ignored.
+	//
+	// Deprecated: the members of owned partitions are always held in
+	// memory (docs/decisions.md); the setting is accepted so that existing
+	// deployments keep starting.
 	MemberCache int
 	// StateCacheBytes is the most memory the Pebble block cache takes.
-	// Default 1 GiB; it fills only as blocks are read, so a smaller state
-	// uses less. With more members than MemberCache, most member reads go
-	// to the store: size it towards the state's size on disk.
+	// Default 64 MiB: the record path reads nothing from the store (owned
+	// partitions are held in memory), so the cache serves only loading a
+	// partition and what the store itself reads.
 	StateCacheBytes int64
 	// Logger logs lifecycle events. Default: text to stderr.
 	Logger *slog.Logger
@@ -96,8 +99,7 @@ func DefaultConfig() Config {
 		BatchSize:       1000,
 		TickInterval:    200 * time.Millisecond,
 		Limits:          engine.DefaultLimits(),
-		MemberCache:     engine.DefaultConfig().MemberCacheSize,
-		StateCacheBytes: 1 << 30,
+		StateCacheBytes: 64 << 20,
 	}
 }
 
@@ -224,7 +226,6 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	ecfg := engine.DefaultConfig()
 	ecfg.Clock, ecfg.Limits, ecfg.Registerer, ecfg.Logger = cfg.Clock, cfg.Limits, reg, log
 	ecfg.Changelog, ecfg.DefinitionOffsets = true, true
-	ecfg.MemberCacheSize = cfg.MemberCache
 	ecfg.PartitionOf = partitionOf(cfg.Kafka.Topic(engine.KindProfiles), partitions)
 	eng, err := engine.New(st, ecfg)
 	if err != nil {
