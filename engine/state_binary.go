@@ -12,7 +12,9 @@ package engine
 //	0x01                      version (a JSON state starts with '{')
 //	uvarint flags             bit k < 7: profile string k is set;
 //	                          bits 7..11: invited_at, registered_at,
-//	                          last_activity_at, LastAct, Timer are set
+//	                          last_activity_at, LastAct, Timer are set;
+//	                          bit 12: the groups are not listed, they are
+//	                          those whose seq is odd
 //	str id
 //	str ...                   the profile strings that are set, in order
 //	varint ...                the instants that are set, in order
@@ -20,7 +22,7 @@ package engine
 //	list tags, list static_groups          (count, str...)
 //	map utm, map custom, map form          (count, (str key, str value)...),
 //	                                        keys sorted
-//	list groups                            sorted
+//	list groups                            sorted; absent with bit 12
 //	seqs                                   (count, (str group, uvarint seq)...),
 //	                                        groups strictly increasing
 
@@ -46,7 +48,11 @@ const (
 	flagLastActivityAt
 	flagLastAct
 	flagTimer
-	flagsKnown = flagTimer<<1 - 1
+	// flagGroupsBySeq: every flip of a group increments its seq and a
+	// member starts outside, so normally the groups are exactly those with
+	// an odd seq; the list is then left out (the encoder checks).
+	flagGroupsBySeq
+	flagsKnown = flagGroupsBySeq<<1 - 1
 )
 
 const numStateInstants = 5
@@ -90,6 +96,10 @@ func (enc *stateEncoder) append(b []byte, st *MemberState, seqs []groupSeq) []by
 			flags |= flagInvitedAt << i
 		}
 	}
+	bySeq := groupsBySeq(st.Groups, seqs)
+	if bySeq {
+		flags |= flagGroupsBySeq
+	}
 	b = append(b, binaryStateVersion)
 	b = binary.AppendUvarint(b, flags)
 	b = appendStr(b, st.ID)
@@ -110,13 +120,31 @@ func (enc *stateEncoder) append(b []byte, st *MemberState, seqs []groupSeq) []by
 	b = appendSortedMap(b, enc, p.UTM, func(b []byte, v string) []byte { return appendStr(b, v) })
 	b = appendSortedMap(b, enc, st.Custom, func(b []byte, v json.RawMessage) []byte { return appendBytes(b, v) })
 	b = appendSortedMap(b, enc, st.Form, func(b []byte, v json.RawMessage) []byte { return appendBytes(b, v) })
-	b = appendStrList(b, st.Groups)
+	if !bySeq {
+		b = appendStrList(b, st.Groups)
+	}
 	b = binary.AppendUvarint(b, uint64(len(seqs)))
 	for _, s := range seqs {
 		b = appendStr(b, s.group)
 		b = binary.AppendUvarint(b, s.seq)
 	}
 	return b
+}
+
+// groupsBySeq reports whether groups (sorted) are exactly the groups of
+// seqs whose seq is odd.
+func groupsBySeq(groups []string, seqs []groupSeq) bool {
+	i := 0
+	for _, s := range seqs {
+		if s.seq%2 == 0 {
+			continue
+		}
+		if i == len(groups) || groups[i] != s.group {
+			return false
+		}
+		i++
+	}
+	return i == len(groups)
 }
 
 func appendStr(b []byte, s string) []byte {
@@ -224,7 +252,10 @@ func (d *stateBuf) decode(v []byte) error {
 	d.utm = readMap(&r, d.utm, func(r *binReader) string { return r.str() })
 	d.cust = readMap(&r, d.cust, func(r *binReader) json.RawMessage { return r.bytes() })
 	d.form = readMap(&r, d.form, func(r *binReader) json.RawMessage { return r.bytes() })
-	groups := r.strList(&d.lists)
+	var groups [2]int
+	if flags&flagGroupsBySeq == 0 {
+		groups = r.strList(&d.lists)
+	}
 	n := r.count(2)
 	for range n {
 		g := groupSeq{r.str(), r.uvarint()}
@@ -232,6 +263,15 @@ func (d *stateBuf) decode(v []byte) error {
 			return errBinaryState
 		}
 		d.seqs = append(d.seqs, g)
+	}
+	if flags&flagGroupsBySeq != 0 {
+		groups[0] = len(d.lists)
+		for _, s := range d.seqs {
+			if s.seq%2 == 1 {
+				d.lists = append(d.lists, s.group)
+			}
+		}
+		groups[1] = len(d.lists)
 	}
 	if r.bad || r.off != len(v) {
 		return errBinaryState
