@@ -117,7 +117,7 @@ func (enc *stateEncoder) append(b []byte, st *MemberState, seqs []groupSeq) []by
 	b = binary.AppendUvarint(b, uint64(st.ActTypes))
 	b = appendStrList(b, p.Tags)
 	b = appendStrList(b, p.StaticGroups)
-	b = appendSortedMap(b, enc, p.UTM, func(b []byte, v string) []byte { return appendStr(b, v) })
+	b = appendSortedMap(b, enc, p.UTM, appendStr)
 	b = appendSortedMap(b, enc, st.Custom, func(b []byte, v json.RawMessage) []byte { return appendBytes(b, v) })
 	b = appendSortedMap(b, enc, st.Form, func(b []byte, v json.RawMessage) []byte { return appendBytes(b, v) })
 	if !bySeq {

@@ -60,11 +60,9 @@ type Config struct {
 	TickInterval time.Duration
 	// Limits bound records and rules. Default engine.DefaultLimits().
 	Limits engine.Limits
-	// MemberCache is ignored.
-	//
-	// Deprecated: the members of owned partitions are always held in
-	// memory (docs/decisions.md); the setting is accepted so that existing
-	// deployments keep starting.
+	// MemberCache is ignored, a deprecated setting: the members of owned
+	// partitions are always held in memory (docs/decisions.md). It is
+	// accepted so that existing deployments (--member-cache) keep starting.
 	MemberCache int
 	// StateCacheBytes is the most memory the Pebble block cache takes.
 	// Default 64 MiB: the record path reads nothing from the store (owned
