@@ -312,7 +312,7 @@ func (t *txn) erase(part int32, spot, id string) error {
 	ps := t.e.parts[part]
 	ps.setTimer(m.ss, m.ord, noTimer)
 	*slot = memSlot{due: noTimer}
-	t.e.free = append(t.e.free, m)
+	t.e.reuse(m)
 	t.e.liveMembers.Add(-1)
 	return nil
 }

@@ -49,6 +49,18 @@ func (e *Engine) newMember(t *txn, part int32, ss *spotState, ord uint32) *membe
 	return m
 }
 
+// maxFree bounds the members kept for reuse: a backfill that changes a
+// million members must not keep a million buffers afterwards.
+const maxFree = 4096
+
+// reuse keeps a member a transaction is done with for a later one.
+func (e *Engine) reuse(m *member) {
+	if len(e.free) < maxFree {
+		m.t, m.ss = nil, nil
+		e.free = append(e.free, m)
+	}
+}
+
 // nextSeq increments and returns the output seq of the member's key of a
 // group.
 func (m *member) nextSeq(group string) uint64 {

@@ -141,7 +141,7 @@ func (t *txn) memberByOrd(part int32, spot string, ord uint32) (*member, error) 
 	}
 	m := t.e.newMember(t, part, ss, ord)
 	if err := m.buf.decode(blob); err != nil {
-		t.e.free = append(t.e.free, m)
+		t.e.reuse(m)
 		return nil, fmt.Errorf("engine: member %s#%d: %w", spot, ord, err)
 	}
 	t.members[r] = m
@@ -153,7 +153,7 @@ func (t *txn) memberByOrd(part int32, spot string, ord uint32) (*member, error) 
 func (t *txn) release(m *member) {
 	if !m.dirty {
 		delete(t.members, memberRef{m.part, m.spot, m.ord})
-		t.e.free = append(t.e.free, m)
+		t.e.reuse(m)
 	}
 }
 
@@ -167,7 +167,7 @@ func (t *txn) close() {
 // recycle hands the transaction's members back for reuse.
 func (t *txn) recycle() {
 	for _, m := range t.members {
-		t.e.free = append(t.e.free, m)
+		t.e.reuse(m)
 	}
 	clear(t.members)
 }
