@@ -54,10 +54,11 @@ func DecodeMemberState(v []byte) (*MemberState, error) {
 	return st, nil
 }
 
-// queryState is the part of a stored MemberState that queries read:
-// everything rules evaluate and listings show, without the output seqs
-// and timer bookkeeping (cheaper to decode). Read transactions never
-// commit, so the partial states are never written back.
+// queryState is the part of a JSON MemberState that rules evaluate and
+// listings show, without the output seqs and timer bookkeeping: what
+// queries decoded when they read members from the store. They now read the
+// in-memory binary states; decodeQueryState stays covered by the JSON
+// decoder's differential tests until the legacy decoder is trimmed.
 type queryState struct {
 	ID      string                     `json:"id"`
 	Profile rule.Profile               `json:"p"`
