@@ -3,9 +3,9 @@ package engine
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
-	"sort"
 
 	"github.com/smartgroups/smartgroups/engine/rule"
 	"github.com/smartgroups/smartgroups/state"
@@ -114,33 +114,39 @@ func mergeValues(dst *map[string]json.RawMessage, patch map[string]json.RawMessa
 }
 
 // addActivity stores an activity unless its id was seen; returns deps.
+// The member's in-memory hashes of activity ids answer "new" without a
+// store read; a hash that is there is confirmed with the id's key, so a
+// collision never drops an activity.
 func (t *txn) addActivity(m *member, a *rule.Activity) ([]string, error) {
+	typ, known := actTypeIndex[a.Type]
+	if !known {
+		return nil, fmt.Errorf("engine: activity of unknown type %q", a.Type)
+	}
+	slot := &m.ss.slots[m.ord]
 	if a.ID != "" {
 		k := state.ActivityIDKey(m.part, m.spot, m.ord, a.ID)
-		_, seen, err := t.b.Get(k)
-		if err != nil {
-			return nil, err
-		}
-		if seen {
-			return nil, nil
+		h := hashID(a.ID)
+		if slot.seenID(h) {
+			_, seen, err := t.b.Get(k)
+			if err != nil {
+				return nil, err
+			}
+			if seen {
+				return nil, nil
+			}
 		}
 		if err := t.set(k, nil); err != nil {
 			return nil, err
 		}
+		slot.addSeen(h)
 	}
 	m.st.ActN++
 	m.st.ActTypes |= activityBit(a.Type)
 	if err := t.set(state.ActivityKey(m.part, m.spot, m.ord, a.Type, a.TS, m.st.ActN), []byte(a.Resource)); err != nil {
 		return nil, err
 	}
-	if acts, ok := m.acts[a.Type]; ok {
-		// Keep the loaded list in store order: by ts, then arrival.
-		i := sort.Search(len(acts), func(i int) bool { return acts[i].TS > a.TS })
-		acts = append(acts, rule.Activity{})
-		copy(acts[i+1:], acts[i:])
-		acts[i] = rule.Activity{Type: a.Type, TS: a.TS, Resource: a.Resource}
-		m.acts[a.Type] = acts
-	}
+	slot.addAct(actEntry{ts: a.TS, n: m.st.ActN, res: m.ss.res.intern(a.Resource), typ: typ})
+	m.actsOK &^= 1 << typ
 	deps := []string{"a." + a.Type}
 	if m.st.LastAct == nil || a.TS > *m.st.LastAct {
 		ts := a.TS
@@ -244,6 +250,7 @@ func (t *txn) erase(part int32, spot, id string) error {
 				if err := t.del(state.BlacklistKey(part, spot, g, id)); err != nil {
 					return err
 				}
+				delete(t.e.parts[part].black, blackEntry{spot, g, id})
 			}
 		}
 	}
@@ -260,18 +267,15 @@ func (t *txn) erase(part int32, spot, id string) error {
 		return err
 	}
 	terms := m.terms()
-	ap := state.ActivityPrefix(part, spot, m.ord, "")
-	err = t.b.Scan(ap, state.PrefixEnd(ap), func(k, v []byte) bool {
-		rest := k[len(ap):]
-		typ := string(rest[:bytes.IndexByte(rest, 0)])
+	slot := &m.ss.slots[m.ord]
+	actKeys := make([][]byte, 0, len(slot.acts))
+	for _, a := range slot.acts {
+		typ := actTypeNames[a.typ]
 		terms = append(terms, termActivity(typ))
-		if len(v) > 0 {
-			terms = append(terms, termActivityResource(typ, string(v)))
+		if a.res != 0 {
+			terms = append(terms, termActivityResource(typ, m.ss.res.name(a.res)))
 		}
-		return true
-	})
-	if err != nil {
-		return err
+		actKeys = append(actKeys, state.ActivityKey(part, spot, m.ord, typ, a.ts, a.n))
 	}
 	terms = append(terms, termAll)
 	slices.Sort(terms)
@@ -286,13 +290,16 @@ func (t *txn) erase(part int32, spot, id string) error {
 		}
 		t.e.timers.Add(-1)
 	}
-	for _, r := range [][2][]byte{
-		{ap, state.PrefixEnd(ap)},
-		{state.ActivityIDPrefix(part, spot, m.ord), state.PrefixEnd(state.ActivityIDPrefix(part, spot, m.ord))},
-	} {
-		if err := t.delRange(r[0], r[1]); err != nil {
-			return err
-		}
+	// The activity keys are known from the log; the activity ids are not
+	// kept in memory, so the changelog's deletes of their keys come from a
+	// scan (erasing is rare).
+	ap := state.ActivityPrefix(part, spot, m.ord, "")
+	if err := t.delKnownRange(ap, state.PrefixEnd(ap), actKeys); err != nil {
+		return err
+	}
+	ip := state.ActivityIDPrefix(part, spot, m.ord)
+	if err := t.delRange(ip, state.PrefixEnd(ip)); err != nil {
+		return err
 	}
 	if err := t.del(state.MemberKey(part, spot, m.ord)); err != nil {
 		return err
@@ -301,11 +308,11 @@ func (t *txn) erase(part int32, spot, id string) error {
 		return err
 	}
 	delete(t.members, memberRef{part, spot, m.ord})
-	delete(t.ords, idRef{part, spot, id})
-	// Forget the member in the cross-batch cache now: a later record of
-	// this batch must not find the erased state there.
-	delete(t.e.cache.states, memberRef{part, spot, m.ord})
-	delete(t.e.cache.ords, idRef{part, spot, id})
+	m.ss.ids.del(id)
+	ps := t.e.parts[part]
+	ps.setTimer(m.ss, m.ord, noTimer)
+	*slot = memSlot{due: noTimer}
+	t.e.reuse(m)
 	t.e.liveMembers.Add(-1)
 	return nil
 }

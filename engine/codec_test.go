@@ -27,24 +27,33 @@ func TestMemberStateCodecRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !json.Valid(b) {
-			t.Fatalf("invalid JSON: %s", b)
+		if len(b) == 0 || b[0] != binaryStateVersion {
+			t.Fatalf("not a binary state: %q", b)
 		}
 		got, err := DecodeMemberState(b)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := *st
-		if want.ID == "weird \"id\" \\ \n\t\x01 é 日本 \xff" {
-			want.ID = "weird \"id\" \\ \n\t\x01 é 日本 \ufffd" // invalid UTF-8 is replaced, as encoding/json does
+		if !reflect.DeepEqual(got, st) {
+			t.Fatalf("round trip:\n got  %+v\n want %+v", got, st)
 		}
-		if !reflect.DeepEqual(got, &want) {
-			t.Fatalf("round trip:\n got  %+v\n want %+v", got, &want)
-		}
+		// The JSON of earlier versions decodes to the state encoding/json
+		// decodes (invalid UTF-8 replaced), which encodes to binary and back
+		// unchanged.
 		std, _ := json.Marshal(st)
-		viaStd, err := DecodeMemberState(std)
-		if err != nil || !reflect.DeepEqual(viaStd, got) {
-			t.Fatalf("differs from encoding/json:\n ours %s\n std  %s", b, std)
+		want := &MemberState{}
+		if err := json.Unmarshal(std, want); err != nil {
+			t.Fatal(err)
+		}
+		for _, legacy := range [][]byte{std, appendMemberState(nil, st)} {
+			viaJSON, err := DecodeMemberState(legacy)
+			if err != nil || !reflect.DeepEqual(viaJSON, want) {
+				t.Fatalf("JSON %s: got %+v, %v; want %+v", legacy, viaJSON, err, want)
+			}
+			b, _ := EncodeMemberState(viaJSON)
+			if again, err := DecodeMemberState(b); err != nil || !reflect.DeepEqual(again, want) {
+				t.Fatalf("JSON %s re-encoded: got %+v, %v", legacy, again, err)
+			}
 		}
 	}
 }

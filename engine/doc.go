@@ -5,7 +5,7 @@
 // Input records (profiles, activities, properties, definitions; SPEC §4)
 // are decoded and validated into typed changes. An invalid record is
 // dead-lettered whole with a reason and changes nothing. A valid member
-// record is applied to the member's stored state, and only the smart groups
+// record is applied to the member's state, and only the smart groups
 // that can be affected are re-evaluated: the predicate index of each spot
 // maps what changed ("p.tags", "c.<property>", "a.<activity type>", ...) to
 // the groups whose compiled rules read it. Groups with a group trigger on a
@@ -22,6 +22,21 @@
 // reconciliation runs when a partition is assigned, so definition changes
 // that happened while a partition was elsewhere are applied exactly once.
 //
+// # Partition state in memory
+//
+// Assigning a partition (or finishing its restore) loads its state into
+// memory with one scan of its keys (partload.go, partstate.go); revoking or
+// dropping it drops that copy. Per spot: member ids in an open-addressing
+// table over an id arena (idtable.go), each member's state as an immutable
+// compact binary blob (state_binary.go) decoded on touch into a reused
+// buffer, its activity log and the hashes of its activity ids; per
+// partition: the applied group fingerprints, the reflected blacklist
+// entries, the posting lists and the timer index (timerindex.go). Records,
+// timers, reconciliation, backfills and queries read only this; the store
+// is written as before and is the durable truth. A transaction changes
+// ordinals, activity logs and timers as it goes and installs re-encoded
+// member states and posting-list deltas after its commit.
+//
 // # Indexes
 //
 // Posting lists are roaring bitmaps of per-spot member ordinals, per
@@ -29,6 +44,8 @@
 // "t:<tag>", "sg:<static group>", "c:<property>=<value>",
 // "f:<question>=<value>", "a:<activity type>", "a:<type>:<resource>" and
 // "g:<smart group>" (the membership set); postings.go builds these terms.
+// They are held in memory only, derived from the members when a partition
+// is loaded.
 // A backfill intersects and unions them following the rule tree and
 // evaluates only the remaining candidates.
 //
@@ -37,16 +54,16 @@
 // The clock (ClockFixed, ClockEvent, ClockWall) gives now. Rules with
 // within_last or more_than_ago are time-dependent; for each eligible member
 // the engine keeps ONE timer, at the earliest future instant at which one
-// of those triggers can change value for that member, in the store's timer
-// index. Advancing the clock fires due timers through the same batch as the
+// of those triggers can change value for that member, in the partition's
+// in-memory timer index (and the store's timer keys). Advancing the clock fires due timers through the same batch as the
 // records, so a restart fires overdue timers at once. Nothing rescans all
 // members on a clock tick.
 //
 // # Durability
 //
 // One Process call is one Pebble batch, committed with Sync: member state,
-// posting lists, timers, per-key seqs, input positions and an outbox entry
-// holding the batch's events and dead letters. A runtime publishes the
+// timers, per-key seqs, input positions and an outbox entry holding the
+// batch's events and dead letters. A runtime publishes the
 // outbox and acknowledges it with Ack; Pending returns what a crash left
 // unpublished. Process returns an error only for storage failures, after
 // which the Engine must be reopened.
@@ -59,9 +76,11 @@
 // decode_member.go, decode_profile.go and decode_definition.go (record
 // decoding), catalog.go (the definitions of every spot), engine.go (the
 // Engine, its Config and Process), txn.go (one batch), apply.go (applying
-// a member record), member.go and state*.go (a member and its stored
-// state), postings.go (posting-list terms and the candidate planner),
-// timers.go, reconcile.go and backfill.go (definition changes), query.go
-// (read-only queries), partition.go (dropping and restoring partitions),
-// outbox_codec.go (what the outbox stores).
+// a member record), member.go and state*.go (a member, its state and the
+// binary and legacy JSON codecs), partstate.go, partload.go, idtable.go
+// and timerindex.go (a partition's state in memory), postings.go
+// (posting-list terms and the candidate planner), timers.go, reconcile.go
+// and backfill.go (definition changes), query.go (read-only queries),
+// partition.go (dropping and restoring partitions), outbox_codec.go (what
+// the outbox stores).
 package engine

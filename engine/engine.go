@@ -52,9 +52,6 @@ type Config struct {
 	Logger *slog.Logger
 	// WallClock returns the wall time for ClockWall. Default time.Now.
 	WallClock func() time.Time
-	// MemberCacheSize is how many decoded member states are kept in memory
-	// across batches. Default 100,000; 0 disables the cache.
-	MemberCacheSize int
 	// Changelog makes every outbox entry carry the partition's state
 	// changes, for restoring a partition on another instance (serve).
 	// Default false (process).
@@ -91,12 +88,11 @@ func (l Limits) Rule() rule.Limits {
 // DefaultConfig returns the default configuration.
 func DefaultConfig() Config {
 	return Config{
-		Clock:           ClockEvent,
-		Limits:          DefaultLimits(),
-		PartitionOf:     func(string, string) int32 { return 0 },
-		Logger:          slog.New(slog.DiscardHandler),
-		WallClock:       time.Now,
-		MemberCacheSize: 100_000,
+		Clock:       ClockEvent,
+		Limits:      DefaultLimits(),
+		PartitionOf: func(string, string) int32 { return 0 },
+		Logger:      slog.New(slog.DiscardHandler),
+		WallClock:   time.Now,
 	}
 }
 
@@ -117,7 +113,8 @@ func (c Config) Validate() error {
 
 // Engine maintains smart-group memberships incrementally. Process, Tick,
 // Assign and Ack are serialized; an error they return is fatal for the
-// Engine (its caches may disagree with the store): close it and reopen.
+// Engine (its in-memory state may disagree with the store): close it and
+// reopen.
 type Engine struct {
 	mu   sync.Mutex
 	st   *state.Store
@@ -125,13 +122,19 @@ type Engine struct {
 	defs *Defs
 	now  rule.Millis
 
-	owned    map[int32]bool
-	postings map[string]*roaring.Bitmap // cache of posting lists by key
-	nextOut  map[int32]uint64           // next outbox id per partition
+	owned map[int32]bool
+	// parts is the in-memory state of loaded partitions (partstate.go):
+	// every owned one, and one restored but not yet assigned.
+	parts map[int32]*partState
+	// postings are the posting lists of loaded partitions, by key.
+	postings map[string]*roaring.Bitmap
+	nextOut  map[int32]uint64 // next outbox id per partition
+	defPos   map[posKey]int64 // applied definitions positions read so far
 
-	cache       *memberCache
-	nextDue     map[int32]rule.Millis // earliest pending timer per partition, when known
-	timerFloor  map[int32]rule.Millis // every timer before it was fired
+	// free are members to reuse (their decoding buffers); enc encodes
+	// member states at commit.
+	free        []*member
+	enc         stateEncoder
 	metrics     *Metrics
 	liveGroups  atomic.Int64
 	liveMembers atomic.Int64
@@ -147,9 +150,8 @@ func New(st *state.Store, cfg Config) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	e := &Engine{st: st, cfg: cfg, defs: NewDefs(cfg.Limits), owned: map[int32]bool{},
-		postings: map[string]*roaring.Bitmap{}, nextOut: map[int32]uint64{}, cache: newMemberCache(cfg.MemberCacheSize),
-		nextDue: map[int32]rule.Millis{}, timerFloor: map[int32]rule.Millis{}}
+	e := &Engine{st: st, cfg: cfg, defs: NewDefs(cfg.Limits), owned: map[int32]bool{}, parts: map[int32]*partState{},
+		postings: map[string]*roaring.Bitmap{}, nextOut: map[int32]uint64{}, defPos: map[posKey]int64{}}
 	m, err := newMetrics(cfg.Registerer, e)
 	if err != nil {
 		return nil, err
@@ -251,14 +253,23 @@ func (e *Engine) ObserveLatency(res *Result) {
 	}
 }
 
-// Assign takes ownership of partitions: their state is brought up to date
-// with the current definitions (changed groups are backfilled, deleted
-// groups emptied) and their timers start firing.
+// Assign takes ownership of partitions: their state is loaded into memory
+// (unless a restore loaded it already), brought up to date with the
+// current definitions (changed groups are backfilled, deleted groups
+// emptied) and their timers start firing.
 func (e *Engine) Assign(ctx context.Context, parts []int32) (*Result, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.broken != nil {
 		return nil, e.broken
+	}
+	for _, p := range parts {
+		if e.parts[p] == nil {
+			if err := e.loadPartition(p); err != nil {
+				e.broken = fmt.Errorf("engine: unusable after a failed load: %w", err)
+				return nil, err
+			}
+		}
 	}
 	t := e.begin()
 	for _, p := range parts {
@@ -273,7 +284,8 @@ func (e *Engine) Assign(ctx context.Context, parts []int32) (*Result, error) {
 	return e.commit(t)
 }
 
-// Revoke gives up partitions. Their state stays in the store.
+// Revoke gives up partitions. Their state stays in the store; its
+// in-memory copy is dropped.
 func (e *Engine) Revoke(parts []int32) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -304,22 +316,9 @@ func (e *Engine) ownedSorted() []int32 {
 func (e *Engine) countPartitions() error {
 	var members, timers int64
 	for p := range e.owned {
-		pp := state.PartitionPrefix(p)
-		lo := append(append([]byte(nil), pp...), 'l')
-		err := e.st.Scan(lo, state.PrefixEnd(lo), func(k, v []byte) bool {
-			if len(k) >= 2 && k[len(k)-1] == '*' && k[len(k)-2] == 0 {
-				if bm, err := state.DecodePosting(v); err == nil {
-					members += int64(bm.GetCardinality())
-				}
-			}
-			return true
-		})
-		if err != nil {
-			return err
-		}
-		tp := state.TimerPrefix(p)
-		if err := e.st.Scan(tp, state.PrefixEnd(tp), func(k, v []byte) bool { timers++; return true }); err != nil {
-			return err
+		if ps := e.parts[p]; ps != nil {
+			members += ps.liveMembers()
+			timers += int64(ps.timers.live)
 		}
 	}
 	e.liveMembers.Store(members)
@@ -426,13 +425,11 @@ func (e *Engine) NextTimer() (rule.Millis, bool) {
 	var best rule.Millis
 	found := false
 	for p := range e.owned {
-		tp := state.TimerPrefix(p)
-		_ = e.st.Scan(tp, state.PrefixEnd(tp), func(k, v []byte) bool {
-			if due, _, _, ok := state.DecodeTimerKey(k); ok && (!found || due < best) {
-				best, found = due, true
+		if ps := e.parts[p]; ps != nil {
+			if x, ok := ps.next(); ok && (!found || x.due < best) {
+				best, found = x.due, true
 			}
-			return false
-		})
+		}
 	}
 	return best, found
 }
@@ -512,9 +509,17 @@ func (t *txn) definitionApplied(rec *Record) (bool, error) {
 	if pos, ok := t.positions[k]; ok {
 		return rec.Offset < pos, nil
 	}
-	v, ok, err := t.b.Get(positionKey(k))
-	if err != nil || !ok {
-		return false, err
+	pos, ok := t.e.defPos[k]
+	if !ok {
+		v, found, err := t.b.Get(positionKey(k))
+		if err != nil {
+			return false, err
+		}
+		pos = -1
+		if found {
+			pos = state.DecodeI64(v)
+		}
+		t.e.defPos[k] = pos
 	}
-	return rec.Offset < state.DecodeI64(v), nil
+	return rec.Offset < pos, nil
 }

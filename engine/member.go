@@ -3,23 +3,75 @@ package engine
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 
 	"github.com/smartgroups/smartgroups/engine/rule"
-	"github.com/smartgroups/smartgroups/state"
 )
 
 // member is a member loaded into a transaction; it implements MemberView.
+// Its state is decoded into buf (the output seqs into buf.seqs, sorted by
+// group; st.Seqs is unused) from the binary state in the partition's
+// memory, and members are reused once a transaction is done with them.
 type member struct {
 	t     *txn
 	part  int32
 	spot  string
+	ss    *spotState
 	ord   uint32
 	st    *MemberState
 	dirty bool
-	acts  map[string][]rule.Activity
-	// partial: loaded for a read query without the activity bookkeeping
-	// (ActN, ActTypes), so Activities always reads the store.
-	partial bool
+	buf   stateBuf
+	// blob is the state encoded at commit.
+	blob []byte
+	// acts are the activity lists returned by Activities, by type index,
+	// valid where actsOK has the type's bit.
+	acts   [numActTypes][]rule.Activity
+	actsOK uint32
+}
+
+// newMember returns an empty member of a transaction, reusing a free one.
+func (e *Engine) newMember(t *txn, part int32, ss *spotState, ord uint32) *member {
+	var m *member
+	if n := len(e.free); n > 0 {
+		m = e.free[n-1]
+		e.free[n-1] = nil
+		e.free = e.free[:n-1]
+		m.buf.reset()
+		for i := range m.acts {
+			clear(m.acts[i])
+			m.acts[i] = m.acts[i][:0]
+		}
+	} else {
+		m = &member{}
+	}
+	m.t, m.part, m.spot, m.ss, m.ord, m.dirty, m.blob, m.actsOK = t, part, ss.name, ss, ord, false, nil, 0
+	m.st = &m.buf.st
+	return m
+}
+
+// maxFree bounds the members kept for reuse: a backfill that changes a
+// million members must not keep a million buffers afterwards.
+const maxFree = 4096
+
+// reuse keeps a member a transaction is done with for a later one.
+func (e *Engine) reuse(m *member) {
+	if len(e.free) < maxFree {
+		m.t, m.ss = nil, nil
+		e.free = append(e.free, m)
+	}
+}
+
+// nextSeq increments and returns the output seq of the member's key of a
+// group.
+func (m *member) nextSeq(group string) uint64 {
+	seqs := m.buf.seqs
+	i, ok := slices.BinarySearchFunc(seqs, group, func(s groupSeq, g string) int { return strings.Compare(s.group, g) })
+	if !ok {
+		seqs = slices.Insert(seqs, i, groupSeq{group: group})
+		m.buf.seqs = seqs
+	}
+	seqs[i].seq++
+	return seqs[i].seq
 }
 
 // activityBits maps an activity type to its bit in MemberState.ActTypes.
@@ -54,26 +106,24 @@ func (m *member) LastActivity() (rule.Millis, bool) {
 	return *m.st.LastAct, true
 }
 
+// Activities returns the member's activities of a type from the
+// in-memory log, sorted by ts then arrival, in a list the member reuses.
 func (m *member) Activities(typ string) ([]rule.Activity, error) {
-	if a, ok := m.acts[typ]; ok {
-		return a, nil
+	k, known := actTypeIndex[typ]
+	if !known {
+		return nil, nil
 	}
-	if !m.partial && (m.st.ActN == 0 || (m.st.ActTypes != 0 && m.st.ActTypes&activityBit(typ) == 0)) {
-		return nil, nil // none of that type: no need to look
+	if m.actsOK&(1<<k) != 0 {
+		return m.acts[k], nil
 	}
-	prefix := state.ActivityPrefix(m.part, m.spot, m.ord, typ)
-	var out []rule.Activity
-	err := m.t.b.Scan(prefix, state.PrefixEnd(prefix), func(k, v []byte) bool {
-		out = append(out, rule.Activity{Type: typ, TS: state.ActivityTS(k, len(prefix)), Resource: string(v)})
-		return true
-	})
-	if err != nil {
-		return nil, err
+	s := &m.ss.slots[m.ord]
+	lo, hi := s.typeRange(k)
+	out := m.acts[k][:0]
+	for _, a := range s.acts[lo:hi] {
+		out = append(out, rule.Activity{Type: actTypeNames[k], TS: a.ts, Resource: m.ss.res.name(a.res)})
 	}
-	if m.acts == nil {
-		m.acts = map[string][]rule.Activity{}
-	}
-	m.acts[typ] = out
+	m.acts[k] = out
+	m.actsOK |= 1 << k
 	return out, nil
 }
 
@@ -101,10 +151,4 @@ type memberRef struct {
 	part int32
 	spot string
 	ord  uint32
-}
-
-type idRef struct {
-	part   int32
-	spot   string
-	member string
 }

@@ -7,7 +7,6 @@ package engine
 
 import (
 	"encoding/json"
-	"fmt"
 	"slices"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -140,39 +139,33 @@ func (t *txn) updateTerms(m *member, old, cur []string) error {
 	return nil
 }
 
-// postingDelta is what a transaction changed in one posting list.
+// postingDelta is what a transaction changed in one posting list; it is
+// applied to the in-memory list after the commit. Posting lists are not
+// written to the store: loading a partition derives them from its
+// members.
 type postingDelta struct {
 	adds, removes *roaring.Bitmap
 }
 
-// base returns the committed posting list (cached; never modified by a
-// transaction before it commits).
-func (t *txn) base(key string) (*roaring.Bitmap, error) {
+// emptyPosting is the posting list of a term no member has; never
+// modified.
+var emptyPosting = roaring.New()
+
+// base returns the committed posting list from memory (never modified by
+// a transaction before it commits; the caller must not modify it). A
+// loaded partition holds all its lists, so a missing one is empty.
+func (t *txn) base(key string) *roaring.Bitmap {
 	if bm, ok := t.e.postings[key]; ok {
-		return bm, nil
+		return bm
 	}
-	v, ok, err := t.b.Get([]byte(key))
-	if err != nil {
-		return nil, err
-	}
-	bm := roaring.New()
-	if ok {
-		if bm, err = state.DecodePosting(v); err != nil {
-			return nil, fmt.Errorf("engine: posting list %q: %w", key, err)
-		}
-	}
-	t.e.postings[key] = bm
-	return bm, nil
+	return emptyPosting
 }
 
 // posting returns a posting list as this transaction sees it, for reading
 // only.
 func (t *txn) posting(part int32, spot, term string) (*roaring.Bitmap, error) {
 	k := string(state.PostingKey(part, spot, term))
-	bm, err := t.base(k)
-	if err != nil {
-		return nil, err
-	}
+	bm := t.base(k)
 	if d := t.deltas[k]; d != nil {
 		bm = bm.Clone()
 		bm.Or(d.adds)

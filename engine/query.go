@@ -25,7 +25,6 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/smartgroups/smartgroups/engine/rule"
-	"github.com/smartgroups/smartgroups/state"
 )
 
 // Query errors.
@@ -200,21 +199,12 @@ func (e *Engine) QueryMembers(ctx context.Context, parts []int32, q MemberQuery)
 				if m == nil {
 					continue
 				}
+				s, ok, err := selectMember(m, compiled, q.Blacklist != "" && sd != nil && sd.Blacklist[q.Blacklist][m.st.ID], e.now)
 				t.release(m)
-				if compiled != nil {
-					if !m.eligible() || (q.Blacklist != "" && sd != nil && sd.Blacklist[q.Blacklist][m.st.ID]) {
-						continue
-					}
-					ok, err := rule.Eval(compiled, m, e.now)
-					if err != nil {
-						return err
-					}
-					if !ok {
-						continue
-					}
+				if err != nil {
+					return err
 				}
-				s := summarize(m.st)
-				if !q.Filter.match(&s, query) {
+				if !ok || !q.Filter.match(&s, query) {
 					continue
 				}
 				page.Total++
@@ -238,6 +228,21 @@ func (e *Engine) QueryMembers(ctx context.Context, parts []int32, q MemberQuery)
 	return page, nil
 }
 
+// selectMember evaluates a member query's rule (when there is one) for a
+// member and summarizes a member it selects.
+func selectMember(m *member, compiled *rule.Rule, blacklisted bool, now rule.Millis) (MemberSummary, bool, error) {
+	if compiled != nil {
+		if !m.eligible() || blacklisted {
+			return MemberSummary{}, false, nil
+		}
+		ok, err := rule.Eval(compiled, m, now)
+		if err != nil || !ok {
+			return MemberSummary{}, false, err
+		}
+	}
+	return summarize(m.st), true, nil
+}
+
 // querySet computes, under e.mu, the candidate ordinals of a member query
 // in partition p (a fresh bitmap) and compiles its rule.
 func (e *Engine) querySet(p int32, q *MemberQuery) (*roaring.Bitmap, *rule.Rule, error) {
@@ -247,7 +252,7 @@ func (e *Engine) querySet(p int32, q *MemberQuery) (*roaring.Bitmap, *rule.Rule,
 		return nil, nil, err
 	}
 	t := e.begin()
-	defer func() { _ = t.b.Close() }()
+	defer t.close()
 	var set *roaring.Bitmap
 	var compiled *rule.Rule
 	if q.Rule != nil {
@@ -352,57 +357,13 @@ func (e *Engine) eachChunk(ctx context.Context, p int32, spot string, set *roari
 				return err
 			}
 			t := e.begin()
-			defer func() { _ = t.b.Close() }()
-			if err := t.prefetch(p, spot, buf[:n]); err != nil {
-				return err
-			}
+			defer t.close()
 			return fn(t, buf[:n])
 		}()
 		if err != nil {
 			return err
 		}
 	}
-}
-
-// prefetch reads the states of a chunk of sorted ordinals with one range
-// scan instead of a point read each, when they are dense enough in the
-// ordinal space for the scan to read little else; members already in the
-// transaction or the member cache are not decoded again.
-func (t *txn) prefetch(p int32, spot string, ords []uint32) error {
-	lo, hi := ords[0], ords[len(ords)-1]
-	if uint64(hi-lo)+1 > 4*uint64(len(ords)) {
-		return nil
-	}
-	upper := state.PrefixEnd(state.MemberSpotPrefix(p, spot))
-	if hi < ^uint32(0) {
-		upper = state.MemberKey(p, spot, hi+1)
-	}
-	i := 0
-	var decErr error
-	err := t.b.Scan(state.MemberKey(p, spot, lo), upper, func(k, v []byte) bool {
-		ord := state.DecodeU32(k[len(k)-4:])
-		for i < len(ords) && ords[i] < ord {
-			i++
-		}
-		if i == len(ords) {
-			return false
-		}
-		r := memberRef{p, spot, ord}
-		if ords[i] != ord || t.members[r] != nil || hasCached(t.e.cache, r) {
-			return true
-		}
-		st, err := decodeQueryState(v)
-		if err != nil {
-			decErr = fmt.Errorf("engine: member %s#%d: %w", spot, ord, err)
-			return false
-		}
-		t.members[r] = &member{t: t, part: p, spot: spot, ord: ord, st: st, partial: true}
-		return true
-	})
-	if err == nil {
-		err = decErr
-	}
-	return err
 }
 
 // RuleDiff is what changing a smart group's rule would do now.
@@ -436,21 +397,23 @@ func (e *Engine) DiffRule(ctx context.Context, parts []int32, spot, group string
 				if m == nil {
 					continue
 				}
-				t.release(m)
 				want := false
 				if m.eligible() && (sd == nil || !sd.Blacklist[group][m.st.ID]) {
 					if want, err = rule.Eval(r, m, e.now); err != nil {
 						return err
 					}
 				}
-				switch have := m.InSmartGroup(group); {
+				// The id outlives the member: it is a view of the
+				// immutable state in memory.
+				switch id, have := m.st.ID, m.InSmartGroup(group); {
 				case want && !have:
 					d.AddedCount++
-					added.offer(m.st.ID)
+					added.offer(id)
 				case have && !want:
 					d.RemovedCount++
-					removed.offer(m.st.ID)
+					removed.offer(id)
 				}
+				t.release(m)
 			}
 			return nil
 		})
@@ -483,7 +446,7 @@ func (e *Engine) diffSet(p int32, spot, group string, raw json.RawMessage) (*roa
 		return nil, nil, rerr("invalid_rule", "%v", err)
 	}
 	t := e.begin()
-	defer func() { _ = t.b.Close() }()
+	defer t.close()
 	set, err := t.backfillSet(p, spot, r)
 	if err != nil {
 		return nil, nil, err
@@ -508,7 +471,7 @@ func (e *Engine) GroupCounts(parts []int32, spot string) (map[string]int, error)
 		return out, nil
 	}
 	t := e.begin()
-	defer func() { _ = t.b.Close() }()
+	defer t.close()
 	for _, p := range parts {
 		if err := e.readable(p); err != nil {
 			return nil, err
@@ -550,7 +513,7 @@ func (e *Engine) ExplainMember(spot, group, member string) (*Explanation, error)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = t.b.Close() }()
+	defer t.close()
 	x := &Explanation{Eligible: m.eligible(), EvaluatedAt: rule.FormatMillis(e.now)}
 	if g.Type == GroupStatic {
 		x.InGroup = slices.Contains(m.st.Profile.StaticGroups, group)
@@ -575,12 +538,12 @@ func (e *Engine) MemberGroups(spot, member string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = t.b.Close() }()
+	defer t.close()
 	return append([]string{}, m.st.Groups...), nil
 }
 
 // loadMember reads a member of an owned partition under e.mu; the caller
-// closes the returned transaction's batch.
+// closes the returned transaction.
 func (e *Engine) loadMember(spot, id string) (*member, *txn, error) {
 	p := e.cfg.PartitionOf(spot, id)
 	if err := e.readable(p); err != nil {
@@ -592,7 +555,7 @@ func (e *Engine) loadMember(spot, id string) (*member, *txn, error) {
 		err = fmt.Errorf("%w: %q", ErrUnknownMember, id)
 	}
 	if err != nil {
-		_ = t.b.Close()
+		t.close()
 		return nil, nil, err
 	}
 	return m, t, nil

@@ -37,13 +37,6 @@ func BenchmarkPreview(b *testing.B) {
 	defer st.Close()
 	cfg := engine.DefaultConfig()
 	cfg.Clock, cfg.Now = engine.ClockFixed, benchNow
-	if s := os.Getenv("SMARTGROUPS_BENCH_MEMBER_CACHE"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			b.Fatal(err)
-		}
-		cfg.MemberCacheSize = n
-	}
 	eng, err := engine.New(st, cfg)
 	if err != nil {
 		b.Fatal(err)

@@ -69,20 +69,16 @@ func (t *txn) deleteDefinition(dc *DefChange) error {
 
 // reconcilePartition brings a partition in line with all definitions.
 func (t *txn) reconcilePartition(p int32) error {
+	ps, err := t.partState(p)
+	if err != nil {
+		return err
+	}
 	spots := map[string]bool{}
 	for _, s := range t.e.defs.Spots() {
 		spots[s] = true
 	}
-	ap := state.AppliedSpotsPrefix(p)
-	err := t.b.Scan(ap, state.PrefixEnd(ap), func(k, v []byte) bool {
-		rest := k[len(ap):]
-		if i := bytes.IndexByte(rest, 0); i >= 0 {
-			spots[string(rest[:i])] = true
-		}
-		return true
-	})
-	if err != nil {
-		return err
+	for s := range ps.applied {
+		spots[s] = true
 	}
 	t.ts = noTS
 	for _, s := range slices.Sorted(maps.Keys(spots)) {
@@ -91,19 +87,8 @@ func (t *txn) reconcilePartition(p int32) error {
 		}
 	}
 	// Blacklist entries: reflected here versus defined.
-	type entry struct{ spot, group, member string }
-	have := map[entry]bool{}
-	bp := state.BlacklistPrefix(p)
-	err = t.b.Scan(bp, state.PrefixEnd(bp), func(k, v []byte) bool {
-		parts := bytes.SplitN(k[len(bp):], []byte{0}, 3)
-		if len(parts) == 3 {
-			have[entry{string(parts[0]), string(parts[1]), string(parts[2])}] = true
-		}
-		return true
-	})
-	if err != nil {
-		return err
-	}
+	type entry = blackEntry
+	have := maps.Clone(ps.black)
 	want := map[entry]bool{}
 	for _, s := range t.e.defs.Spots() {
 		sd := t.e.defs.Spot(s)
@@ -141,12 +126,17 @@ func (t *txn) reconcilePartition(p int32) error {
 // syncBlacklist reflects the current blacklist state of (group, member)
 // in partition p and re-evaluates the member for the group.
 func (t *txn) syncBlacklist(p int32, spot, group, id string) error {
+	ps, err := t.partState(p)
+	if err != nil {
+		return err
+	}
 	key := state.BlacklistKey(p, spot, group, id)
-	var err error
 	if t.e.defs.Blacklisted(spot, group, id) {
 		err = t.set(key, nil)
+		ps.black[blackEntry{spot, group, id}] = true
 	} else {
 		err = t.del(key)
+		delete(ps.black, blackEntry{spot, group, id})
 	}
 	if err != nil {
 		return err
@@ -169,14 +159,14 @@ func (t *txn) syncBlacklist(p int32, spot, group, id string) error {
 // reconcileGroups empties deleted groups and backfills groups whose
 // definition changed since partition p last reflected them.
 func (t *txn) reconcileGroups(p int32, spot string) error {
-	applied := map[string]string{}
-	prefix := state.AppliedGroupPrefix(p, spot)
-	err := t.b.Scan(prefix, state.PrefixEnd(prefix), func(k, v []byte) bool {
-		applied[string(k[len(prefix):])] = string(v)
-		return true
-	})
+	ps, err := t.partState(p)
 	if err != nil {
 		return err
+	}
+	applied := ps.applied[spot]
+	if applied == nil {
+		applied = map[string]string{}
+		ps.applied[spot] = applied
 	}
 	sd := t.e.defs.Spot(spot)
 	for _, g := range slices.Sorted(maps.Keys(applied)) {
@@ -192,8 +182,17 @@ func (t *txn) reconcileGroups(p int32, spot string) error {
 		if err := t.del(state.AppliedGroupKey(p, spot, g)); err != nil {
 			return err
 		}
+		delete(applied, g)
+		var keys [][]byte
+		for b := range ps.black {
+			if b.spot == spot && b.group == g {
+				keys = append(keys, state.BlacklistKey(p, spot, g, b.member))
+				delete(ps.black, b)
+			}
+		}
+		slices.SortFunc(keys, bytes.Compare)
 		bl := state.BlacklistKey(p, spot, g, "")
-		if err := t.delRange(bl, state.PrefixEnd(bl)); err != nil {
+		if err := t.delKnownRange(bl, state.PrefixEnd(bl), keys); err != nil {
 			return err
 		}
 	}
@@ -212,6 +211,7 @@ func (t *txn) reconcileGroups(p int32, spot string) error {
 		if err := t.set(state.AppliedGroupKey(p, spot, g), []byte(fp)); err != nil {
 			return err
 		}
+		applied[g] = fp
 	}
 	return nil
 }

@@ -19,40 +19,20 @@ func (t *txn) advance(now rule.Millis) error {
 	defer func() { t.reason, t.ts = savedReason, savedTS }()
 	t.reason, t.ts = ReasonTime, now
 	for _, p := range t.e.ownedSorted() {
-		if nd, known := t.e.nextDue[p]; known && nd > now {
-			continue // nothing due in this partition
-		}
-		type due struct {
-			key  []byte
-			spot string
-			ord  uint32
-		}
-		var fire []due
-		// Timers before the floor were all fired already; starting there
-		// skips the deletions they left behind.
-		lo := state.TimerPrefix(p)
-		if floor, ok := t.e.timerFloor[p]; ok {
-			lo = state.TimerBound(p, floor-1)
-		}
-		err := t.b.Scan(lo, state.TimerBound(p, now), func(k, v []byte) bool {
-			if _, spot, ord, ok := state.DecodeTimerKey(k); ok {
-				fire = append(fire, due{append([]byte(nil), k...), spot, ord})
-			}
-			return true
-		})
+		ps, err := t.partState(p)
 		if err != nil {
 			return err
 		}
-		// Timers set from here on are due after now.
-		t.e.timerFloor[p] = now + 1
-		delete(t.e.nextDue, p)
-		for _, d := range fire {
-			if err := t.del(d.key); err != nil {
+		// Timers set while these fire are due after now.
+		t.due = ps.popDue(now, t.due[:0])
+		for _, d := range t.due {
+			spot := ps.spotList[d.spot].name
+			if err := t.del(state.TimerKey(p, d.due, spot, d.ord)); err != nil {
 				return err
 			}
 			t.e.timers.Add(-1)
 			t.e.metrics.TimersFired.Inc()
-			m, err := t.memberByOrd(p, d.spot, d.ord)
+			m, err := t.memberByOrd(p, spot, d.ord)
 			if err != nil {
 				return err
 			}
@@ -61,7 +41,7 @@ func (t *txn) advance(now rule.Millis) error {
 			}
 			m.st.Timer = nil
 			m.dirty = true
-			sd := t.e.defs.Spot(d.spot)
+			sd := t.e.defs.Spot(spot)
 			if sd == nil {
 				continue
 			}
@@ -69,19 +49,6 @@ func (t *txn) advance(now rule.Millis) error {
 			if err := t.reevaluate(m, sd, sd.timeGroups); err != nil {
 				return err
 			}
-		}
-		if _, known := t.e.nextDue[p]; !known {
-			next := maxMillis
-			err := t.b.Scan(state.TimerBound(p, now), state.PrefixEnd(state.TimerPrefix(p)), func(k, v []byte) bool {
-				if d, _, _, ok := state.DecodeTimerKey(k); ok {
-					next = d
-				}
-				return false
-			})
-			if err != nil {
-				return err
-			}
-			t.e.nextDue[p] = next
 		}
 	}
 	return nil
@@ -129,17 +96,21 @@ func (t *txn) setTimer(m *member, next *rule.Millis) error {
 		}
 		t.e.timers.Add(-1)
 	}
+	due := rule.Millis(noTimer)
 	if next != nil {
 		if err := t.set(state.TimerKey(m.part, *next, m.spot, m.ord), nil); err != nil {
 			return err
 		}
-		if nd, known := t.e.nextDue[m.part]; known && *next < nd {
-			t.e.nextDue[m.part] = *next
-		}
 		t.e.timers.Add(1)
-		v := *next
-		next = &v
+		due = *next
+		next = &m.buf.ins[timerInstant]
+		*next = due
 	}
+	ps, err := t.partState(m.part)
+	if err != nil {
+		return err
+	}
+	ps.setTimer(m.ss, m.ord, due)
 	m.st.Timer = next
 	m.dirty = true
 	return nil

@@ -3,6 +3,9 @@ package engine
 import (
 	"fmt"
 	"slices"
+	"strings"
+
+	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/smartgroups/smartgroups/engine/rule"
 	"github.com/smartgroups/smartgroups/state"
@@ -10,13 +13,16 @@ import (
 
 var _ rule.MemberView = (*member)(nil)
 
-// txn is the work of one Process/Tick/Assign call: a Pebble batch plus
-// decoded caches flushed into it at commit.
+// txn is the work of one Process/Tick/Assign call (or a query's read): a
+// Pebble batch plus the members it decoded, whose changed states are
+// encoded into the batch at commit. Ordinals, activity logs and timers of
+// the in-memory partition state are changed as the transaction goes (a
+// failed batch makes the Engine unusable); member states and posting
+// lists are installed after the commit.
 type txn struct {
 	e         *Engine
 	b         *state.Batch
 	members   map[memberRef]*member
-	ords      map[idRef]uint32
 	deltas    map[string]*postingDelta
 	positions map[posKey]int64
 	events    []Event
@@ -26,8 +32,9 @@ type txn struct {
 	changelog map[int32]*changelog
 	tombs     map[int32][]string
 
-	// instants is scratch space for rescheduleTimer.
+	// instants is scratch space for rescheduleTimer, due for advance.
 	instants []rule.Millis
+	due      []timerEntry
 	// tsText is FormatMillis(tsMillis): the flips of one record share it.
 	tsMillis rule.Millis
 	tsText   string
@@ -44,27 +51,31 @@ type txn struct {
 }
 
 func (e *Engine) begin() *txn {
-	return &txn{e: e, b: e.st.NewBatch(), members: map[memberRef]*member{}, ords: map[idRef]uint32{},
+	return &txn{e: e, b: e.st.NewBatch(), members: map[memberRef]*member{},
 		deltas: map[string]*postingDelta{}, changelog: map[int32]*changelog{}, tombs: map[int32][]string{}, positions: map[posKey]int64{}}
+}
+
+// partState returns the in-memory state of a loaded partition.
+func (t *txn) partState(part int32) (*partState, error) {
+	ps := t.e.parts[part]
+	if ps == nil {
+		return nil, fmt.Errorf("engine: partition %d is not loaded", part)
+	}
+	return ps, nil
 }
 
 // lookupOrd finds a member's ordinal.
 func (t *txn) lookupOrd(part int32, spot, id string) (uint32, bool, error) {
-	r := idRef{part, spot, id}
-	if o, ok := t.ords[r]; ok {
-		return o, true, nil
-	}
-	if o, ok := t.e.cache.ords[r]; ok {
-		t.ords[r] = o
-		return o, true, nil
-	}
-	v, ok, err := t.b.Get(state.MemberIDKey(part, spot, id))
-	if err != nil || !ok {
+	ps, err := t.partState(part)
+	if err != nil {
 		return 0, false, err
 	}
-	o := state.DecodeU32(v)
-	t.ords[r] = o
-	return o, true, nil
+	ss := ps.spots[spot]
+	if ss == nil {
+		return 0, false, nil
+	}
+	ord, ok := ss.ids.get(id)
+	return ord, ok, nil
 }
 
 // memberByID loads a member; with create it allocates a new one.
@@ -79,24 +90,25 @@ func (t *txn) memberByID(part int32, spot, id string, create bool) (*member, err
 	if !create {
 		return nil, nil
 	}
-	ck := state.OrdCounterKey(part, spot)
-	var next uint32
-	if v, ok, err := t.b.Get(ck); err != nil {
-		return nil, err
-	} else if ok {
-		next = state.DecodeU32(v)
-	}
+	ss := t.e.parts[part].spot(spot)
+	next := ss.next
 	if next == ^uint32(0) {
 		return nil, fmt.Errorf("engine: spot %q partition %d has allocated every member ordinal", spot, part)
 	}
-	if err := t.set(ck, state.EncodeU32(next+1)); err != nil {
+	if err := t.set(state.OrdCounterKey(part, spot), state.EncodeU32(next+1)); err != nil {
 		return nil, err
 	}
 	if err := t.set(state.MemberIDKey(part, spot, id), state.EncodeU32(next)); err != nil {
 		return nil, err
 	}
-	t.ords[idRef{part, spot, id}] = next
-	m := &member{t: t, part: part, spot: spot, ord: next, st: &MemberState{ID: id}, dirty: true}
+	if err := ss.ids.put(id, next); err != nil {
+		return nil, err
+	}
+	ss.next = next + 1
+	ss.slot(next)
+	m := t.e.newMember(t, part, ss, next)
+	m.dirty = true
+	m.st.ID = id
 	if err := t.restoreSeqs(m); err != nil {
 		return nil, err
 	}
@@ -108,37 +120,56 @@ func (t *txn) memberByID(part int32, spot, id string, create bool) (*member, err
 	return m, nil
 }
 
+// memberByOrd loads a member by ordinal (nil when there is none) from the
+// transaction or the in-memory partition state.
 func (t *txn) memberByOrd(part int32, spot string, ord uint32) (*member, error) {
 	r := memberRef{part, spot, ord}
 	if m, ok := t.members[r]; ok {
 		return m, nil
 	}
-	if c, ok := t.e.cache.states[r]; ok {
-		m := &member{t: t, part: part, spot: spot, ord: ord, st: c.st, acts: c.acts}
-		t.members[r] = m
-		return m, nil
-	}
-	v, ok, err := t.b.Get(state.MemberKey(part, spot, ord))
+	ps, err := t.partState(part)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
+	ss := ps.spots[spot]
+	if ss == nil {
 		return nil, nil
 	}
-	st, err := DecodeMemberState(v)
-	if err != nil {
+	blob := ss.blob(ord)
+	if blob == nil {
+		return nil, nil
+	}
+	m := t.e.newMember(t, part, ss, ord)
+	if err := m.buf.decode(blob); err != nil {
+		t.e.reuse(m)
 		return nil, fmt.Errorf("engine: member %s#%d: %w", spot, ord, err)
 	}
-	m := &member{t: t, part: part, spot: spot, ord: ord, st: st}
 	t.members[r] = m
 	return m, nil
 }
 
-// release drops a clean member from the cache (bounded memory in backfills).
+// release drops a clean member from the transaction (bounded memory in
+// backfills and queries); m must not be used afterwards.
 func (t *txn) release(m *member) {
 	if !m.dirty {
 		delete(t.members, memberRef{m.part, m.spot, m.ord})
+		t.e.reuse(m)
 	}
+}
+
+// close discards an uncommitted transaction (a read) and recycles its
+// members.
+func (t *txn) close() {
+	_ = t.b.Close()
+	t.recycle()
+}
+
+// recycle hands the transaction's members back for reuse.
+func (t *txn) recycle() {
+	for _, m := range t.members {
+		t.e.reuse(m)
+	}
+	clear(t.members)
 }
 
 // flip changes a member's membership in a smart group and emits the event.
@@ -154,11 +185,7 @@ func (t *txn) flip(m *member, group string, in bool) error {
 	if err != nil {
 		return err
 	}
-	if m.st.Seqs == nil {
-		m.st.Seqs = map[string]uint64{}
-	}
-	m.st.Seqs[group]++
-	seq := m.st.Seqs[group]
+	seq := m.nextSeq(group)
 	op := OpRemove
 	if in {
 		op = OpAdd
@@ -194,20 +221,8 @@ func (e *Engine) commit(t *txn) (*Result, error) {
 		if !m.dirty {
 			continue
 		}
-		v, err := EncodeMemberState(m.st)
-		if err != nil {
-			return nil, e.fail(t, fmt.Errorf("engine: encode member: %w", err))
-		}
-		if err := t.set(state.MemberKey(r.part, r.spot, r.ord), v); err != nil {
-			return nil, e.fail(t, err)
-		}
-	}
-	for k, d := range t.deltas {
-		v, err := state.EncodePostingDelta(d.adds, d.removes)
-		if err == nil {
-			err = b.MergePosting([]byte(k), v)
-		}
-		if err != nil {
+		m.blob = e.enc.append(make([]byte, 0, len(m.ss.blob(m.ord))+64), m.st, m.buf.seqs)
+		if err := t.setOwned(state.MemberKey(r.part, r.spot, r.ord), m.blob); err != nil {
 			return nil, e.fail(t, err)
 		}
 	}
@@ -223,6 +238,9 @@ func (e *Engine) commit(t *txn) (*Result, error) {
 	for p, off := range t.positions {
 		if err := t.set(positionKey(p), state.EncodeI64(off)); err != nil {
 			return nil, e.fail(t, err)
+		}
+		if p.kind == KindDefinitions {
+			e.defPos[p] = off
 		}
 	}
 	if t.nowDirty {
@@ -282,13 +300,24 @@ func (e *Engine) commit(t *txn) (*Result, error) {
 	if err := b.Commit(); err != nil {
 		return nil, e.fail(t, err)
 	}
-	for k, d := range t.deltas {
-		if bm, ok := e.postings[k]; ok {
-			bm.Or(d.adds)
-			bm.AndNot(d.removes)
+	for _, m := range t.members {
+		if m.dirty {
+			m.ss.slots[m.ord].blob = m.blob
 		}
 	}
-	e.cache.keep(t)
+	for k, d := range t.deltas {
+		bm := e.postings[k]
+		if bm == nil {
+			bm = roaring.New()
+			e.postings[k] = bm
+		}
+		bm.Or(d.adds)
+		bm.AndNot(d.removes)
+		if bm.IsEmpty() {
+			delete(e.postings, k)
+		}
+	}
+	t.recycle()
 	e.countGroups()
 	e.metrics.RuleEvaluations.Add(float64(t.evals))
 	return res, nil
@@ -316,29 +345,34 @@ func (e *Engine) allocOutbox(b *state.Batch, p int32) (uint64, error) {
 // restoreSeqs brings back the output seqs of an erased member that
 // reappears, so that seq keeps increasing by one per key.
 func (t *txn) restoreSeqs(m *member) error {
-	prefix := state.SeqMemberPrefix(m.part, m.spot, m.st.ID)
-	var found bool
-	err := t.b.Scan(prefix, state.PrefixEnd(prefix), func(k, v []byte) bool {
-		if m.st.Seqs == nil {
-			m.st.Seqs = map[string]uint64{}
-		}
-		m.st.Seqs[string(k[len(prefix):])] = state.DecodeU64(v)
-		found = true
-		return true
-	})
-	if err != nil || !found {
-		return err
+	id := m.st.ID
+	seqs, found := m.ss.erased[id]
+	if !found {
+		return nil
 	}
-	return t.delRange(prefix, state.PrefixEnd(prefix))
+	m.buf.seqs = append(m.buf.seqs[:0], seqs...)
+	delete(m.ss.erased, id)
+	for _, s := range seqs {
+		if err := t.del(state.SeqKey(m.part, m.spot, id, s.group)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // saveSeqs keeps an erased member's output seqs.
 func (t *txn) saveSeqs(m *member) error {
-	for g, seq := range m.st.Seqs {
-		if err := t.set(state.SeqKey(m.part, m.spot, m.st.ID, g), state.EncodeU64(seq)); err != nil {
+	if len(m.buf.seqs) == 0 {
+		return nil
+	}
+	saved := make([]groupSeq, len(m.buf.seqs))
+	for i, s := range m.buf.seqs {
+		saved[i] = groupSeq{strings.Clone(s.group), s.seq}
+		if err := t.set(state.SeqKey(m.part, m.spot, m.st.ID, s.group), state.EncodeU64(s.seq)); err != nil {
 			return err
 		}
 	}
+	m.ss.erased[strings.Clone(m.st.ID)] = saved
 	return nil
 }
 
@@ -398,15 +432,32 @@ func (t *txn) set(key, value []byte) error {
 	return t.b.Set(key, value)
 }
 
+// setOwned is set for a value that is never modified afterwards (the
+// changelog keeps it without a copy).
+func (t *txn) setOwned(key, value []byte) error {
+	t.record(key, value, false)
+	return t.b.Set(key, value)
+}
+
 // del deletes a key.
 func (t *txn) del(key []byte) error {
 	t.record(key, nil, true)
 	return t.b.Delete(key)
 }
 
-// delRange deletes [lo, hi); the changelog gets one delete per key.
+// delKnownRange deletes [lo, hi), which holds exactly keys; the changelog
+// gets one delete per key.
+func (t *txn) delKnownRange(lo, hi []byte, keys [][]byte) error {
+	for _, k := range keys {
+		t.record(k, nil, true)
+	}
+	return t.b.DeleteRange(lo, hi)
+}
+
+// delRange deletes [lo, hi); the changelog gets one delete per key, found
+// with a scan of the range.
 func (t *txn) delRange(lo, hi []byte) error {
-	if _, ok := logged(lo); ok {
+	if _, ok := logged(lo); ok && t.e.cfg.Changelog {
 		err := t.b.Scan(lo, hi, func(k, _ []byte) bool {
 			t.record(k, nil, true)
 			return true

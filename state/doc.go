@@ -1,6 +1,8 @@
 // Package state is the Pebble-backed store of the engine: member state,
-// activities, posting lists, membership sets, per-key output sequence
-// numbers, timers, input positions and the output outbox.
+// activities, per-key output sequence numbers, timers, input positions and
+// the output outbox. The engine keeps the partitions it owns in memory and
+// reads the store only to load one; Store.Reads counts reads, so tests can
+// check that.
 //
 // # Model
 //
@@ -29,13 +31,17 @@
 //
 //	'k' spot 0 member                 -> u32 ordinal of the member in the spot
 //	'n' spot                          -> u32 next ordinal to allocate
-//	'm' spot 0 u32(ord)               -> member state (JSON)
+//	'm' spot 0 u32(ord)               -> member state (binary, or JSON
+//	                                     written by earlier versions)
 //	'a' spot 0 u32(ord) type 0 i64(ts) u32(n) -> resource id, activity log
 //	'i' spot 0 u32(ord) id            -> activity id seen (de-duplication)
 //	'l' spot 0 term                   -> roaring bitmap of ordinals (posting
 //	                                     list; term "g:<group>" is a smart
-//	                                     group's membership set), written
-//	                                     as merged deltas (posting.go)
+//	                                     group's membership set), merged
+//	                                     deltas (posting.go); no longer
+//	                                     written: the engine derives the
+//	                                     lists in memory and deletes these
+//	                                     when it loads a partition
 //	's' spot 0 member 0 group         -> u64 last output seq of the key
 //	                                     <spot>/<group>/<member> of an
 //	                                     erased member

@@ -5,10 +5,19 @@ import (
 	"fmt"
 )
 
-// Sub-key bytes of partition-scoped keys that callers need to recognize.
+// Sub-key bytes of partition-scoped keys that callers need to recognize
+// (the engine loads a partition's state with one scan of its keys).
 const (
-	SubPosting byte = subPosting
-	SubOutbox  byte = subOutbox
+	SubPosting    byte = subPosting
+	SubOutbox     byte = subOutbox
+	SubMemberID   byte = subMemberID
+	SubOrdCounter byte = subOrdCounter
+	SubMember     byte = subMember
+	SubActivity   byte = subActivity
+	SubActivityID byte = subActivityID
+	SubSeq        byte = subSeq
+	SubApplied    byte = subApplied
+	SubBlacklist  byte = subBlacklist
 )
 
 // PartitionOfKey returns the partition and sub-key byte of a

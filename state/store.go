@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -45,6 +46,8 @@ type Options struct {
 // Store is the engine's Pebble database.
 type Store struct {
 	db *pebble.DB
+	// reads counts Get and Scan calls on the store and its batches.
+	reads atomic.Int64
 }
 
 var (
@@ -102,12 +105,20 @@ func (s *Store) Close() error {
 }
 
 // Get implements Reader.
-func (s *Store) Get(key []byte) ([]byte, bool, error) { return get(s.db, key) }
+func (s *Store) Get(key []byte) ([]byte, bool, error) {
+	s.reads.Add(1)
+	return get(s.db, key)
+}
 
 // Scan implements Reader.
 func (s *Store) Scan(lower, upper []byte, fn func(k, v []byte) bool) error {
+	s.reads.Add(1)
 	return scan(s.db, lower, upper, fn)
 }
+
+// Reads counts the Get and Scan calls made on the store and its batches
+// since it was opened (the engine's record path makes none).
+func (s *Store) Reads() int64 { return s.reads.Load() }
 
 // DiskBytes is the size of the database on disk.
 func (s *Store) DiskBytes() uint64 {
@@ -165,16 +176,21 @@ func scan(g getter, lower, upper []byte, fn func(k, v []byte) bool) error {
 // Batch is an atomic set of writes that also reads its own writes.
 type Batch struct {
 	b *pebble.Batch
+	s *Store
 }
 
 // NewBatch starts a batch.
-func (s *Store) NewBatch() *Batch { return &Batch{b: s.db.NewIndexedBatch()} }
+func (s *Store) NewBatch() *Batch { return &Batch{b: s.db.NewIndexedBatch(), s: s} }
 
 // Get implements Reader.
-func (b *Batch) Get(key []byte) ([]byte, bool, error) { return get(b.b, key) }
+func (b *Batch) Get(key []byte) ([]byte, bool, error) {
+	b.s.reads.Add(1)
+	return get(b.b, key)
+}
 
 // Scan implements Reader.
 func (b *Batch) Scan(lower, upper []byte, fn func(k, v []byte) bool) error {
+	b.s.reads.Add(1)
 	return scan(b.b, lower, upper, fn)
 }
 

@@ -43,13 +43,14 @@ type Config struct {
 	TickInterval time.Duration
 	// Limits bound records and rules. Default engine.DefaultLimits().
 	Limits engine.Limits
-	// MemberCache is how many decoded members (with their activity lists)
-	// stay in memory across batches. Default 100,000; 0 disables it.
+	// MemberCache is ignored, a deprecated setting: the members of owned
+	// partitions are always held in memory (docs/decisions.md). It is
+	// accepted so that existing deployments (--member-cache) keep starting.
 	MemberCache int
 	// StateCacheBytes is the most memory the Pebble block cache takes.
-	// Default 1 GiB; it fills only as blocks are read, so a smaller state
-	// uses less. With more members than MemberCache, most member reads go
-	// to the store: size it towards the state's size on disk.
+	// Default 64 MiB: the record path reads nothing from the store (owned
+	// partitions are held in memory), so the cache serves only loading a
+	// partition and what the store itself reads.
 	StateCacheBytes int64
 	// Logger logs lifecycle events. Default: text to stderr.
 	Logger *slog.Logger
@@ -79,8 +80,7 @@ func DefaultConfig() Config {
 		BatchSize:       1000,
 		TickInterval:    200 * time.Millisecond,
 		Limits:          engine.DefaultLimits(),
-		MemberCache:     engine.DefaultConfig().MemberCacheSize,
-		StateCacheBytes: 1 << 30,
+		StateCacheBytes: 64 << 20,
 	}
 }
 

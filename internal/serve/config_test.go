@@ -2,13 +2,11 @@ package serve
 
 import (
 	"testing"
-
-	"github.com/smartgroups/smartgroups/engine"
 )
 
 func TestConfigCaches(t *testing.T) {
 	cfg := DefaultConfig()
-	if cfg.MemberCache != engine.DefaultConfig().MemberCacheSize || cfg.StateCacheBytes != 1<<30 {
+	if cfg.MemberCache != 0 || cfg.StateCacheBytes != 64<<20 {
 		t.Fatalf("defaults: member cache %d, state cache %d", cfg.MemberCache, cfg.StateCacheBytes)
 	}
 	cfg.DataDir = t.TempDir()

@@ -108,7 +108,6 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	ecfg := engine.DefaultConfig()
 	ecfg.Clock, ecfg.Limits, ecfg.Registerer, ecfg.Logger = cfg.Clock, cfg.Limits, reg, log
 	ecfg.Changelog, ecfg.DefinitionOffsets = true, true
-	ecfg.MemberCacheSize = cfg.MemberCache
 	ecfg.PartitionOf = partitionOf(cfg.Kafka.Topic(engine.KindProfiles), partitions)
 	eng, err := engine.New(st, ecfg)
 	if err != nil {
