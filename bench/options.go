@@ -76,10 +76,8 @@ type Options struct {
 	BrokerInMemory bool
 	// Postgres is a PostgreSQL DSN; when set, the comparator runs.
 	Postgres string
-	// MemberCache and StateCacheBytes size serve's member cache and Pebble
-	// block cache (serve's --member-cache and --state-cache-bytes). Zero
-	// keeps serve's defaults.
-	MemberCache     int
+	// StateCacheBytes sizes serve's Pebble block cache (serve's
+	// --state-cache-bytes). Zero keeps serve's default.
 	StateCacheBytes int64
 	// Log receives progress lines. Default: discard.
 	Log io.Writer

@@ -46,9 +46,6 @@ func (r *runner) startServe(ctx context.Context, clock engine.ClockMode) (*serve
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.Clock = clock
 	cfg.BatchSize = r.o.BatchSize
-	if r.o.MemberCache > 0 {
-		cfg.MemberCache = r.o.MemberCache
-	}
 	if r.o.StateCacheBytes > 0 {
 		cfg.StateCacheBytes = r.o.StateCacheBytes
 	}

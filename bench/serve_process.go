@@ -41,9 +41,6 @@ func (r *runner) startServeProcess(ctx context.Context, clock engine.ClockMode) 
 		"--clock", clk,
 		"--batch-size", strconv.Itoa(r.o.BatchSize),
 		"--log-level", "warn")
-	if r.o.MemberCache > 0 {
-		args = append(args, "--member-cache", strconv.Itoa(r.o.MemberCache))
-	}
 	if r.o.StateCacheBytes > 0 {
 		args = append(args, "--state-cache-bytes", strconv.FormatInt(r.o.StateCacheBytes, 10))
 	}

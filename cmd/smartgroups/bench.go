@@ -117,7 +117,6 @@ by default its first 200,000 and 1,000,000 records (--naive-events,
 	f.IntVar(&o.NaiveEvents, "naive-events", 0, fmt.Sprintf("time the naive evaluator over the first N live records (0: min(events, %d); -1: all)", bench.DefaultNaiveEvents))
 	f.IntVar(&o.ProcessEvents, "process-events", 0, fmt.Sprintf("time file mode over the first N live records (0: min(events, %d); -1: all); serve and raw consume always read them all", bench.DefaultProcessEvents))
 	f.BoolVar(&o.BrokerInMemory, "broker-in-memory", false, "keep the embedded broker's logs in memory (default: files under the data dir, not fsynced)")
-	f.IntVar(&o.MemberCache, "member-cache", 0, "serve's member cache size (0: serve's default)")
 	f.Int64Var(&o.StateCacheBytes, "state-cache-bytes", 0, "serve's Pebble block cache in bytes (0: serve's default)")
 	f.StringVar(&o.Postgres, "postgres", "", "PostgreSQL DSN: also load the community into PostgreSQL and time SQL recomputing every group")
 	f.StringVar(&clock, "clock", "event", "serve's clock in the throughput phases: event (default: the clock of file mode and of the naive evaluator, so every mode does the same work) or wall; the latency phase always uses the wall clock")
