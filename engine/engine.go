@@ -357,9 +357,9 @@ func (e *Engine) Process(ctx context.Context, recs []Record) (*Result, error) {
 		}
 		var err error
 		if _, known := ParseKind(string(rec.Kind)); rec.Err != "" || !known {
-			e := rerr("invalid_input", "%s", rec.Err)
+			e := rerr(CodeInvalidInput, "%s", rec.Err)
 			if rec.Err == "" {
-				e = rerr("unknown_topic", "unknown input topic %q (profiles, activities, properties, definitions)", rec.Topic)
+				e = rerr(CodeUnknownTopic, "unknown input topic %q (profiles, activities, properties, definitions)", rec.Topic)
 			}
 			t.deadLetter(rec, e)
 			if known {

@@ -152,16 +152,16 @@ func jsonKind(goKind string) string {
 // decoder) to a response.
 func fromRecordError(e *engine.RecordError) *apiError {
 	switch e.Code {
-	case "referenced":
+	case engine.CodeReferenced:
 		return errorf(http.StatusConflict, CodeReferenced, "%s", e.Reason)
-	case "group_type_change":
+	case engine.CodeGroupTypeChange:
 		return errorf(http.StatusBadRequest, CodeTypeChange, "%s", e.Reason)
-	case "unknown_group":
+	case engine.CodeUnknownGroup:
 		return errorf(http.StatusNotFound, CodeGroupNotFound, "%s", e.Reason)
-	case "too_large":
+	case engine.CodeTooLarge:
 		return errorf(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "%s", e.Reason)
 	}
-	return errorf(http.StatusBadRequest, e.Code, "%s", e.Reason)
+	return errorf(http.StatusBadRequest, string(e.Code), "%s", e.Reason)
 }
 
 // fromEngineError maps an error of an engine query.

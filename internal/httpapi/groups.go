@@ -386,7 +386,7 @@ func (a *API) deleteGroup(w http.ResponseWriter, r *http.Request, _ principal) *
 	key := groupKey(spot, id)
 	if re := a.eng.CheckDefinition(key, nil); re != nil {
 		e := fromRecordError(re)
-		if re.Code == "referenced" {
+		if re.Code == engine.CodeReferenced {
 			e = e.with("groups", a.refs(spot, func(sd *engine.SpotDefs) []string { return sd.ReferencingGroups(id) }))
 		}
 		return e

@@ -60,7 +60,7 @@ var quickstartDead = []struct {
 	topic  string
 	offset int64
 	key    string
-	code   string
+	code   engine.Code
 	reason string
 }{
 	{"properties", 9, "acme/u2", "type_mismatch", `custom.plan: option "enterprise" is not declared`},
@@ -200,12 +200,12 @@ func TestInvalidLines(t *testing.T) {
 	require.Len(t, ds, 2)
 	var d engine.DeadLetter
 	require.NoError(t, json.Unmarshal([]byte(ds[0]), &d))
-	require.Equal(t, "invalid_input", d.Code)
+	require.Equal(t, engine.CodeInvalidInput, d.Code)
 	require.Equal(t, int64(0), d.Offset)
 	require.Equal(t, "not json", d.Value)
 	require.Contains(t, d.Reason, "input line 1 is not a JSON object {topic, key, value}")
 	require.NoError(t, json.Unmarshal([]byte(ds[1]), &d))
-	require.Equal(t, "unknown_topic", d.Code)
+	require.Equal(t, engine.CodeUnknownTopic, d.Code)
 	require.Equal(t, "bogus", d.Topic)
 	require.Equal(t, int64(1), d.Offset)
 }
