@@ -122,7 +122,7 @@ func (a *API) createGroup(w http.ResponseWriter, r *http.Request, _ principal) *
 		return e
 	}
 	var body groupBody
-	if e := decodeBody(w, r, &body); e != nil {
+	if e := decodeBody(r, &body); e != nil {
 		return e
 	}
 	switch {
@@ -267,7 +267,7 @@ func (a *API) patchGroup(w http.ResponseWriter, r *http.Request, _ principal) *a
 		return e
 	}
 	var patch map[string]json.RawMessage
-	if e := decodeBody(w, r, &patch); e != nil {
+	if e := decodeBody(r, &patch); e != nil {
 		return e
 	}
 	if patch == nil {

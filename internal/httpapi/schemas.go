@@ -94,7 +94,7 @@ func (a *API) putSchema(kind string) handler {
 	return func(w http.ResponseWriter, r *http.Request, _ principal) *apiError {
 		spot, id := r.PathValue("spot"), r.PathValue("id")
 		var body schemaBody
-		if e := decodeBody(w, r, &body); e != nil {
+		if e := decodeBody(r, &body); e != nil {
 			return e
 		}
 		switch {
