@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 )
 
@@ -103,4 +104,46 @@ func TestDeadLetterOfTooLargeRecord(t *testing.T) {
 	i := slices.IndexFunc(pend, func(o OutboxEntry) bool { return len(o.DeadLetters) > 0 })
 	require.GreaterOrEqual(t, i, 0, "an outbox entry holds the dead letters")
 	require.Equal(t, res.DeadLetters, pend[i].DeadLetters)
+}
+
+// TestMetricsStartAtZero checks that the counters with known label values
+// expose every series at zero before anything happens: dead letters for
+// every input kind and code, membership changes for every op and reason.
+func TestMetricsStartAtZero(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cfg := DefaultConfig()
+	cfg.Registerer = reg
+	newHarness(t, cfg)
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	series := map[string]map[string]float64{}
+	for _, mf := range mfs {
+		s := map[string]float64{}
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName()+"="+l.GetValue())
+			}
+			s[strings.Join(labels, ",")] = m.GetCounter().GetValue()
+		}
+		series[mf.GetName()] = s
+	}
+	dead := series["smartgroups_dead_letters_total"]
+	require.Len(t, dead, 4*len(Codes()))
+	for _, k := range []Kind{KindProfiles, KindActivities, KindProperties, KindDefinitions} {
+		for _, c := range Codes() {
+			v, ok := dead["reason="+string(c)+",topic="+string(k)]
+			require.True(t, ok, "dead letters of %s %s", k, c)
+			require.Zero(t, v)
+		}
+	}
+	changes := series["smartgroups_membership_changes_total"]
+	require.Len(t, changes, 2*len(Reasons()))
+	for _, op := range []Op{OpAdd, OpRemove} {
+		for _, r := range Reasons() {
+			_, ok := changes["op="+string(op)+",reason="+string(r)]
+			require.True(t, ok, "membership changes %s %s", op, r)
+		}
+	}
+	require.Len(t, series["smartgroups_records_consumed_total"], 4)
 }

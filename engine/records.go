@@ -71,6 +71,12 @@ const (
 	ReasonErased       Reason = "erased"
 )
 
+// Reasons returns every Reason, in the order of SPEC §4.2.
+func Reasons() []Reason {
+	return []Reason{ReasonRule, ReasonTime, ReasonEligibility, ReasonBlacklist, ReasonDefinition,
+		ReasonGroupDeleted, ReasonErased}
+}
+
 // Event is one membership change, the value of an output record keyed
 // "<spot>/<group>/<member>" (SPEC §4.2). Partition is the input partition
 // whose state produced it (0 in file mode); it is not serialized.
