@@ -68,7 +68,7 @@ func operatorBefore(s string) string {
 func checkAggregation(expr string) []string {
 	var problems []string
 	for _, m := range GlobalGauges {
-		for _, loc := range regexp.MustCompile(regexp.QuoteMeta(m) + `\b`).FindAllStringIndex(expr, -1) {
+		for _, loc := range regexp.MustCompile(regexp.QuoteMeta(m)+`\b`).FindAllStringIndex(expr, -1) {
 			if agg := enclosingAggregation(expr, loc[0]); agg != "max" {
 				problems = append(problems, fmt.Sprintf("%q: the global gauge %s is aggregated with %q, want max()", expr, m, agg))
 			}
