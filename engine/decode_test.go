@@ -145,7 +145,7 @@ func TestDecodeMemberLimitsConfigurable(t *testing.T) {
 	lim.MaxTags, lim.MaxRecordBytes = 2, 100
 	_, rerr := DecodeMember(memberRec(KindProfiles, "acme/u1", `{"spot":"acme","member":"u1","ts":0,"profile":{"tags":["a","b","c"]}}`), lim, d)
 	require.NotNil(t, rerr)
-	require.Equal(t, "profile.tags: 3 tags, more than the limit of 2 per member", rerr.Reason)
+	require.Equal(t, "profile.tags: 3 tags, more than the limit of 2 per member (max tags)", rerr.Reason)
 	mc, rerr := DecodeMember(memberRec(KindProfiles, "acme/u1", `{"spot":"acme","member":"u1","ts":0,"profile":{"tags":["a","b"]}}`), lim, d)
 	require.Nil(t, rerr)
 	require.NotNil(t, mc)
