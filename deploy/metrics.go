@@ -26,3 +26,22 @@ var DashboardMetrics = []string{
 	"smartgroups_timer_queue_depth",
 	"smartgroups_transactions_total",
 }
+
+// GlobalGauges are the gauges every instance reports with the same value
+// (each holds every definition): a dashboard aggregates them across
+// instances with max(), never sum(), which would multiply them by the
+// instance count. The other gauges (members, consumer lag, timer queue
+// depth, ...) count what an instance's partitions hold and add up.
+var GlobalGauges = []string{
+	"smartgroups_groups",
+}
+
+// DefinitionsCounters are the counters with a topic label that every
+// instance increments for each record of the definitions topic (each
+// instance consumes all of it): across instances, their
+// topic="definitions" series are aggregated with max() and the member
+// topics' series with sum().
+var DefinitionsCounters = []string{
+	"smartgroups_dead_letters_total",
+	"smartgroups_records_consumed_total",
+}

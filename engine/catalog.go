@@ -175,7 +175,7 @@ func (s *SpotDefs) ReferencingTag(tag string) []string {
 }
 
 func referencedErr(what string, groups []string) *RecordError {
-	return rerr("referenced", "%s is referenced by smart group(s) %s", what, strings.Join(groups, ", "))
+	return rerr(CodeReferenced, "%s is referenced by smart group(s) %s", what, strings.Join(groups, ", "))
 }
 
 // Check reports whether a definition change may be applied now.
@@ -194,17 +194,17 @@ func (d *Defs) Check(c *DefChange) *RecordError {
 			return nil
 		}
 		if old != nil && old.Type != c.Group.Type {
-			return rerr("group_type_change", "group %q is %s; a group's type cannot change", c.ID, old.Type)
+			return rerr(CodeGroupTypeChange, "group %q is %s; a group's type cannot change", c.ID, old.Type)
 		}
 		if c.Group.Type == GroupStatic {
 			return nil
 		}
 		r, err := rule.CompileRule(c.Group.Rule, spotCatalog{s: s, self: c.Group}, d.lim.Rule())
 		if err != nil {
-			return rerr("invalid_rule", "group %q: %v", c.ID, err)
+			return rerr(CodeInvalidRule, "group %q: %v", c.ID, err)
 		}
 		if cyc := s.cycle(c.ID, r); cyc != nil {
-			return rerr("cycle", "group %q: group triggers would form a cycle: %s", c.ID, strings.Join(cyc, " -> "))
+			return rerr(CodeCycle, "group %q: group triggers would form a cycle: %s", c.ID, strings.Join(cyc, " -> "))
 		}
 		c.Group.compiled = r
 	case "property", "question":
@@ -224,7 +224,7 @@ func (d *Defs) Check(c *DefChange) *RecordError {
 			return nil
 		}
 		if len(refs) > 0 && old.Type != c.Schema.Type {
-			return rerr("referenced", "%s %q cannot change type from %s to %s while referenced by smart group(s) %s",
+			return rerr(CodeReferenced, "%s %q cannot change type from %s to %s while referenced by smart group(s) %s",
 				c.Kind, c.ID, old.Type, c.Schema.Type, strings.Join(refs, ", "))
 		}
 		for _, o := range old.Options {
@@ -237,7 +237,7 @@ func (d *Defs) Check(c *DefChange) *RecordError {
 		}
 		for _, gid := range refs {
 			if _, err := rule.CompileRule(s.Groups[gid].Rule, spotCatalog{s: s, schema: c.Schema}, d.lim.Rule()); err != nil {
-				return rerr("referenced", "%s %q: smart group %s would no longer be valid: %v", c.Kind, c.ID, gid, err)
+				return rerr(CodeReferenced, "%s %q: smart group %s would no longer be valid: %v", c.Kind, c.ID, gid, err)
 			}
 		}
 	case "blacklist":
@@ -246,10 +246,10 @@ func (d *Defs) Check(c *DefChange) *RecordError {
 		}
 		g := s.Groups[c.ID]
 		if g == nil {
-			return rerr("unknown_group", "blacklist entry for group %q, which does not exist", c.ID)
+			return rerr(CodeUnknownGroup, "blacklist entry for group %q, which does not exist", c.ID)
 		}
 		if g.Type != GroupSmart {
-			return rerr("invalid_definition", "group %q is static; only smart groups have a blacklist", c.ID)
+			return rerr(CodeInvalidDefinition, "group %q is static; only smart groups have a blacklist", c.ID)
 		}
 	}
 	return nil

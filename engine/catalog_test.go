@@ -71,7 +71,8 @@ func TestDefsCheckRejects(t *testing.T) {
 	cases := []struct {
 		name       string
 		key, value string
-		code, want string
+		code       Code
+		want       string
 	}{
 		{"self cycle", "acme/group/g5", groupJSON("g5", "smart", `{"group":"g5"}`), "cycle", `group "g5": group triggers would form a cycle: g5 -> g5`},
 		{"two-step cycle", "acme/group/g1", groupJSON("g1", "smart", `{"group":"g2"}`), "cycle", "group triggers would form a cycle: g1 -> g2 -> g1"},

@@ -74,7 +74,8 @@ func FuzzOutboxCodec(f *testing.F) {
 			t.Fatalf("event:\n ours %s\n std  %s", got, std)
 		}
 		o := OutboxEntry{Partition: 3, ID: seq, Events: []Event{ev, ev},
-			DeadLetters:          []DeadLetter{{Topic: spot, Partition: -1, Offset: int64(seq >> 1), Key: member, Value: value, Reason: ts, Code: group}},
+			DeadLetters: []DeadLetter{{Topic: spot, Partition: -1, Offset: int64(seq >> 1), Key: member, Value: value, Reason: ts, Code: Code(group),
+				Size: int64(seq % 3), SHA256: ts[:len(ts)/2]}},
 			Changelog:            []ChangelogEntry{{Key: k, Value: v, Delete: del}, {Key: v}},
 			DefinitionTombstones: []string{value, spot}}
 		for _, o := range []OutboxEntry{o, {Partition: -1}} {

@@ -34,80 +34,80 @@ func DecodeDefinition(rec Record, lim Limits) (*DefChange, *RecordError) {
 	key := string(rec.Key)
 	parts := strings.SplitN(key, "/", 3)
 	if len(parts) != 3 {
-		return nil, rerr("invalid_key", "definitions key %q is not <spot>/<kind>/<id>", key)
+		return nil, rerr(CodeInvalidKey, "definitions key %q is not <spot>/<kind>/<id>", key)
 	}
 	d := &DefChange{Spot: parts[0], Kind: parts[1], ID: parts[2], Delete: rec.Tombstone()}
 	if err := rule.CheckKeyID("spot", d.Spot); err != nil {
-		return nil, rerr("invalid_key", "key %q: %v", key, err)
+		return nil, rerr(CodeInvalidKey, "key %q: %v", key, err)
 	}
 	switch d.Kind {
 	case "group":
 		if err := rule.CheckKeyID("group id", d.ID); err != nil {
-			return nil, rerr("invalid_key", "key %q: %v", key, err)
+			return nil, rerr(CodeInvalidKey, "key %q: %v", key, err)
 		}
 	case "property", "question":
 		if err := rule.CheckID(d.Kind+" id", d.ID); err != nil {
-			return nil, rerr("invalid_key", "key %q: %v", key, err)
+			return nil, rerr(CodeInvalidKey, "key %q: %v", key, err)
 		}
 	case "blacklist":
 		g, m, ok := strings.Cut(d.ID, "/")
 		if !ok {
-			return nil, rerr("invalid_key", "blacklist key %q is not <spot>/blacklist/<group>/<member>", key)
+			return nil, rerr(CodeInvalidKey, "blacklist key %q is not <spot>/blacklist/<group>/<member>", key)
 		}
 		if err := rule.CheckKeyID("group id", g); err != nil {
-			return nil, rerr("invalid_key", "key %q: %v", key, err)
+			return nil, rerr(CodeInvalidKey, "key %q: %v", key, err)
 		}
 		if err := rule.CheckID("member", m); err != nil {
-			return nil, rerr("invalid_key", "key %q: %v", key, err)
+			return nil, rerr(CodeInvalidKey, "key %q: %v", key, err)
 		}
 		d.ID, d.Member = g, m
 	default:
-		return nil, rerr("invalid_key", "definitions key %q: kind %q is not group, property, question or blacklist", key, d.Kind)
+		return nil, rerr(CodeInvalidKey, "definitions key %q: kind %q is not group, property, question or blacklist", key, d.Kind)
 	}
 	if d.Delete {
 		return d, nil
 	}
 	if !utf8.Valid(rec.Value) || !json.Valid(rec.Value) || !bytes.HasPrefix(bytes.TrimSpace(rec.Value), []byte("{")) {
-		return nil, rerr("invalid_json", "definition value is not a JSON object")
+		return nil, rerr(CodeInvalidJSON, "definition value is not a JSON object")
 	}
 	var head struct {
 		Kind string `json:"kind"`
 		Spot string `json:"spot"`
 	}
 	if err := decodeExact(rec.Value, &head); err != nil {
-		return nil, rerr("invalid_field", "definition: %v", err)
+		return nil, rerr(CodeInvalidField, "definition: %v", err)
 	}
 	if head.Kind != d.Kind {
-		return nil, rerr("key_mismatch", "definition kind %q does not match key %q", head.Kind, key)
+		return nil, rerr(CodeKeyMismatch, "definition kind %q does not match key %q", head.Kind, key)
 	}
 	if head.Spot != d.Spot {
-		return nil, rerr("key_mismatch", "definition spot %q does not match key %q", head.Spot, key)
+		return nil, rerr(CodeKeyMismatch, "definition spot %q does not match key %q", head.Spot, key)
 	}
 	switch d.Kind {
 	case "group":
 		var g GroupDef
 		if err := decodeExact(rec.Value, &g); err != nil {
-			return nil, rerr("invalid_field", "group definition: %v", err)
+			return nil, rerr(CodeInvalidField, "group definition: %v", err)
 		}
 		if g.ID != d.ID {
-			return nil, rerr("key_mismatch", "group id %q does not match key %q", g.ID, key)
+			return nil, rerr(CodeKeyMismatch, "group id %q does not match key %q", g.ID, key)
 		}
 		if g.Type != GroupStatic && g.Type != GroupSmart {
-			return nil, rerr("invalid_field", "group %q: type must be static or smart, not %q", g.ID, g.Type)
+			return nil, rerr(CodeInvalidField, "group %q: type must be static or smart, not %q", g.ID, g.Type)
 		}
 		if len(g.TS) > 0 && !jsonscan.IsNull(g.TS) {
 			if _, err := rule.ParseTimestamp(g.TS); err != nil {
-				return nil, rerr("invalid_field", "group %q: ts: %v", g.ID, err)
+				return nil, rerr(CodeInvalidField, "group %q: ts: %v", g.ID, err)
 			}
 		}
 		if strings.TrimSpace(g.Name) == "" {
-			return nil, rerr("missing_field", "group %q: name is required", g.ID)
+			return nil, rerr(CodeMissingField, "group %q: name is required", g.ID)
 		}
 		if g.Type == GroupSmart && (g.Rule == nil || jsonscan.IsNull(g.Rule)) {
-			return nil, rerr("missing_field", "smart group %q: rule is required", g.ID)
+			return nil, rerr(CodeMissingField, "smart group %q: rule is required", g.ID)
 		}
 		if g.Type == GroupStatic && g.Rule != nil && !jsonscan.IsNull(g.Rule) {
-			return nil, rerr("invalid_field", "static group %q cannot have a rule", g.ID)
+			return nil, rerr(CodeInvalidField, "static group %q cannot have a rule", g.ID)
 		}
 		if g.Type == GroupStatic {
 			g.Rule = nil
@@ -116,22 +116,22 @@ func DecodeDefinition(rec Record, lim Limits) (*DefChange, *RecordError) {
 	case "property", "question":
 		var s rule.Schema
 		if err := decodeExact(rec.Value, &s); err != nil {
-			return nil, rerr("invalid_field", "%s definition: %v", d.Kind, err)
+			return nil, rerr(CodeInvalidField, "%s definition: %v", d.Kind, err)
 		}
 		if s.ID != d.ID {
-			return nil, rerr("key_mismatch", "%s id %q does not match key %q", d.Kind, s.ID, key)
+			return nil, rerr(CodeKeyMismatch, "%s id %q does not match key %q", d.Kind, s.ID, key)
 		}
 		if err := s.Validate(); err != nil {
-			return nil, rerr("invalid_definition", "%v", err)
+			return nil, rerr(CodeInvalidDefinition, "%v", err)
 		}
 		d.Schema = &s
 	case "blacklist":
 		var b Blacklist
 		if err := decodeExact(rec.Value, &b); err != nil {
-			return nil, rerr("invalid_field", "blacklist entry: %v", err)
+			return nil, rerr(CodeInvalidField, "blacklist entry: %v", err)
 		}
 		if b.Group != d.ID || b.Member != d.Member {
-			return nil, rerr("key_mismatch", "blacklist entry %s/%s does not match key %q", b.Group, b.Member, key)
+			return nil, rerr(CodeKeyMismatch, "blacklist entry %s/%s does not match key %q", b.Group, b.Member, key)
 		}
 		d.Blacklist = &b
 	}

@@ -283,7 +283,7 @@ func legacyValidateProfilePatch(raw json.RawMessage, lim Limits) (ProfilePatch, 
 				return nil, 0, fmt.Errorf("profile.tags: expected an array of strings")
 			}
 			if len(ss) > lim.MaxTags {
-				return nil, 0, fmt.Errorf("profile.tags: %d tags, more than the limit of %d per member", len(ss), lim.MaxTags)
+				return nil, 0, fmt.Errorf("profile.tags: %d tags, more than the limit of %d per member (max tags)", len(ss), lim.MaxTags)
 			}
 		case "static_groups":
 			ss, ok := legacyJSONStrings(v)

@@ -191,32 +191,32 @@ func decodeActivity(env *envelope, ts rule.Millis) (*rule.Activity, *RecordError
 	a := &rule.Activity{TS: ts}
 	if id := env[envID]; !id.AbsentOrNull() {
 		if id.Kind != jsonscan.Str {
-			return nil, rerr("invalid_field", "id: expected a string")
+			return nil, rerr(CodeInvalidField, "id: expected a string")
 		}
 		b := stringBytes(id)
 		if err := checkIDBytes("activity id", b, false); err != nil {
-			return nil, rerr("invalid_id", "%v", err)
+			return nil, rerr(CodeInvalidID, "%v", err)
 		}
 		a.ID = string(b)
 	}
 	if env[envType].Kind != jsonscan.Str {
-		return nil, rerr("missing_field", "missing required field type (the activity type)")
+		return nil, rerr(CodeMissingField, "missing required field type (the activity type)")
 	}
 	tb := stringBytes(env[envType])
 	t, ok := activityTypeName(tb)
 	if !ok {
-		return nil, rerr("unknown_activity_type", "unknown activity type %q", string(tb))
+		return nil, rerr(CodeUnknownActivityType, "unknown activity type %q", string(tb))
 	}
 	a.Type = t
 	res := env[envResource]
 	if res.AbsentOrNull() {
 		if rule.ActivityHasResource(t) {
-			return nil, rerr("missing_field", "a %s activity needs a resource {id, title}", t)
+			return nil, rerr(CodeMissingField, "a %s activity needs a resource {id, title}", t)
 		}
 		return a, nil
 	}
 	if res.Kind != jsonscan.Obj {
-		return nil, rerr("invalid_field", "resource: expected an object {id, title}")
+		return nil, rerr(CodeInvalidField, "resource: expected an object {id, title}")
 	}
 	var id, title jsonscan.Value
 	it := res.Members()
@@ -233,15 +233,15 @@ func decodeActivity(env *envelope, ts rule.Millis) (*rule.Activity, *RecordError
 		}
 	}
 	if id.Kind != jsonscan.Str {
-		return nil, rerr("missing_field", "resource.id: expected a string")
+		return nil, rerr(CodeMissingField, "resource.id: expected a string")
 	}
 	idb := stringBytes(id)
 	if err := checkIDBytes("resource id", idb, false); err != nil {
-		return nil, rerr("invalid_id", "%v", err)
+		return nil, rerr(CodeInvalidID, "%v", err)
 	}
 	if !title.AbsentOrNull() {
 		if title.Kind != jsonscan.Str {
-			return nil, rerr("invalid_field", "resource.title: expected a string")
+			return nil, rerr(CodeInvalidField, "resource.title: expected a string")
 		}
 		a.Title = string(stringBytes(title))
 	}
@@ -258,7 +258,7 @@ func decodeValues(v jsonscan.Value, field, kind, spot string, schemas SchemaLook
 		return nil, nil
 	}
 	if v.Kind != jsonscan.Obj {
-		return nil, rerr("invalid_field", "%s: expected an object of %s id to value", field, kind)
+		return nil, rerr(CodeInvalidField, "%s: expected an object of %s id to value", field, kind)
 	}
 	type member struct {
 		id []byte
@@ -310,7 +310,7 @@ func decodeValues(v jsonscan.Value, field, kind, spot string, schemas SchemaLook
 		}
 		if !idOK(id) {
 			if err := rule.CheckID(field+" "+kind+" id", id); err != nil {
-				bad, badID = rerr("invalid_id", "%v", err), id
+				bad, badID = rerr(CodeInvalidID, "%v", err), id
 				continue
 			}
 		}
@@ -328,7 +328,7 @@ func decodeValues(v jsonscan.Value, field, kind, spot string, schemas SchemaLook
 			continue
 		}
 		if err := s.Fits(raw); err != nil {
-			bad, badID = rerr("type_mismatch", "%s.%s: %v", field, id, err), id
+			bad, badID = rerr(CodeTypeMismatch, "%s.%s: %v", field, id, err), id
 		}
 	}
 	if bad != nil {
@@ -357,70 +357,70 @@ func DecodeMember(rec Record, lim Limits, schemas SchemaLookup) (*MemberChange, 
 	}
 	if rec.Tombstone() {
 		if rec.Kind != KindProfiles {
-			return nil, rerr("invalid_record", "a null value only erases a member on the profiles topic; on %s it means nothing", rec.Kind)
+			return nil, rerr(CodeInvalidRecord, "a null value only erases a member on the profiles topic; on %s it means nothing", rec.Kind)
 		}
 		spot, member, ok := strings.Cut(string(rec.Key), "/")
 		if !ok {
-			return nil, rerr("invalid_key", "a null value erases the member named by the key <spot>/<member>, but key %q has no '/'", string(rec.Key))
+			return nil, rerr(CodeInvalidKey, "a null value erases the member named by the key <spot>/<member>, but key %q has no '/'", string(rec.Key))
 		}
 		if err := rule.CheckKeyID("spot", spot); err != nil {
-			return nil, rerr("invalid_key", "key %q: %v", string(rec.Key), err)
+			return nil, rerr(CodeInvalidKey, "key %q: %v", string(rec.Key), err)
 		}
 		if err := rule.CheckID("member", member); err != nil {
-			return nil, rerr("invalid_key", "key %q: %v", string(rec.Key), err)
+			return nil, rerr(CodeInvalidKey, "key %q: %v", string(rec.Key), err)
 		}
 		return &MemberChange{Kind: KindProfiles, Spot: spot, Member: member, Erase: true, TS: noTS}, nil
 	}
 	if !utf8.Valid(rec.Value) {
-		return nil, rerr("invalid_json", "record value is not valid UTF-8")
+		return nil, rerr(CodeInvalidJSON, "record value is not valid UTF-8")
 	}
 	env, unknown, ok := readEnvelope(rec.Value, rec.Kind)
 	if !ok {
 		// The reason names what encoding/json finds wrong.
 		var all map[string]json.RawMessage
 		err := json.Unmarshal(rec.Value, &all)
-		return nil, rerr("invalid_json", "record value is not a JSON object: %v", errText(err))
+		return nil, rerr(CodeInvalidJSON, "record value is not a JSON object: %v", errText(err))
 	}
 	spot, member := env[envSpot], env[envMember]
 	if !spot.AbsentOrNull() && spot.Kind != jsonscan.Str {
-		return nil, rerr("invalid_field", "record value: spot: expected a string")
+		return nil, rerr(CodeInvalidField, "record value: spot: expected a string")
 	}
 	if !member.AbsentOrNull() && member.Kind != jsonscan.Str {
-		return nil, rerr("invalid_field", "record value: member: expected a string")
+		return nil, rerr(CodeInvalidField, "record value: member: expected a string")
 	}
 	if spot.AbsentOrNull() {
-		return nil, rerr("missing_field", "missing required field spot")
+		return nil, rerr(CodeMissingField, "missing required field spot")
 	}
 	if member.AbsentOrNull() {
-		return nil, rerr("missing_field", "missing required field member")
+		return nil, rerr(CodeMissingField, "missing required field member")
 	}
 	sb, mb := stringBytes(spot), stringBytes(member)
 	if err := checkIDBytes("spot", sb, true); err != nil {
-		return nil, rerr("invalid_id", "%v", err)
+		return nil, rerr(CodeInvalidID, "%v", err)
 	}
 	if err := checkIDBytes("member", mb, false); err != nil {
-		return nil, rerr("invalid_id", "%v", err)
+		return nil, rerr(CodeInvalidID, "%v", err)
 	}
 	key := rec.Key
 	if len(key) != len(sb)+1+len(mb) || !bytes.HasPrefix(key, sb) || key[len(sb)] != '/' || !bytes.HasSuffix(key, mb) {
-		return nil, rerr("key_mismatch", "record key %q does not equal <spot>/<member> %q from its value", string(rec.Key), string(sb)+"/"+string(mb))
+		return nil, rerr(CodeKeyMismatch, "record key %q does not equal <spot>/<member> %q from its value", string(rec.Key), string(sb)+"/"+string(mb))
 	}
 	// The key is <spot>/<member>: one string holds both.
 	ks := string(key)
 	c := &MemberChange{Kind: rec.Kind, Spot: ks[:len(sb)], Member: ks[len(sb)+1:], Unknown: unknown}
 	if env[envTS].AbsentOrNull() {
-		return nil, rerr("missing_field", "missing required field ts")
+		return nil, rerr(CodeMissingField, "missing required field ts")
 	}
 	ts, err := rule.ParseTimestamp(env[envTS].Bytes)
 	if err != nil {
-		return nil, rerr("invalid_field", "ts: %v", err)
+		return nil, rerr(CodeInvalidField, "ts: %v", err)
 	}
 	c.TS = ts
 	switch rec.Kind {
 	case KindProfiles:
 		if e := env[envErase]; !e.AbsentOrNull() {
 			if e.Kind != jsonscan.True && e.Kind != jsonscan.False {
-				return nil, rerr("invalid_field", "erase: expected true or false")
+				return nil, rerr(CodeInvalidField, "erase: expected true or false")
 			}
 			if e.Kind == jsonscan.True {
 				c.Erase = true
@@ -428,11 +428,11 @@ func DecodeMember(rec Record, lim Limits, schemas SchemaLookup) (*MemberChange, 
 			}
 		}
 		if env[envProfile].AbsentOrNull() {
-			return nil, rerr("missing_field", "a profiles record needs a profile object or \"erase\": true")
+			return nil, rerr(CodeMissingField, "a profiles record needs a profile object or \"erase\": true")
 		}
 		pp, unknown, err := validateProfilePatch(env[envProfile], lim)
 		if err != nil {
-			return nil, rerr("invalid_field", "%v", err)
+			return nil, rerr(CodeInvalidField, "%v", err)
 		}
 		c.Profile, c.Unknown = pp, c.Unknown+unknown
 	case KindActivities:
@@ -443,7 +443,7 @@ func DecodeMember(rec Record, lim Limits, schemas SchemaLookup) (*MemberChange, 
 		c.Activity = a
 	case KindProperties:
 		if env[envCustom].AbsentOrNull() && env[envForm].AbsentOrNull() {
-			return nil, rerr("missing_field", "a properties record needs a custom or form object")
+			return nil, rerr(CodeMissingField, "a properties record needs a custom or form object")
 		}
 		var verr *RecordError
 		if c.Custom, verr = decodeValues(env[envCustom], "custom", "property", c.Spot, schemas); verr != nil {
@@ -453,7 +453,7 @@ func DecodeMember(rec Record, lim Limits, schemas SchemaLookup) (*MemberChange, 
 			return nil, verr
 		}
 	default:
-		return nil, rerr("unknown_topic", "records of kind %q are not member records", rec.Kind)
+		return nil, rerr(CodeUnknownTopic, "records of kind %q are not member records", rec.Kind)
 	}
 	return c, nil
 }

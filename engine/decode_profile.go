@@ -122,7 +122,7 @@ func validateProfilePatch(raw jsonscan.Value, lim Limits) (ProfilePatch, int, er
 				return nil, 0, fmt.Errorf("profile.tags: expected an array of strings")
 			}
 			if tags > lim.MaxTags {
-				return nil, 0, fmt.Errorf("profile.tags: %d tags, more than the limit of %d per member", tags, lim.MaxTags)
+				return nil, 0, fmt.Errorf("profile.tags: %d tags, more than the limit of %d per member (max tags)", tags, lim.MaxTags)
 			}
 		case "static_groups":
 			if _, ok := countStrings(v); !ok {

@@ -34,7 +34,7 @@ func TestDecodeMemberDeadLetters(t *testing.T) {
 		kind  Kind
 		key   string
 		value string
-		code  string
+		code  Code
 		want  string
 	}{
 		{"bad JSON", P, "acme/u1", `{"spot":"acme",`, "invalid_json", "record value is not a JSON object"},
@@ -145,14 +145,14 @@ func TestDecodeMemberLimitsConfigurable(t *testing.T) {
 	lim.MaxTags, lim.MaxRecordBytes = 2, 100
 	_, rerr := DecodeMember(memberRec(KindProfiles, "acme/u1", `{"spot":"acme","member":"u1","ts":0,"profile":{"tags":["a","b","c"]}}`), lim, d)
 	require.NotNil(t, rerr)
-	require.Equal(t, "profile.tags: 3 tags, more than the limit of 2 per member", rerr.Reason)
+	require.Equal(t, "profile.tags: 3 tags, more than the limit of 2 per member (max tags)", rerr.Reason)
 	mc, rerr := DecodeMember(memberRec(KindProfiles, "acme/u1", `{"spot":"acme","member":"u1","ts":0,"profile":{"tags":["a","b"]}}`), lim, d)
 	require.Nil(t, rerr)
 	require.NotNil(t, mc)
 	v := `{"spot":"acme","member":"u1","ts":0,"profile":{"title":"` + strings.Repeat("a", 100) + `"}}`
 	_, rerr = DecodeMember(memberRec(KindProfiles, "acme/u1", v), lim, d)
 	require.NotNil(t, rerr)
-	require.Equal(t, "too_large", rerr.Code)
+	require.Equal(t, CodeTooLarge, rerr.Code)
 	require.Contains(t, rerr.Reason, "more than the limit of 100 bytes")
 }
 
@@ -290,7 +290,7 @@ func TestDecodeMemberFieldNamesAreExact(t *testing.T) {
 		require.NotNil(t, mc)
 		t.Fatal(`DecodeMember matches envelope fields case-insensitively (encoding/json struct decoding): "SPOT" supplies spot although it is counted as an unknown field`)
 	}
-	require.Equal(t, "missing_field", rerr.Code)
+	require.Equal(t, CodeMissingField, rerr.Code)
 	mc, rerr = DecodeMember(memberRec(KindProfiles, "acme/u1", `{"spot":"acme","member":"u1","ts":0,"profile":{"status":"accepted"},"Profile":{"status":"rejected"}}`), DefaultLimits(), d)
 	require.Nil(t, rerr)
 	require.Equal(t, `"accepted"`, string(mc.Profile["status"]))
@@ -400,7 +400,8 @@ func TestDecodeDefinition(t *testing.T) {
 	long := strings.Repeat("g", 257)
 	bad := []struct {
 		name, key, value string
-		code, want       string
+		code             Code
+		want             string
 	}{
 		{"key one part", "acme", `{}`, "invalid_key", `definitions key "acme" is not <spot>/<kind>/<id>`},
 		{"key two parts", "acme/group", `{}`, "invalid_key", "is not <spot>/<kind>/<id>"},

@@ -80,6 +80,31 @@ func DefaultLimits() Limits {
 		MaxValues: r.MaxValues, MaxTags: 1000}
 }
 
+// MaxRecordBytesLimit is the largest MaxRecordBytes accepted: runtimes
+// size broker messages and input lines from it.
+const MaxRecordBytesLimit = 256 << 20
+
+// Validate checks that every limit is positive (and MaxRecordBytes at most
+// MaxRecordBytesLimit), naming each limit that is not.
+func (l Limits) Validate() error {
+	var errs []error
+	for _, c := range []struct {
+		name string
+		v    int
+	}{
+		{"max record bytes", l.MaxRecordBytes}, {"max rule depth", l.MaxRuleDepth},
+		{"max rule nodes", l.MaxRuleNodes}, {"max values", l.MaxValues}, {"max tags", l.MaxTags},
+	} {
+		if c.v <= 0 {
+			errs = append(errs, fmt.Errorf("engine: the %s limit must be positive, not %d", c.name, c.v))
+		}
+	}
+	if l.MaxRecordBytes > MaxRecordBytesLimit {
+		errs = append(errs, fmt.Errorf("engine: the max record bytes limit must be at most %d, not %d", MaxRecordBytesLimit, l.MaxRecordBytes))
+	}
+	return errors.Join(errs...)
+}
+
 // Rule returns the limits rules are compiled with.
 func (l Limits) Rule() rule.Limits {
 	return rule.Limits{MaxRuleDepth: l.MaxRuleDepth, MaxRuleNodes: l.MaxRuleNodes, MaxValues: l.MaxValues}
@@ -103,8 +128,8 @@ func (c Config) Validate() error {
 		return errors.New("engine: clock must be fixed, event or wall")
 	case c.PartitionOf == nil:
 		return errors.New("engine: PartitionOf is required")
-	case c.Limits.MaxRuleDepth <= 0 || c.Limits.MaxRuleNodes <= 0 || c.Limits.MaxValues <= 0 || c.Limits.MaxTags <= 0 || c.Limits.MaxRecordBytes <= 0:
-		return errors.New("engine: every limit must be positive")
+	case c.Limits.Validate() != nil:
+		return c.Limits.Validate()
 	case c.Logger == nil || c.WallClock == nil:
 		return errors.New("engine: Logger and WallClock are required")
 	}
@@ -356,9 +381,9 @@ func (e *Engine) Process(ctx context.Context, recs []Record) (*Result, error) {
 		}
 		var err error
 		if _, known := ParseKind(string(rec.Kind)); rec.Err != "" || !known {
-			e := rerr("invalid_input", "%s", rec.Err)
+			e := rerr(CodeInvalidInput, "%s", rec.Err)
 			if rec.Err == "" {
-				e = rerr("unknown_topic", "unknown input topic %q (profiles, activities, properties, definitions)", rec.Topic)
+				e = rerr(CodeUnknownTopic, "unknown input topic %q (profiles, activities, properties, definitions)", rec.Topic)
 			}
 			t.deadLetter(rec, e)
 			if known {

@@ -327,8 +327,8 @@ func TestEngineBlacklist(t *testing.T) {
 	)
 	require.Empty(t, res.Events)
 	require.Len(t, res.DeadLetters, 2)
-	require.Equal(t, "unknown_group", res.DeadLetters[0].Code)
-	require.Equal(t, "invalid_definition", res.DeadLetters[1].Code)
+	require.Equal(t, CodeUnknownGroup, res.DeadLetters[0].Code)
+	require.Equal(t, CodeInvalidDefinition, res.DeadLetters[1].Code)
 }
 
 func TestEngineGroupUpdate(t *testing.T) {
@@ -364,8 +364,8 @@ func TestEngineGroupUpdate(t *testing.T) {
 	res := h.run(smart("g1", `{"field":"profile.tags","op":"eq","value":"x"}`), smart("g1", `{"group":"g2"}`))
 	require.Empty(t, res.Events)
 	require.Len(t, res.DeadLetters, 2)
-	require.Equal(t, "invalid_rule", res.DeadLetters[0].Code)
-	require.Equal(t, "cycle", res.DeadLetters[1].Code)
+	require.Equal(t, CodeInvalidRule, res.DeadLetters[0].Code)
+	require.Equal(t, CodeCycle, res.DeadLetters[1].Code)
 	// The blacklist is kept across updates: deleting the entry adds u2.
 	require.Equal(t, []string{
 		ev("add", "g1", "u2", "blacklist", 1, now),
@@ -375,7 +375,7 @@ func TestEngineGroupUpdate(t *testing.T) {
 	res = h.run(in{KindDefinitions, "acme/group/g1", groupJSON("g1", "static", "")})
 	require.Empty(t, res.Events)
 	require.Len(t, res.DeadLetters, 1)
-	require.Equal(t, "group_type_change", res.DeadLetters[0].Code)
+	require.Equal(t, CodeGroupTypeChange, res.DeadLetters[0].Code)
 	// Members keep flowing under the current rule.
 	require.Equal(t, []string{
 		ev("remove", "g1", "u3", "rule", 2, at(time.Minute)),
@@ -400,7 +400,7 @@ func TestEngineGroupDelete(t *testing.T) {
 	res := h.run(delGroup("g1"), delGroup("st"))
 	require.Empty(t, res.Events)
 	require.Len(t, res.DeadLetters, 2)
-	require.Equal(t, "referenced", res.DeadLetters[0].Code)
+	require.Equal(t, CodeReferenced, res.DeadLetters[0].Code)
 	require.Equal(t, `group "g1" is referenced by smart group(s) g2`, res.DeadLetters[0].Reason)
 	require.Equal(t, "acme/group/g1", res.DeadLetters[0].Key)
 	require.Equal(t, "", res.DeadLetters[0].Value)
@@ -613,7 +613,7 @@ func TestEngineInvalidRecordsChangeNothing(t *testing.T) {
 	require.Len(t, res.DeadLetters, len(bad))
 	codes := make([]string, len(res.DeadLetters))
 	for i, d := range res.DeadLetters {
-		codes[i] = d.Code
+		codes[i] = string(d.Code)
 		require.Equal(t, bad[i].key, d.Key)
 		if bad[i].value == "null" {
 			require.Equal(t, "", d.Value)
@@ -667,7 +667,7 @@ func TestEngineSchemaChangeReevaluates(t *testing.T) {
 	// A type change of a referenced property is refused.
 	res := h.run(property("seats", "text"))
 	require.Len(t, res.DeadLetters, 1)
-	require.Equal(t, "referenced", res.DeadLetters[0].Code)
+	require.Equal(t, CodeReferenced, res.DeadLetters[0].Code)
 	// A value kept for an undeclared id counts once the id is declared.
 	h.events(props("u1", at(time.Minute), `{"later":"x"}`))
 	h.events(property("later", "text"))
@@ -1219,7 +1219,7 @@ func TestEnginePositionsCoverDeadLetters(t *testing.T) {
 	res, err = h.e.Process(context.Background(), []Record{{Kind: KindProfiles, Topic: "profiles", Offset: 2, Key: []byte("acme/u1"), Err: "bad framing"}})
 	require.NoError(t, err)
 	require.Len(t, res.DeadLetters, 1)
-	require.Equal(t, "invalid_input", res.DeadLetters[0].Code)
+	require.Equal(t, CodeInvalidInput, res.DeadLetters[0].Code)
 	off, _, err = h.e.Position(KindProfiles, "profiles", 0)
 	require.NoError(t, err)
 	if off != 3 {

@@ -73,6 +73,7 @@ func newMetrics(reg prometheus.Registerer, e *Engine) (*Metrics, error) {
 			Help: "Smart-group rules evaluated for one member on the record and timer path (backfills count in smartgroups_backfill_members_total).",
 		}),
 	}
+	m.initLabels()
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.RecordsConsumed, m.UnknownFields, m.DeadLetters,
 			m.MembershipChanges, m.Latency, m.BatchDuration, m.StateSize, m.Groups, m.Members,
@@ -83,4 +84,22 @@ func newMetrics(reg prometheus.Registerer, e *Engine) (*Metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// initLabels creates every series of the counters whose label values are
+// known in advance (input kinds, dead-letter codes, ops and reasons) at
+// zero, so that dashboards and rate() see them before the first increment.
+func (m *Metrics) initLabels() {
+	for _, k := range []Kind{KindProfiles, KindActivities, KindProperties, KindDefinitions} {
+		m.RecordsConsumed.WithLabelValues(string(k))
+		m.UnknownFields.WithLabelValues(string(k))
+		for _, c := range Codes() {
+			m.DeadLetters.WithLabelValues(string(k), string(c))
+		}
+	}
+	for _, op := range []Op{OpAdd, OpRemove} {
+		for _, r := range Reasons() {
+			m.MembershipChanges.WithLabelValues(string(op), string(r))
+		}
+	}
 }

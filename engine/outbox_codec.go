@@ -105,7 +105,15 @@ func AppendDeadLetterJSON(b []byte, d *DeadLetter) []byte {
 	b = append(b, `,"reason":`...)
 	b = appendJSONStringHTML(b, d.Reason)
 	b = append(b, `,"code":`...)
-	b = appendJSONStringHTML(b, d.Code)
+	b = appendJSONStringHTML(b, string(d.Code))
+	if d.Size != 0 {
+		b = append(b, `,"size":`...)
+		b = strconv.AppendInt(b, d.Size, 10)
+	}
+	if d.SHA256 != "" {
+		b = append(b, `,"sha256":`...)
+		b = appendJSONStringHTML(b, d.SHA256)
+	}
 	return append(b, '}')
 }
 
@@ -191,7 +199,7 @@ func outboxEntrySize(o *OutboxEntry) int {
 	}
 	for i := range o.DeadLetters {
 		d := &o.DeadLetters[i]
-		n += 120 + len(d.Topic) + len(d.Key) + len(d.Value) + len(d.Reason) + len(d.Code)
+		n += 200 + len(d.Topic) + len(d.Key) + len(d.Value) + len(d.Reason) + len(d.Code)
 	}
 	for i := range o.Changelog {
 		n += 24 + base64.StdEncoding.EncodedLen(len(o.Changelog[i].Key)) + base64.StdEncoding.EncodedLen(len(o.Changelog[i].Value))

@@ -71,6 +71,12 @@ const (
 	ReasonErased       Reason = "erased"
 )
 
+// Reasons returns every Reason, in the order of SPEC §4.2.
+func Reasons() []Reason {
+	return []Reason{ReasonRule, ReasonTime, ReasonEligibility, ReasonBlacklist, ReasonDefinition,
+		ReasonGroupDeleted, ReasonErased}
+}
+
 // Event is one membership change, the value of an output record keyed
 // "<spot>/<group>/<member>" (SPEC §4.2). Partition is the input partition
 // whose state produced it (0 in file mode); it is not serialized.
@@ -94,16 +100,24 @@ type DeadLetter struct {
 	Partition int32  `json:"partition"`
 	Offset    int64  `json:"offset"`
 	Key       string `json:"key"`
-	Value     string `json:"value"`
-	Reason    string `json:"reason"`
+	// Value is the raw value; for a record over the size limit (code
+	// too_large) only its first TruncatedValueBytes, with Size and SHA256.
+	Value  string `json:"value"`
+	Reason string `json:"reason"`
 	// Code is a short, bounded classification of Reason used as a metric
 	// label (for example "invalid_json", "invalid_rule").
-	Code string `json:"code"`
+	Code Code `json:"code"`
+	// Size is the whole value's size in bytes and SHA256 its hex SHA-256,
+	// set only for a record over the size limit (code too_large), whose
+	// Value is truncated; zero and empty otherwise, and then absent from
+	// the JSON.
+	Size   int64  `json:"size,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 func checkSize(rec Record, lim Limits) *RecordError {
 	if lim.MaxRecordBytes > 0 && len(rec.Value) > lim.MaxRecordBytes {
-		return rerr("too_large", "record value is %d bytes, more than the limit of %d bytes (max record bytes)", len(rec.Value), lim.MaxRecordBytes)
+		return rerr(CodeTooLarge, "record value is %d bytes, more than the limit of %d bytes (max record bytes)", len(rec.Value), lim.MaxRecordBytes)
 	}
 	return nil
 }

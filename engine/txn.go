@@ -208,10 +208,9 @@ func (t *txn) deadLetter(rec *Record, e *RecordError) {
 	if rec.Kind == KindDefinitions {
 		part = DefPartition
 	}
-	t.dead = append(t.dead, DeadLetter{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset,
-		Key: string(rec.Key), Value: string(rec.Value), Reason: e.Reason, Code: e.Code})
+	t.dead = append(t.dead, newDeadLetter(rec, e))
 	t.deadParts = append(t.deadParts, part)
-	t.e.metrics.DeadLetters.WithLabelValues(string(rec.Kind), e.Code).Inc()
+	t.e.metrics.DeadLetters.WithLabelValues(string(rec.Kind), string(e.Code)).Inc()
 }
 
 // commit flushes caches into the batch, writes the outbox and commits.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/smartgroups/smartgroups/engine"
 	"github.com/smartgroups/smartgroups/engine/rule"
 	"github.com/smartgroups/smartgroups/internal/process"
 )
@@ -15,6 +16,7 @@ func newProcessCmd() *cobra.Command {
 	var (
 		now, dataDir, deadFile string
 		batch                  int
+		lim                    = engine.DefaultLimits()
 	)
 	cmd := &cobra.Command{
 		Use:   "process [--now T] [--data-dir D] [--deadletter F] < in.ndjson > out.ndjson",
@@ -28,7 +30,10 @@ is deterministic. Without --data-dir the state lives in a temporary directory
 and every run starts from nothing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
-			o := process.Options{DataDir: dataDir, BatchSize: batch}
+			if err := checkLimits(lim); err != nil {
+				return err
+			}
+			o := process.Options{DataDir: dataDir, BatchSize: batch, Limits: lim}
 			if now != "" {
 				t, err := rule.ParseTime(now)
 				if err != nil {
@@ -58,5 +63,6 @@ and every run starts from nothing.`,
 	f.StringVar(&dataDir, "data-dir", "", "state directory (default: a temporary directory, removed at exit)")
 	f.StringVar(&deadFile, "deadletter", "", "file for dead letters (default: stderr)")
 	f.IntVar(&batch, "batch-size", 1000, "input records per committed batch")
+	addLimitFlags(f, &lim)
 	return cmd
 }

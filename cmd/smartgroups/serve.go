@@ -43,11 +43,19 @@ func addServeFlags(f *pflag.FlagSet, cfg *serve.Config, sf *serveFlags) {
 	f.StringVar(&cfg.Kafka.SASL.User, "sasl-user", "", "SASL user")
 	f.StringVar(&cfg.Kafka.SASL.Password, "sasl-password", "", "SASL password (prefer SMARTGROUPS_SASL_PASSWORD)")
 	f.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	addLimitFlags(f, &cfg.Limits)
+	f.Int64Var(&cfg.MaxRequestBytes, "max-request-bytes", cfg.MaxRequestBytes, "largest HTTP request body in bytes; a larger one gets 413 body_too_large")
 }
 
 // apply finishes the config from the string flags.
 func (sf *serveFlags) apply(cfg *serve.Config) error {
 	cfg.Kafka.Brokers = brokerList(sf.brokers)
+	if err := checkLimits(cfg.Limits); err != nil {
+		return err
+	}
+	if cfg.MaxRequestBytes <= 0 {
+		return fmt.Errorf("--max-request-bytes must be positive, not %d", cfg.MaxRequestBytes)
+	}
 	clock, err := clockMode(sf.clock)
 	if err != nil {
 		return err

@@ -12,16 +12,22 @@ import (
 
 // Source reads NDJSON input lines.
 type Source struct {
-	sc     *bufio.Scanner
-	offset int64
-	done   bool
+	sc      *bufio.Scanner
+	maxLine int
+	offset  int64
+	done    bool
 }
 
-// NewSource returns a source reading r.
-func NewSource(r io.Reader) *Source {
+// NewSource returns a source reading r, with lines of at most MaxLineBytes.
+func NewSource(r io.Reader) *Source { return NewSourceMax(r, MaxLineBytes) }
+
+// NewSourceMax returns a source reading r, with lines of at most maxLine
+// bytes: a longer line stops the source with an error (a record value over
+// the engine's size limit but within the line limit is dead-lettered).
+func NewSourceMax(r io.Reader, maxLine int) *Source {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), MaxLineBytes)
-	return &Source{sc: sc}
+	sc.Buffer(make([]byte, 0, min(64<<10, maxLine)), maxLine)
+	return &Source{sc: sc, maxLine: maxLine}
 }
 
 // Next returns up to max records; io.EOF once the input is exhausted.
@@ -35,7 +41,7 @@ func (s *Source) Next(max int) ([]engine.Record, error) {
 			s.done = true
 			if err := s.sc.Err(); err != nil {
 				if errors.Is(err, bufio.ErrTooLong) {
-					return out, fmt.Errorf("file: line %d is longer than %d bytes", s.offset+1, MaxLineBytes)
+					return out, fmt.Errorf("file: line %d is longer than %d bytes", s.offset+1, s.maxLine)
 				}
 				return out, fmt.Errorf("file: read input: %w", err)
 			}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/smartgroups/smartgroups/engine"
@@ -197,4 +198,18 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("%s decodes to %#v; written back as %s it decodes to %#v", line, rec, b, again)
 		}
 	})
+}
+
+// TestSourceMaxLine checks that NewSourceMax reads lines up to its limit
+// and stops with an error naming the limit at a longer one.
+func TestSourceMaxLine(t *testing.T) {
+	short := `{"topic":"profiles","key":"acme/u1","value":{"x":"` + strings.Repeat("a", 40) + `"}}`
+	long := `{"topic":"profiles","key":"acme/u1","value":{"x":"` + strings.Repeat("a", 200) + `"}}`
+	src := NewSourceMax(strings.NewReader(short+"\n"+long+"\n"), 150)
+	if recs, err := src.Next(1); err != nil || len(recs) != 1 {
+		t.Fatalf("first line: %d records, %v", len(recs), err)
+	}
+	if _, err := src.Next(1); err == nil || !strings.Contains(err.Error(), "line 2 is longer than 150 bytes") {
+		t.Fatalf("long line: %v", err)
+	}
 }

@@ -87,6 +87,13 @@ type Config struct {
 	TransactionTimeout time.Duration
 	// DialTimeout bounds connecting to a broker. Default 10s.
 	DialTimeout time.Duration
+	// MaxMessageBytes is the largest record batch the clients produce
+	// (kgo.ProducerBatchMaxBytes) and the most bytes fetched per partition
+	// (kgo.FetchMaxPartitionBytes). Default 0: franz-go's defaults, which
+	// fit a broker with Kafka's default message.max.bytes (1 MiB). Set it
+	// no higher than the broker's message.max.bytes: batches of many small
+	// records grow up to it. serve sets it for the embedded broker.
+	MaxMessageBytes int32
 
 	TLS  TLSConfig
 	SASL SASLConfig
@@ -158,6 +165,9 @@ func (c Config) Validate() error {
 	}
 	if c.DialTimeout <= 0 {
 		bad("dial timeout must be positive, got %v", c.DialTimeout)
+	}
+	if c.MaxMessageBytes < 0 {
+		bad("max message bytes cannot be negative, got %d", c.MaxMessageBytes)
 	}
 
 	t := c.TLS
@@ -253,11 +263,14 @@ func (c Config) validClientOpts(extra []kgo.Opt) ([]kgo.Opt, error) {
 }
 
 // ClientOpts returns the kgo options shared by every client: seed brokers,
-// dial timeout, TLS and SASL. It reads the TLS files.
+// dial timeout, message size (when MaxMessageBytes is set), TLS and SASL. It reads the TLS files.
 func (c Config) ClientOpts() ([]kgo.Opt, error) {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(c.Brokers...),
 		kgo.DialTimeout(c.DialTimeout),
+	}
+	if c.MaxMessageBytes > 0 {
+		opts = append(opts, kgo.ProducerBatchMaxBytes(c.MaxMessageBytes), kgo.FetchMaxPartitionBytes(c.MaxMessageBytes))
 	}
 	if c.TLS.Enable {
 		tc, err := c.TLS.build()

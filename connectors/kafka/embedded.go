@@ -38,6 +38,10 @@ type EmbeddedConfig struct {
 	// OS page cache at once (they survive a process crash, not a power
 	// loss), like Kafka's default flush policy.
 	SyncWrites bool
+	// MaxMessageBytes is the largest record batch the broker accepts
+	// (message.max.bytes); a larger one is refused with MESSAGE_TOO_LARGE.
+	// Default 0: Kafka's default, 1 MiB plus 12 bytes.
+	MaxMessageBytes int
 	// Logger receives the broker's logs; nil discards them.
 	Logger kfake.Logger
 	// Opts are extra kfake options, applied last.
@@ -93,6 +97,9 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		if cfg.SyncWrites {
 			opts = append(opts, kfake.SyncWrites())
 		}
+	}
+	if cfg.MaxMessageBytes > 0 {
+		opts = append(opts, kfake.BrokerConfigs(map[string]string{"message.max.bytes": strconv.Itoa(cfg.MaxMessageBytes)}))
 	}
 	if cfg.Logger != nil {
 		opts = append(opts, kfake.WithLogger(cfg.Logger))

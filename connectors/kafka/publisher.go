@@ -70,6 +70,12 @@ const (
 	HeaderOffset    = "offset"
 	HeaderReason    = "reason"
 	HeaderCode      = "code"
+	// HeaderSize and HeaderSHA256 are set only on the dead letter of a
+	// record over the size limit (code too_large), whose value holds the
+	// first 64 KiB of the record: the whole value's size in bytes and its
+	// hex SHA-256, as in the value's "size" and "sha256" fields.
+	HeaderSize   = "size"
+	HeaderSHA256 = "sha256"
 )
 
 // Publisher publishes outbox batches exactly once (SPEC §4.2): each Batch is
@@ -372,25 +378,27 @@ func (p *Publisher) records(b Batch) ([]*kgo.Record, error) {
 
 // DeadLetterRecord builds the dead-letter record of d: key = the original
 // key (nil when it was empty), value = JSON of d, headers topic, partition,
-// offset, reason and code.
+// offset, reason and code, and size and sha256 when d's value is truncated.
 func DeadLetterRecord(topic string, d engine.DeadLetter) *kgo.Record {
 	v := engine.AppendDeadLetterJSON(nil, &d)
 	var key []byte
 	if d.Key != "" {
 		key = []byte(d.Key)
 	}
-	return &kgo.Record{
-		Topic: topic,
-		Key:   key,
-		Value: v,
-		Headers: []kgo.RecordHeader{
-			{Key: HeaderTopic, Value: []byte(d.Topic)},
-			{Key: HeaderPartition, Value: []byte(strconv.Itoa(int(d.Partition)))},
-			{Key: HeaderOffset, Value: []byte(strconv.FormatInt(d.Offset, 10))},
-			{Key: HeaderReason, Value: []byte(d.Reason)},
-			{Key: HeaderCode, Value: []byte(d.Code)},
-		},
+	headers := []kgo.RecordHeader{
+		{Key: HeaderTopic, Value: []byte(d.Topic)},
+		{Key: HeaderPartition, Value: []byte(strconv.Itoa(int(d.Partition)))},
+		{Key: HeaderOffset, Value: []byte(strconv.FormatInt(d.Offset, 10))},
+		{Key: HeaderReason, Value: []byte(d.Reason)},
+		{Key: HeaderCode, Value: []byte(d.Code)},
 	}
+	if d.Size != 0 {
+		headers = append(headers, kgo.RecordHeader{Key: HeaderSize, Value: []byte(strconv.FormatInt(d.Size, 10))})
+	}
+	if d.SHA256 != "" {
+		headers = append(headers, kgo.RecordHeader{Key: HeaderSHA256, Value: []byte(d.SHA256)})
+	}
+	return &kgo.Record{Topic: topic, Key: key, Value: v, Headers: headers}
 }
 
 // ReadProgress reads the whole progress topic read_committed and returns

@@ -395,3 +395,24 @@ func TestPublisherProgressSurvivesBrokerRestart(t *testing.T) {
 	require.Equal(t, uint64(5), last)
 	require.NoError(t, pub2.Publish(ctx, Batch{Partition: 1, OutboxID: 6, Events: []engine.Event{event("g", "u", engine.OpRemove, 2)}}))
 }
+
+// TestDeadLetterRecordTruncated checks the dead-letter record of a record
+// over the size limit: its value's JSON has the truncated value, size and
+// sha256, and the size and sha256 headers repeat them.
+func TestDeadLetterRecordTruncated(t *testing.T) {
+	d := engine.DeadLetter{Topic: "smartgroups.profiles", Partition: 2, Offset: 7, Key: "acme/u1",
+		Value: strings.Repeat("x", engine.TruncatedValueBytes), Reason: "record value is 2097152 bytes, more than the limit",
+		Code: engine.CodeTooLarge, Size: 2 << 20, SHA256: strings.Repeat("ab", 32)}
+	r := DeadLetterRecord("smartgroups.deadletter", d)
+	var got engine.DeadLetter
+	require.NoError(t, json.Unmarshal(r.Value, &got))
+	require.Equal(t, d, got)
+	headers := map[string]string{}
+	for _, h := range r.Headers {
+		headers[h.Key] = string(h.Value)
+	}
+	require.Equal(t, "too_large", headers[HeaderCode])
+	require.Equal(t, "2097152", headers[HeaderSize])
+	require.Equal(t, d.SHA256, headers[HeaderSHA256])
+	require.Len(t, r.Headers, 7)
+}

@@ -66,11 +66,11 @@ type compiler struct {
 
 func (c *compiler) node(raw json.RawMessage, path string, depth int) (*Node, error) {
 	if depth > c.lim.MaxRuleDepth {
-		return nil, fmt.Errorf("%s: rule is deeper than the limit of %d levels", path, c.lim.MaxRuleDepth)
+		return nil, fmt.Errorf("%s: rule is deeper than the limit of %d levels (max rule depth)", path, c.lim.MaxRuleDepth)
 	}
 	c.rule.Nodes++
 	if c.rule.Nodes > c.lim.MaxRuleNodes {
-		return nil, fmt.Errorf("rule has more than the limit of %d nodes", c.lim.MaxRuleNodes)
+		return nil, fmt.Errorf("rule has more than the limit of %d nodes (max rule nodes)", c.lim.MaxRuleNodes)
 	}
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '{' {
@@ -241,7 +241,7 @@ func (c *compiler) operand(n *Node, path string) error {
 			return nil, fmt.Errorf("%s: value must be a non-empty array", where)
 		}
 		if len(ss) > c.lim.MaxValues {
-			return nil, fmt.Errorf("%s: value list has %d entries, more than the limit of %d", where, len(ss), c.lim.MaxValues)
+			return nil, fmt.Errorf("%s: value list has %d entries, more than the limit of %d (max values)", where, len(ss), c.lim.MaxValues)
 		}
 		return ss, nil
 	}
@@ -401,7 +401,7 @@ func (c *compiler) activity(obj map[string]json.RawMessage, path string, raw jso
 			return nil, fmt.Errorf("%s.resources: expected a non-empty array of resource ids", path)
 		}
 		if len(ss) > c.lim.MaxValues {
-			return nil, fmt.Errorf("%s.resources: %d entries, more than the limit of %d", path, len(ss), c.lim.MaxValues)
+			return nil, fmt.Errorf("%s.resources: %d entries, more than the limit of %d (max values)", path, len(ss), c.lim.MaxValues)
 		}
 		if !ActivityHasResource(typ) {
 			return nil, fmt.Errorf("%s.resources: %s activities have no resource", path, typ)

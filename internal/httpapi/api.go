@@ -59,6 +59,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock of definition ts values. Default time.Now.
 	Now func() time.Time
+	// MaxBodyBytes is the largest request body accepted (SPEC §4); a
+	// larger one gets 413 body_too_large. Default MaxBodyBytes (1 MiB).
+	MaxBodyBytes int64
 }
 
 // API is the HTTP admin API of SPEC §6.
@@ -110,6 +113,9 @@ func New(cfg Config) (*API, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = MaxBodyBytes
 	}
 	if cfg.Ready == nil {
 		cfg.Ready = func() bool { return true }
@@ -243,9 +249,9 @@ func (s *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
 func (s *statusRecorder) WriteHeader(code int)        { s.status = code }
 
 // serve authenticates, authorizes the path's spot, checks readiness, and
-// runs h with the body limited to MaxBodyBytes.
+// runs h with the body limited to Config.MaxBodyBytes.
 func (a *API) serve(w http.ResponseWriter, r *http.Request, h handler, spotScoped bool) {
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
 	p, e := a.tokens.authenticate(r)
 	if e == nil && spotScoped {
 		e = p.authorize(r.PathValue("spot"))

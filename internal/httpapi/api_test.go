@@ -287,6 +287,24 @@ func TestAddrFromClientID(t *testing.T) {
 	}
 }
 
+// TestBodyLimitConfigured checks that Config.MaxBodyBytes is the limit
+// request bodies are held to, and that the refusal names it.
+func TestBodyLimitConfigured(t *testing.T) {
+	h := newHarness(t, 1, []int32{0}, func(c *Config) { c.MaxBodyBytes = 2048 })
+	group := func(n int) string { return `{"type":"static","name":"` + strings.Repeat("x", n) + `"}` }
+	r := h.do("POST", "/v1/spots/acme/groups", admin, group(3000))
+	require.Equal(t, 413, r.status, string(r.body))
+	require.Equal(t, CodeBodyTooLarge, r.code())
+	require.Contains(t, r.msg(), "2 KiB (2048 bytes) (max request bytes)")
+	var shape struct {
+		Error struct{ Details map[string]any } `json:"error"`
+	}
+	require.NoError(t, json.Unmarshal(r.body, &shape))
+	require.Equal(t, 2048.0, shape.Error.Details["limit_bytes"])
+	r = h.do("POST", "/v1/spots/acme/groups", admin, group(200))
+	require.Equal(t, 201, r.status, string(r.body))
+}
+
 func TestBodyErrors(t *testing.T) {
 	h := newHarness(t, 1, []int32{0}, nil)
 	for _, c := range []struct {

@@ -12,7 +12,8 @@ import (
 	"github.com/smartgroups/smartgroups/engine"
 )
 
-// MaxBodyBytes is the limit on a request body (SPEC §4: 1 MiB).
+// MaxBodyBytes is the default limit on a request body (SPEC §4: 1 MiB);
+// Config.MaxBodyBytes sets another.
 const MaxBodyBytes = 1 << 20
 
 // Error codes of the "code" field of error responses.
@@ -91,9 +92,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // decodeBody decodes a JSON object request body into dst, refusing
-// unknown fields, trailing data and bodies over MaxBodyBytes.
-func decodeBody(w http.ResponseWriter, r *http.Request, dst any) *apiError {
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+// unknown fields, trailing data and bodies over the limit (API.serve
+// limits every request body to Config.MaxBodyBytes).
+func decodeBody(r *http.Request, dst any) *apiError {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
@@ -116,7 +117,7 @@ func bodyError(err error) *apiError {
 	switch {
 	case errors.As(err, &tooBig):
 		return errorf(http.StatusRequestEntityTooLarge, CodeBodyTooLarge,
-			"request body is larger than the limit of 1 MiB (%d bytes)", MaxBodyBytes).with("limit_bytes", MaxBodyBytes)
+			"request body is larger than the limit of %s (max request bytes)", byteSize(tooBig.Limit)).with("limit_bytes", tooBig.Limit)
 	case errors.Is(err, io.EOF):
 		return errorf(http.StatusBadRequest, CodeInvalidJSON, "request body is empty; a JSON object is expected")
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -152,16 +153,16 @@ func jsonKind(goKind string) string {
 // decoder) to a response.
 func fromRecordError(e *engine.RecordError) *apiError {
 	switch e.Code {
-	case "referenced":
+	case engine.CodeReferenced:
 		return errorf(http.StatusConflict, CodeReferenced, "%s", e.Reason)
-	case "group_type_change":
+	case engine.CodeGroupTypeChange:
 		return errorf(http.StatusBadRequest, CodeTypeChange, "%s", e.Reason)
-	case "unknown_group":
+	case engine.CodeUnknownGroup:
 		return errorf(http.StatusNotFound, CodeGroupNotFound, "%s", e.Reason)
-	case "too_large":
+	case engine.CodeTooLarge:
 		return errorf(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "%s", e.Reason)
 	}
-	return errorf(http.StatusBadRequest, e.Code, "%s", e.Reason)
+	return errorf(http.StatusBadRequest, string(e.Code), "%s", e.Reason)
 }
 
 // fromEngineError maps an error of an engine query.
@@ -181,4 +182,16 @@ func fromEngineError(err error) *apiError {
 		return errorf(http.StatusNotFound, CodeMemberNotFound, "%s", strings.TrimPrefix(err.Error(), "engine: "))
 	}
 	return errorf(http.StatusInternalServerError, CodeInternal, "%v", err)
+}
+
+// byteSize renders n bytes for a person: "1 MiB (1048576 bytes)" when n
+// is a whole number of KiB or MiB, "n bytes" otherwise.
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB (%d bytes)", n>>20, n)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB (%d bytes)", n>>10, n)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }

@@ -122,7 +122,7 @@ func (a *API) createGroup(w http.ResponseWriter, r *http.Request, _ principal) *
 		return e
 	}
 	var body groupBody
-	if e := decodeBody(w, r, &body); e != nil {
+	if e := decodeBody(r, &body); e != nil {
 		return e
 	}
 	switch {
@@ -267,7 +267,7 @@ func (a *API) patchGroup(w http.ResponseWriter, r *http.Request, _ principal) *a
 		return e
 	}
 	var patch map[string]json.RawMessage
-	if e := decodeBody(w, r, &patch); e != nil {
+	if e := decodeBody(r, &patch); e != nil {
 		return e
 	}
 	if patch == nil {
@@ -386,7 +386,7 @@ func (a *API) deleteGroup(w http.ResponseWriter, r *http.Request, _ principal) *
 	key := groupKey(spot, id)
 	if re := a.eng.CheckDefinition(key, nil); re != nil {
 		e := fromRecordError(re)
-		if re.Code == "referenced" {
+		if re.Code == engine.CodeReferenced {
 			e = e.with("groups", a.refs(spot, func(sd *engine.SpotDefs) []string { return sd.ReferencingGroups(id) }))
 		}
 		return e

@@ -31,7 +31,7 @@ type previewResponse struct {
 func (a *API) preview(w http.ResponseWriter, r *http.Request, _ principal) *apiError {
 	spot := r.PathValue("spot")
 	var body previewBody
-	if e := decodeBody(w, r, &body); e != nil {
+	if e := decodeBody(r, &body); e != nil {
 		return e
 	}
 	if isNull(body.Rule) {

@@ -158,7 +158,7 @@ type partialRequest struct {
 func (a *API) partial(w http.ResponseWriter, r *http.Request, _ principal) *apiError {
 	spot := r.PathValue("spot")
 	var req partialRequest
-	if e := decodeBody(w, r, &req); e != nil {
+	if e := decodeBody(r, &req); e != nil {
 		return e
 	}
 	for _, p := range req.Partitions {

@@ -94,7 +94,7 @@ func (a *API) putSchema(kind string) handler {
 	return func(w http.ResponseWriter, r *http.Request, _ principal) *apiError {
 		spot, id := r.PathValue("spot"), r.PathValue("id")
 		var body schemaBody
-		if e := decodeBody(w, r, &body); e != nil {
+		if e := decodeBody(r, &body); e != nil {
 			return e
 		}
 		switch {
@@ -118,7 +118,7 @@ func (a *API) putSchema(kind string) handler {
 		key := schemaKey(spot, kind, id)
 		if re := a.eng.CheckDefinition(key, value); re != nil {
 			e := fromRecordError(re)
-			if re.Code == "referenced" {
+			if re.Code == engine.CodeReferenced {
 				e = e.with("groups", a.schemaRefs(spot, kind, id, &old, body))
 			}
 			return e
@@ -172,7 +172,7 @@ func (a *API) deleteSchema(kind string) handler {
 		key := schemaKey(spot, kind, id)
 		if re := a.eng.CheckDefinition(key, nil); re != nil {
 			e := fromRecordError(re)
-			if re.Code == "referenced" {
+			if re.Code == engine.CodeReferenced {
 				e = e.with("groups", a.refs(spot, func(sd *engine.SpotDefs) []string { return sd.ReferencingSchema(kind, id) }))
 			}
 			return e

@@ -100,7 +100,9 @@ func Run(ctx context.Context, o Options, in io.Reader, out, dead io.Writer) (sta
 	if err := emit(eng, sink, res, &stats); err != nil {
 		return stats, err
 	}
-	src := file.NewSource(in)
+	// A line holds a record value, maybe escaped as a JSON string: leave
+	// room for values over the size limit, which are dead-lettered.
+	src := file.NewSourceMax(in, max(file.MaxLineBytes, 8*cfg.Limits.MaxRecordBytes))
 	for {
 		recs, rerr := src.Next(o.BatchSize)
 		if len(recs) > 0 {

@@ -3,8 +3,11 @@ package process
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -60,7 +63,7 @@ var quickstartDead = []struct {
 	topic  string
 	offset int64
 	key    string
-	code   string
+	code   engine.Code
 	reason string
 }{
 	{"properties", 9, "acme/u2", "type_mismatch", `custom.plan: option "enterprise" is not declared`},
@@ -200,12 +203,43 @@ func TestInvalidLines(t *testing.T) {
 	require.Len(t, ds, 2)
 	var d engine.DeadLetter
 	require.NoError(t, json.Unmarshal([]byte(ds[0]), &d))
-	require.Equal(t, "invalid_input", d.Code)
+	require.Equal(t, engine.CodeInvalidInput, d.Code)
 	require.Equal(t, int64(0), d.Offset)
 	require.Equal(t, "not json", d.Value)
 	require.Contains(t, d.Reason, "input line 1 is not a JSON object {topic, key, value}")
 	require.NoError(t, json.Unmarshal([]byte(ds[1]), &d))
-	require.Equal(t, "unknown_topic", d.Code)
+	require.Equal(t, engine.CodeUnknownTopic, d.Code)
 	require.Equal(t, "bogus", d.Topic)
 	require.Equal(t, int64(1), d.Offset)
+}
+
+// TestTooLargeDeadLetter checks SPEC §4 on the NDJSON dead letters: a
+// record over the size limit is dead-lettered with its first 64 KiB, its
+// size and its SHA-256, and the member's next record is applied.
+func TestTooLargeDeadLetter(t *testing.T) {
+	def := `{"topic":"definitions","key":"acme/group/g","value":{"kind":"group","spot":"acme","id":"g","type":"smart","name":"G","rule":{"field":"profile.tags","op":"has_any","value":["vip"]}}}`
+	big := `{"spot":"acme","member":"u1","ts":1,"profile":{"status":"accepted","tags":["vip"],"title":"` + strings.Repeat("t", 2<<20) + `"}}`
+	bigLine, err := json.Marshal(map[string]string{"topic": "profiles", "key": "acme/u1", "value": big})
+	require.NoError(t, err)
+	ok := `{"topic":"profiles","key":"acme/u1","value":{"spot":"acme","member":"u1","ts":2,"profile":{"status":"accepted","tags":["vip"]}}}`
+	st, out, dead := run(t, Options{}, []byte(lines(def, string(bigLine), ok)))
+	require.Equal(t, Stats{Records: 3, Events: 1, DeadLetters: 1}, st)
+	require.Equal(t, lines(`{"spot":"acme","group":"g","member":"u1","op":"add","ts":"1970-01-01T00:00:00.002Z","reason":"eligibility","seq":1}`), out)
+	var d engine.DeadLetter
+	require.NoError(t, json.Unmarshal([]byte(dead), &d))
+	sum := sha256.Sum256([]byte(big))
+	require.Equal(t, engine.CodeTooLarge, d.Code)
+	require.Equal(t, big[:engine.TruncatedValueBytes], d.Value)
+	require.Equal(t, int64(len(big)), d.Size)
+	require.Equal(t, hex.EncodeToString(sum[:]), d.SHA256)
+	require.Contains(t, dead, `"size":`+strconv.Itoa(len(big)))
+
+	// A lower limit is the limit dead letters name.
+	lim := engine.DefaultLimits()
+	lim.MaxRecordBytes = 50
+	_, out, dead = run(t, Options{Limits: lim}, []byte(lines(ok)))
+	require.Empty(t, out)
+	require.NoError(t, json.Unmarshal([]byte(dead), &d))
+	require.Equal(t, engine.CodeTooLarge, d.Code)
+	require.Contains(t, d.Reason, "limit of 50 bytes")
 }

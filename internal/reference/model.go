@@ -57,7 +57,7 @@ func (m *Model) Now() rule.Millis { return m.now }
 // Rejection is a record the model dead-lettered, with the engine's reason.
 type Rejection struct {
 	Offset int64
-	Code   string
+	Code   engine.Code
 	Reason string
 }
 

@@ -41,8 +41,12 @@ type Config struct {
 	// TickInterval is how often due timers are fired. Default 200ms, so a
 	// time-driven change is emitted well within one second.
 	TickInterval time.Duration
-	// Limits bound records and rules. Default engine.DefaultLimits().
+	// Limits bound records and rules. Default engine.DefaultLimits(). The
+	// limits that validate definitions (rule depth, nodes, values) must be
+	// the same on every instance of a deployment.
 	Limits engine.Limits
+	// MaxRequestBytes bounds an HTTP request body. Default 1 MiB.
+	MaxRequestBytes int64
 	// MemberCache is ignored, a deprecated setting: the members of owned
 	// partitions are always held in memory (docs/decisions.md). It is
 	// accepted so that existing deployments (--member-cache) keep starting.
@@ -80,6 +84,7 @@ func DefaultConfig() Config {
 		BatchSize:       1000,
 		TickInterval:    200 * time.Millisecond,
 		Limits:          engine.DefaultLimits(),
+		MaxRequestBytes: httpapi.MaxBodyBytes,
 		StateCacheBytes: 64 << 20,
 	}
 }
@@ -95,6 +100,12 @@ func (c Config) Validate() error {
 	}
 	if c.MemberCache < 0 || c.StateCacheBytes < 0 {
 		return errors.New("serve: the member cache and the state cache cannot be negative")
+	}
+	if err := c.Limits.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.MaxRequestBytes <= 0 {
+		errs = append(errs, fmt.Errorf("serve: the max request bytes limit must be positive, not %d", c.MaxRequestBytes))
 	}
 	if c.BatchSize < 1 {
 		errs = append(errs, errors.New("serve: batch size must be at least 1"))

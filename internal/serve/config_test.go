@@ -1,7 +1,10 @@
 package serve
 
 import (
+	"strings"
 	"testing"
+
+	"github.com/smartgroups/smartgroups/engine"
 )
 
 func TestConfigCaches(t *testing.T) {
@@ -19,5 +22,30 @@ func TestConfigCaches(t *testing.T) {
 		if err := cfg.Validate(); (err == nil) != c.ok {
 			t.Errorf("member cache %d, state cache %d: Validate() = %v", c.member, c.state, err)
 		}
+	}
+}
+
+func TestConfigLimits(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	if cfg.Limits != engine.DefaultLimits() || cfg.MaxRequestBytes != 1<<20 {
+		t.Fatalf("defaults: limits %+v, max request bytes %d", cfg.Limits, cfg.MaxRequestBytes)
+	}
+	for _, c := range []struct {
+		mod  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.Limits.MaxRuleNodes = 0 }, "the max rule nodes limit must be positive, not 0"},
+		{func(c *Config) { c.Limits.MaxRecordBytes = -5 }, "the max record bytes limit must be positive, not -5"},
+		{func(c *Config) { c.MaxRequestBytes = 0 }, "the max request bytes limit must be positive, not 0"},
+	} {
+		bad := cfg
+		c.mod(&bad)
+		if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Validate() = %v, want %q", err, c.want)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }

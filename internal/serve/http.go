@@ -55,13 +55,14 @@ func (s *server) newAPI(partitions int32, advertise string) (*httpapi.API, func(
 			}
 			return o.Offset, o.Err
 		},
-		Partitions: partitions,
-		Peers:      httpapi.NewGroupPeers(adm, cfg.Kafka.GroupID, cfg.Kafka.Topic(engine.KindProfiles)),
-		Self:       advertise,
-		APIToken:   cfg.APIToken,
-		SpotTokens: cfg.SpotTokens,
-		Ready:      s.ready.Load,
-		Logger:     s.log,
+		Partitions:   partitions,
+		Peers:        httpapi.NewGroupPeers(adm, cfg.Kafka.GroupID, cfg.Kafka.Topic(engine.KindProfiles)),
+		Self:         advertise,
+		APIToken:     cfg.APIToken,
+		SpotTokens:   cfg.SpotTokens,
+		MaxBodyBytes: cfg.MaxRequestBytes,
+		Ready:        s.ready.Load,
+		Logger:       s.log,
 	})
 	if err != nil {
 		cl.Close()

@@ -53,6 +53,16 @@ type server struct {
 	restoresRunning  prometheus.Gauge
 }
 
+// embeddedMessageBytes is the largest record batch the embedded broker and
+// the clients using it accept: four times the record size limit (at least
+// Kafka's default), so that a record over the limit reaches the engine and
+// is dead-lettered (too_large) instead of being refused at produce time,
+// and the dead letter of a record at the limit, whose value is escaped
+// into JSON, can be published.
+func embeddedMessageBytes(lim engine.Limits) int {
+	return max(4*lim.MaxRecordBytes, 1<<20+12)
+}
+
 // Run runs the service until ctx is done, then shuts down gracefully.
 func Run(ctx context.Context, cfg Config) (err error) {
 	if err := cfg.Validate(); err != nil {
@@ -66,7 +76,10 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return fmt.Errorf("serve: data dir: %w", err)
 	}
 	if len(cfg.Kafka.Brokers) == 0 {
-		emb, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Addr: cfg.EmbeddedAddr, DataDir: filepath.Join(cfg.DataDir, "broker")})
+		msgBytes := embeddedMessageBytes(cfg.Limits)
+		cfg.Kafka.MaxMessageBytes = int32(msgBytes)
+		emb, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Addr: cfg.EmbeddedAddr, DataDir: filepath.Join(cfg.DataDir, "broker"),
+			MaxMessageBytes: msgBytes})
 		if err != nil {
 			return fmt.Errorf("serve: embedded broker: %w", err)
 		}
