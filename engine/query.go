@@ -258,7 +258,7 @@ func (e *Engine) querySet(p int32, q *MemberQuery) (*roaring.Bitmap, *rule.Rule,
 	if q.Rule != nil {
 		r, err := rule.CompileRule(q.Rule, e.defs.Catalog(q.Spot), e.cfg.Limits.Rule())
 		if err != nil {
-			return nil, nil, rerr("invalid_rule", "%v", err)
+			return nil, nil, rerr(CodeInvalidRule, "%v", err)
 		}
 		compiled = r
 		if set, err = t.backfillSet(p, q.Spot, r); err != nil {
@@ -443,7 +443,7 @@ func (e *Engine) diffSet(p int32, spot, group string, raw json.RawMessage) (*roa
 	}
 	r, err := rule.CompileRule(raw, e.defs.Catalog(spot), e.cfg.Limits.Rule())
 	if err != nil {
-		return nil, nil, rerr("invalid_rule", "%v", err)
+		return nil, nil, rerr(CodeInvalidRule, "%v", err)
 	}
 	t := e.begin()
 	defer t.close()
