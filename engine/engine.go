@@ -237,6 +237,8 @@ func (e *Engine) Now() rule.Millis {
 // written; acknowledge each with Ack once published.
 type Result struct {
 	Events      []Event
+	// Access are the access changes (SPEC §4.3), in emission order.
+	Access      []AccessEvent
 	DeadLetters []DeadLetter
 	Outbox      []OutboxEntry
 	// OldestProduced is the earliest production time of the batch's
