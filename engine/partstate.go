@@ -33,7 +33,7 @@ type blackEntry struct{ spot, group, member string }
 func newPartState() *partState {
 	return &partState{spots: map[string]*spotState{}, applied: map[string]map[string]string{},
 		appliedRes: map[string]map[string]string{},
-		black: map[blackEntry]bool{}}
+		black:      map[blackEntry]bool{}}
 }
 
 // spot returns the state of a spot, created when missing.
