@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/smartgroups/smartgroups/engine/rule"
 	"github.com/smartgroups/smartgroups/state"
@@ -46,6 +47,20 @@ const (
 	// ReasonResources: a group's resource list changed.
 	ReasonResources Reason = "resources"
 )
+
+// accessReasons are the reason labels of smartgroups_access_changes_total.
+var accessReasons = []Reason{ReasonRule, ReasonTime, ReasonEligibility, ReasonBlacklist, ReasonDefinition,
+	ReasonGroupDeleted, ReasonErased, ReasonStaticGroups, ReasonResources}
+
+// initAccessChanges creates every series of the access-change counter at
+// zero, so that dashboards and alerts see them before the first change.
+func initAccessChanges(c *prometheus.CounterVec) {
+	for _, op := range []AccessOp{OpGrant, OpRevoke} {
+		for _, r := range accessReasons {
+			c.WithLabelValues(string(op), string(r))
+		}
+	}
+}
 
 // AccessEvent is one access change, the value of an output record keyed
 // "<spot>/<resource>/<member>" (SPEC §4.3). Groups are the groups giving

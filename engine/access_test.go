@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 )
 
@@ -178,4 +180,27 @@ func TestAccessEventJSON(t *testing.T) {
 	want, err = json.Marshal(e)
 	require.NoError(t, err)
 	require.Equal(t, string(want), string(AppendAccessEventJSON(nil, &e)))
+}
+
+func TestAccessMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cfg := DefaultConfig()
+	cfg.Registerer = reg
+	h := newHarness(t, cfg)
+	h.access(groupRes("vips", "smart", ruleVIP, "live-1"), groupRes("st", "static", "", "live-1", "forum-1"))
+	h.access(prof("u1", at(0), `{"status":"accepted","tags":["vip"]}`), prof("u2", at(0), `{"static_groups":["st"]}`))
+	h.access(groupRes("st", "static", "", "forum-1"))
+	h.access(erase("u1", at(time.Minute)))
+	count := func(op, reason string) float64 {
+		return testutil.ToFloat64(h.e.metrics.AccessChanges.WithLabelValues(op, reason))
+	}
+	require.Equal(t, 1.0, count("grant", "eligibility"), "u1 joins vips as it becomes eligible")
+	require.Equal(t, 2.0, count("grant", "static_groups"), "u2 lists st")
+	require.Equal(t, 1.0, count("revoke", "resources"), "st drops live-1")
+	require.Equal(t, 1.0, count("revoke", "erased"))
+	require.Equal(t, 0.0, count("grant", "time"))
+	// Every series exists from the start.
+	n, err := testutil.GatherAndCount(reg, "smartgroups_access_changes_total")
+	require.NoError(t, err)
+	require.Equal(t, 2*len(accessReasons), n)
 }

@@ -77,6 +77,7 @@ func newMetrics(reg prometheus.Registerer, e *Engine) (*Metrics, error) {
 			Help: "Smart-group rules evaluated for one member on the record and timer path (backfills count in smartgroups_backfill_members_total).",
 		}),
 	}
+	initAccessChanges(m.AccessChanges)
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.RecordsConsumed, m.UnknownFields, m.DeadLetters,
 			m.MembershipChanges, m.AccessChanges, m.Latency, m.BatchDuration, m.StateSize, m.Groups, m.Members,
