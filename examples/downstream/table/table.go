@@ -112,7 +112,9 @@ func New() *Table { return &Table{keys: make(map[string]*keyState), opIn: "add",
 
 // NewAccess returns an empty access table: key "<spot>/<resource>/<member>",
 // a member has access while the last event of the key is a grant.
-func NewAccess() *Table { return &Table{keys: make(map[string]*keyState), opIn: "grant", opOut: "revoke"} }
+func NewAccess() *Table {
+	return &Table{keys: make(map[string]*keyState), opIn: "grant", opOut: "revoke"}
+}
 
 // Apply decodes a message and applies it. It returns the change when the
 // event was applied (its seq is above the key's last) and the violations it
