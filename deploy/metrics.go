@@ -9,6 +9,7 @@ package deploy
 // registered, so a renamed or dropped metric breaks a test instead of leaving
 // an empty panel.
 var DashboardMetrics = []string{
+	"smartgroups_access_changes_total",
 	"smartgroups_backfill_members_total",
 	"smartgroups_backfills_running",
 	"smartgroups_batch_duration_seconds",

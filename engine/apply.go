@@ -11,8 +11,17 @@ import (
 	"github.com/smartgroups/smartgroups/state"
 )
 
-// applyMemberRecord decodes, validates and applies a member record.
+// applyMemberRecord decodes, validates and applies a member record, then
+// emits the access changes it causes.
 func (t *txn) applyMemberRecord(rec *Record) error {
+	if err := t.applyMember(rec); err != nil {
+		return err
+	}
+	return t.flushAccess()
+}
+
+// applyMember decodes, validates and applies a member record.
+func (t *txn) applyMember(rec *Record) error {
 	mc, rerr := DecodeMember(*rec, t.e.cfg.Limits, t.e.defs)
 	if rerr != nil {
 		t.deadLetter(rec, rerr)
@@ -64,6 +73,11 @@ func (t *txn) applyMemberRecord(rec *Record) error {
 		return nil
 	}
 	m.dirty = true
+	if slices.Contains(deps, "p.static_groups") {
+		t.reason = ReasonStaticGroups
+		t.markAccess(m)
+		t.reason = ReasonRule
+	}
 	if mc.Activity == nil {
 		if err := t.updateTerms(m, oldTerms, m.terms()); err != nil {
 			return err
@@ -263,7 +277,16 @@ func (t *txn) erase(part int32, spot, id string) error {
 			return err
 		}
 	}
+	// The member loses access to everything before its state goes.
+	m.erasing = true
+	t.markAccess(m)
+	if err := t.flushAccess(); err != nil {
+		return err
+	}
 	if err := t.saveSeqs(m); err != nil {
+		return err
+	}
+	if err := t.saveAccessSeqs(m); err != nil {
 		return err
 	}
 	terms := m.terms()

@@ -37,6 +37,8 @@ type SpotDefs struct {
 	// on last_activity_at.
 	timeActs    map[string][]*rule.Node
 	timeLastAct []*rule.Node
+	// hasResources: some group of the spot lists resources.
+	hasResources bool
 }
 
 // NewDefs returns empty definitions.
@@ -437,6 +439,10 @@ func (s *SpotDefs) derive() {
 		}
 	}
 	s.order = order
+	s.hasResources = false
+	for _, g := range s.Groups {
+		s.hasResources = s.hasResources || len(g.Resources) > 0
+	}
 	s.rank = make(map[string]int, len(order))
 	s.timeGroups = nil
 	s.timeActs, s.timeLastAct = map[string][]*rule.Node{}, nil
@@ -524,6 +530,8 @@ type GroupDef struct {
 	Description string          `json:"description,omitempty"`
 	Rule        json.RawMessage `json:"rule,omitempty"`
 	TS          json.RawMessage `json:"ts,omitempty"`
+	// Resources are the resources the group gives access to (SPEC §2.4).
+	Resources []Resource `json:"resources,omitempty"`
 
 	compiled *rule.Rule
 }

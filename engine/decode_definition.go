@@ -112,6 +112,9 @@ func DecodeDefinition(rec Record, lim Limits) (*DefChange, *RecordError) {
 		if g.Type == GroupStatic {
 			g.Rule = nil
 		}
+		if e := checkResources(g.ID, g.Resources); e != nil {
+			return nil, e
+		}
 		d.Group = &g
 	case "property", "question":
 		var s rule.Schema

@@ -82,5 +82,7 @@
 // (posting-list terms and the candidate planner), timers.go, reconcile.go
 // and backfill.go (definition changes), query.go (read-only queries),
 // partition.go (dropping and restoring partitions), outbox_codec.go (what
-// the outbox stores).
+// the outbox stores), resources.go (groups' linked resources), access.go
+// (access per member and resource: grants, revokes, resource-list
+// reconciliation) and access_query.go (access queries and dry runs).
 package engine

@@ -261,7 +261,9 @@ func (e *Engine) Now() rule.Millis {
 // order, after it was durably committed. Outbox lists the outbox entries
 // written; acknowledge each with Ack once published.
 type Result struct {
-	Events      []Event
+	Events []Event
+	// Access are the access changes (SPEC §4.3), in emission order.
+	Access      []AccessEvent
 	DeadLetters []DeadLetter
 	Outbox      []OutboxEntry
 	// OldestProduced is the earliest production time of the batch's

@@ -27,6 +27,13 @@ type member struct {
 	// valid where actsOK has the type's bit.
 	acts   [numActTypes][]rule.Activity
 	actsOK uint32
+	// accMarked: queued for the access recomputation (access.go), with
+	// the cause of the first change; erasing: being erased, so it has
+	// access to nothing.
+	accMarked bool
+	erasing   bool
+	accReason Reason
+	accTS     rule.Millis
 }
 
 // newMember returns an empty member of a transaction, reusing a free one.
@@ -45,6 +52,7 @@ func (e *Engine) newMember(t *txn, part int32, ss *spotState, ord uint32) *membe
 		m = &member{}
 	}
 	m.t, m.part, m.spot, m.ss, m.ord, m.dirty, m.blob, m.actsOK = t, part, ss.name, ss, ord, false, nil, 0
+	m.accMarked, m.erasing = false, false
 	m.st = &m.buf.st
 	return m
 }
@@ -145,6 +153,7 @@ func (m *member) setGroup(id string, in bool) {
 	}
 	m.st.Groups = g
 	m.dirty = true
+	m.t.markAccess(m)
 }
 
 type memberRef struct {

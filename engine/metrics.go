@@ -12,6 +12,7 @@ type Metrics struct {
 	UnknownFields     *prometheus.CounterVec
 	DeadLetters       *prometheus.CounterVec
 	MembershipChanges *prometheus.CounterVec
+	AccessChanges     *prometheus.CounterVec
 	Latency           prometheus.Histogram
 	BatchDuration     prometheus.Histogram
 	StateSize         prometheus.GaugeFunc
@@ -37,6 +38,9 @@ func newMetrics(reg prometheus.Registerer, e *Engine) (*Metrics, error) {
 		}, []string{"topic", "reason"}),
 		MembershipChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smartgroups_membership_changes_total", Help: "Membership changes emitted, by op and reason.",
+		}, []string{"op", "reason"}),
+		AccessChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smartgroups_access_changes_total", Help: "Access changes to linked resources emitted, by op (grant, revoke) and reason.",
 		}, []string{"op", "reason"}),
 		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "smartgroups_event_to_output_latency_seconds",
@@ -74,9 +78,10 @@ func newMetrics(reg prometheus.Registerer, e *Engine) (*Metrics, error) {
 		}),
 	}
 	m.initLabels()
+	initAccessChanges(m.AccessChanges)
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.RecordsConsumed, m.UnknownFields, m.DeadLetters,
-			m.MembershipChanges, m.Latency, m.BatchDuration, m.StateSize, m.Groups, m.Members,
+			m.MembershipChanges, m.AccessChanges, m.Latency, m.BatchDuration, m.StateSize, m.Groups, m.Members,
 			m.BackfillMembers, m.BackfillsRunning, m.TimerQueueDepth, m.TimersFired, m.RuleEvaluations} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("engine: register metrics: %w", err)

@@ -19,8 +19,9 @@ import (
 // TestModelBased feeds random scenarios (every record kind, rule updates,
 // blacklists, erasures, invalid records) through the whole `process`
 // pipeline and through the naive reference evaluator, and compares the
-// final memberships, the dead-lettered records and the well-formedness of
-// every output key's event sequence.
+// final memberships and access to linked resources, the dead-lettered
+// records and the well-formedness of every output key's event sequence
+// (memberships and access).
 func TestModelBased(t *testing.T) {
 	seeds := 40
 	if testing.Short() {
@@ -58,12 +59,13 @@ func runModel(t *testing.T, seed int64, cfg scenario.Config, fixed bool, batch i
 	if p := ref.Problems(); len(p) > 0 {
 		t.Fatalf("reference problems: %v", p)
 	}
-	var out, dead bytes.Buffer
+	var out, dead, access bytes.Buffer
 	opts := process.Options{BatchSize: batch, Now: cfg.Now, HasNow: fixed}
 	if !fixed {
 		// The event clock starts at the scenario's now, like the reference.
 		opts = process.Options{BatchSize: batch}
 	}
+	opts.Access = &access
 	if _, err := process.Run(context.Background(), opts, bytes.NewReader(in.Bytes()), &out, &dead); err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +80,52 @@ func runModel(t *testing.T, seed int64, cfg scenario.Config, fixed bool, batch i
 	}
 	t.Logf("%d lines, %d final memberships, %d dead letters, now %s", len(lines), len(want), len(ref.DeadLettered()), rule.FormatMillis(ref.Now()))
 	compareSets(t, got, want)
+	gotAccess := checkAccess(t, access.Bytes())
+	wantAccess := map[string]bool{}
+	for k := range ref.Access() {
+		wantAccess[k] = true
+	}
+	t.Logf("%d access events, %d final grants", bytes.Count(access.Bytes(), []byte("\n")), len(wantAccess))
+	compareSets(t, gotAccess, wantAccess)
 	compareDead(t, dead.Bytes(), ref.DeadLettered())
+}
+
+// checkAccess verifies per-key well-formedness of the access events (seq
+// +1, grant and revoke alternating from grant, a grant naming the groups
+// that give it, a revoke none) and returns the keys with access at the end.
+func checkAccess(t *testing.T, out []byte) map[string]bool {
+	t.Helper()
+	type keyState struct {
+		seq uint64
+		in  bool
+	}
+	keys := map[string]*keyState{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var ev engine.AccessEvent
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatalf("access line %q: %v", sc.Text(), err)
+		}
+		k := ev.Key()
+		ks := keys[k]
+		if ks == nil {
+			ks = &keyState{}
+			keys[k] = ks
+		}
+		grant := ev.Op == engine.OpGrant
+		if ev.Seq != ks.seq+1 || grant == ks.in || grant != (len(ev.Groups) > 0) || ev.Groups == nil {
+			t.Fatalf("access key %s: %s", k, sc.Text())
+		}
+		ks.seq, ks.in = ev.Seq, grant
+	}
+	got := map[string]bool{}
+	for k, ks := range keys {
+		if ks.in {
+			got[k] = true
+		}
+	}
+	return got
 }
 
 // checkEvents verifies per-key well-formedness and returns the final set.

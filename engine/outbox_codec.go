@@ -135,6 +135,16 @@ func appendOutboxEntry(b []byte, o *OutboxEntry) []byte {
 		}
 		b = append(b, ']')
 	}
+	if len(o.Access) > 0 {
+		b = append(b, `,"access":[`...)
+		for i := range o.Access {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = AppendAccessEventJSON(b, &o.Access[i])
+		}
+		b = append(b, ']')
+	}
 	if len(o.DeadLetters) > 0 {
 		b = append(b, `,"dead_letters":[`...)
 		for i := range o.DeadLetters {
@@ -197,6 +207,13 @@ func outboxEntrySize(o *OutboxEntry) int {
 		e := &o.Events[i]
 		n += 80 + len(e.Spot) + len(e.Group) + len(e.Member) + len(e.TS) + len(e.Op) + len(e.Reason)
 	}
+	for i := range o.Access {
+		a := &o.Access[i]
+		n += 100 + len(a.Spot) + len(a.Resource) + len(a.Member) + len(a.TS) + len(a.Op)
+		for _, g := range a.Groups {
+			n += 3 + len(g)
+		}
+	}
 	for i := range o.DeadLetters {
 		d := &o.DeadLetters[i]
 		n += 200 + len(d.Topic) + len(d.Key) + len(d.Value) + len(d.Reason) + len(d.Code)
@@ -211,7 +228,7 @@ func outboxEntrySize(o *OutboxEntry) int {
 }
 
 // OutboxEntry is the durable copy of a batch's output for one partition:
-// membership events, dead letters, the partition's state changes (its
+// membership and access events, dead letters, the partition's state changes (its
 // changelog, for restoring the partition elsewhere) and keys of
 // definitions the engine deleted itself (blacklist entries of an erased
 // member) that a runtime should tombstone on the definitions topic.
@@ -219,6 +236,7 @@ type OutboxEntry struct {
 	Partition            int32            `json:"partition"`
 	ID                   uint64           `json:"id"`
 	Events               []Event          `json:"events,omitempty"`
+	Access               []AccessEvent    `json:"access,omitempty"`
 	DeadLetters          []DeadLetter     `json:"dead_letters,omitempty"`
 	Changelog            []ChangelogEntry `json:"changelog,omitempty"`
 	DefinitionTombstones []string         `json:"definition_tombstones,omitempty"`

@@ -99,13 +99,22 @@ func (e *Engine) loadPartition(p int32) error {
 				return bad(k)
 			}
 			ss := ps.spot(spot)
-			id := string(rest[:j])
-			ss.erased[id] = append(ss.erased[id], groupSeq{string(rest[j+1:]), state.DecodeU64(v)})
+			id, g := string(rest[:j]), string(rest[j+1:])
+			if r, ok := strings.CutPrefix(g, erasedAccessPrefix); ok {
+				ss.erasedAccess[id] = append(ss.erasedAccess[id], groupSeq{r, state.DecodeU64(v)})
+				return true
+			}
+			ss.erased[id] = append(ss.erased[id], groupSeq{g, state.DecodeU64(v)})
 		case state.SubApplied:
 			if ps.applied[spot] == nil {
 				ps.applied[spot] = map[string]string{}
 			}
 			ps.applied[spot][string(rest)] = string(v)
+		case state.SubAppliedRes:
+			if ps.appliedRes[spot] == nil {
+				ps.appliedRes[spot] = map[string]string{}
+			}
+			ps.appliedRes[spot][string(rest)] = string(v)
 		case state.SubBlacklist:
 			j := bytes.IndexByte(rest, 0)
 			if j < 0 {
@@ -189,6 +198,10 @@ func derive(p int32, ps *partState) (map[string]*roaring.Bitmap, error) {
 		for id, seqs := range ss.erased {
 			slices.SortFunc(seqs, func(a, b groupSeq) int { return strings.Compare(a.group, b.group) })
 			ss.erased[id] = seqs
+		}
+		for id, seqs := range ss.erasedAccess {
+			slices.SortFunc(seqs, func(a, b groupSeq) int { return strings.Compare(a.group, b.group) })
+			ss.erasedAccess[id] = seqs
 		}
 	}
 	ps.rebuildTimers()

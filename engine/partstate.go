@@ -20,6 +20,9 @@ type partState struct {
 	// applied is the fingerprint of each group definition the
 	// partition's memberships reflect ('G' keys), by spot and group.
 	applied map[string]map[string]string
+	// appliedRes is the fingerprint of each group resource list the
+	// partition's access reflects ('R' keys), by spot and group.
+	appliedRes map[string]map[string]string
 	// black holds the blacklist entries reflected here ('B' keys).
 	black  map[blackEntry]bool
 	timers timerIndex
@@ -29,7 +32,8 @@ type blackEntry struct{ spot, group, member string }
 
 func newPartState() *partState {
 	return &partState{spots: map[string]*spotState{}, applied: map[string]map[string]string{},
-		black: map[blackEntry]bool{}}
+		appliedRes: map[string]map[string]string{},
+		black:      map[blackEntry]bool{}}
 }
 
 // spot returns the state of a spot, created when missing.
@@ -37,7 +41,7 @@ func (ps *partState) spot(name string) *spotState {
 	ss := ps.spots[name]
 	if ss == nil {
 		ss = &spotState{name: name, idx: uint32(len(ps.spotList)), res: internTable{ids: map[string]uint32{"": 0}, names: []string{""}},
-			erased: map[string][]groupSeq{}}
+			erased: map[string][]groupSeq{}, erasedAccess: map[string][]groupSeq{}}
 		ps.spots[name] = ss
 		ps.spotList = append(ps.spotList, ss)
 	}
@@ -64,6 +68,9 @@ type spotState struct {
 	res   internTable
 	// erased are the output seqs of erased members ('s' keys), by id.
 	erased map[string][]groupSeq
+	// erasedAccess are the access seqs of erased members ('s' keys whose
+	// group part starts with NUL), by id.
+	erasedAccess map[string][]groupSeq
 }
 
 // noTimer is memSlot.due of a member without a timer.

@@ -497,6 +497,8 @@ type Explanation struct {
 	Rule rule.ExplainNode `json:"rule"`
 	// EvaluatedAt is the engine's now used for the rule's values.
 	EvaluatedAt string `json:"evaluated_at"`
+	// Resources are the resources the group gives access to.
+	Resources []Resource `json:"resources"`
 }
 
 // ExplainMember explains the membership of a member in a group. The
@@ -514,7 +516,7 @@ func (e *Engine) ExplainMember(spot, group, member string) (*Explanation, error)
 		return nil, err
 	}
 	defer t.close()
-	x := &Explanation{Eligible: m.eligible(), EvaluatedAt: rule.FormatMillis(e.now)}
+	x := &Explanation{Eligible: m.eligible(), EvaluatedAt: rule.FormatMillis(e.now), Resources: append([]Resource{}, g.Resources...)}
 	if g.Type == GroupStatic {
 		x.InGroup = slices.Contains(m.st.Profile.StaticGroups, group)
 		return x, nil

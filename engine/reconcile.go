@@ -11,8 +11,16 @@ import (
 )
 
 // applyDefinition validates and applies a definitions record, then brings
-// every owned partition in line with it.
+// every owned partition in line with it, access included.
 func (t *txn) applyDefinition(rec *Record) error {
+	if err := t.applyDef(rec); err != nil {
+		return err
+	}
+	return t.flushAccess()
+}
+
+// applyDef validates and applies a definitions record to the memberships.
+func (t *txn) applyDef(rec *Record) error {
 	dc, rerr := DecodeDefinition(*rec, t.e.cfg.Limits)
 	if rerr == nil {
 		rerr = t.e.defs.Check(dc)
@@ -120,7 +128,7 @@ func (t *txn) reconcilePartition(p int32) error {
 			return err
 		}
 	}
-	return nil
+	return t.flushAccess()
 }
 
 // syncBlacklist reflects the current blacklist state of (group, member)
@@ -197,7 +205,7 @@ func (t *txn) reconcileGroups(p int32, spot string) error {
 		}
 	}
 	if sd == nil {
-		return nil
+		return t.reconcileAccess(p, spot)
 	}
 	for _, g := range sd.order {
 		fp := sd.Fingerprint(g)
@@ -213,5 +221,14 @@ func (t *txn) reconcileGroups(p int32, spot string) error {
 		}
 		applied[g] = fp
 	}
-	return nil
+	return t.reconcileAccess(p, spot)
+}
+
+// reconcileAccess emits the access changes of the memberships just
+// reconciled, then those of changed resource lists.
+func (t *txn) reconcileAccess(p int32, spot string) error {
+	if err := t.flushAccess(); err != nil {
+		return err
+	}
+	return t.reconcileResources(p, spot)
 }

@@ -29,12 +29,21 @@ type MemberState struct {
 	Timer *rule.Millis `json:"t,omitempty"`
 	// Seqs are the last output seq per smart group key of the member.
 	Seqs map[string]uint64 `json:"q,omitempty"`
+	// Access are the last access-event seq per resource of the member
+	// (odd: the member has access; SPEC §4.3).
+	Access map[string]uint64 `json:"x,omitempty"`
+
+	// accessSeqs is Access as a slice sorted by resource: what the binary
+	// codec and the transaction work with.
+	accessSeqs []groupSeq
 }
 
 // EncodeMemberState encodes a member's stored state (binary).
 func EncodeMemberState(st *MemberState) ([]byte, error) {
 	var enc stateEncoder
-	return enc.append(make([]byte, 0, 256), st, sortedSeqs(st.Seqs)), nil
+	c := *st
+	c.accessSeqs = sortedSeqs(st.Access)
+	return enc.append(make([]byte, 0, 256), &c, sortedSeqs(st.Seqs)), nil
 }
 
 // DecodeMemberState decodes EncodeMemberState, or any JSON that

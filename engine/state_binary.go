@@ -25,6 +25,9 @@ package engine
 //	list groups                            sorted; absent with bit 12
 //	seqs                                   (count, (str group, uvarint seq)...),
 //	                                        groups strictly increasing
+//	access                                 with bit 13 only: the access seqs
+//	                                        (count, (str resource, uvarint seq)...),
+//	                                        resources strictly increasing
 
 import (
 	"encoding/binary"
@@ -52,7 +55,9 @@ const (
 	// member starts outside, so normally the groups are exactly those with
 	// an odd seq; the list is then left out (the encoder checks).
 	flagGroupsBySeq
-	flagsKnown = flagGroupsBySeq<<1 - 1
+	// flagAccess: the access seqs follow the group seqs.
+	flagAccess
+	flagsKnown = flagAccess<<1 - 1
 )
 
 const numStateInstants = 5
@@ -100,6 +105,9 @@ func (enc *stateEncoder) append(b []byte, st *MemberState, seqs []groupSeq) []by
 	if bySeq {
 		flags |= flagGroupsBySeq
 	}
+	if len(st.accessSeqs) > 0 {
+		flags |= flagAccess
+	}
 	b = append(b, binaryStateVersion)
 	b = binary.AppendUvarint(b, flags)
 	b = appendStr(b, st.ID)
@@ -127,6 +135,13 @@ func (enc *stateEncoder) append(b []byte, st *MemberState, seqs []groupSeq) []by
 	for _, s := range seqs {
 		b = appendStr(b, s.group)
 		b = binary.AppendUvarint(b, s.seq)
+	}
+	if len(st.accessSeqs) > 0 {
+		b = binary.AppendUvarint(b, uint64(len(st.accessSeqs)))
+		for _, s := range st.accessSeqs {
+			b = appendStr(b, s.group)
+			b = binary.AppendUvarint(b, s.seq)
+		}
 	}
 	return b
 }
@@ -196,14 +211,15 @@ func sortedSeqs(m map[string]uint64) []groupSeq {
 // stateBuf is a decoded member state and the storage its pointers and
 // slices refer to, reused from member to member.
 type stateBuf struct {
-	st    MemberState
-	strs  [numProfileStrings]string
-	ins   [numStateInstants]rule.Millis
-	lists []string
-	seqs  []groupSeq
-	utm   map[string]string
-	cust  map[string]json.RawMessage
-	form  map[string]json.RawMessage
+	st     MemberState
+	strs   [numProfileStrings]string
+	ins    [numStateInstants]rule.Millis
+	lists  []string
+	seqs   []groupSeq
+	access []groupSeq
+	utm    map[string]string
+	cust   map[string]json.RawMessage
+	form   map[string]json.RawMessage
 }
 
 // reset empties the buffer for a new member, keeping its storage.
@@ -212,6 +228,8 @@ func (d *stateBuf) reset() {
 	d.lists = d.lists[:0]
 	clear(d.seqs)
 	d.seqs = d.seqs[:0]
+	clear(d.access)
+	d.access = d.access[:0]
 	clear(d.utm)
 	clear(d.cust)
 	clear(d.form)
@@ -264,6 +282,17 @@ func (d *stateBuf) decode(v []byte) error {
 		}
 		d.seqs = append(d.seqs, g)
 	}
+	if flags&flagAccess != 0 {
+		n := r.count(2)
+		for range n {
+			a := groupSeq{r.str(), r.uvarint()}
+			if len(d.access) > 0 && d.access[len(d.access)-1].group >= a.group {
+				return errBinaryState
+			}
+			d.access = append(d.access, a)
+		}
+		st.accessSeqs = d.access
+	}
 	if flags&flagGroupsBySeq != 0 {
 		groups[0] = len(d.lists)
 		for _, s := range d.seqs {
@@ -314,6 +343,13 @@ func decodeBinaryState(v []byte) (*MemberState, error) {
 			st.Seqs[s.group] = s.seq
 		}
 	}
+	if len(d.access) > 0 {
+		st.Access = make(map[string]uint64, len(d.access))
+		for _, s := range d.access {
+			st.Access[s.group] = s.seq
+		}
+	}
+	st.accessSeqs = nil
 	return &st, nil
 }
 

@@ -110,3 +110,41 @@ func BenchmarkBinaryMemberState(b *testing.B) {
 		}
 	})
 }
+
+// TestBinaryStateAccess checks that access seqs survive the binary codec,
+// both through MemberState and through the in-place decoder, and that a
+// state without them keeps its earlier encoding.
+func TestBinaryStateAccess(t *testing.T) {
+	st := &MemberState{ID: "u1", Groups: []string{"g1"}, Seqs: map[string]uint64{"g1": 1},
+		Access: map[string]uint64{"live-1": 1, "course-2": 4}}
+	enc, err := EncodeMemberState(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeMemberState(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, st) {
+		t.Fatalf("decode(encode(st)) = %+v, want %+v", got, st)
+	}
+	var buf stateBuf
+	if err := buf.decode(enc); err != nil {
+		t.Fatal(err)
+	}
+	want := []groupSeq{{"course-2", 4}, {"live-1", 1}}
+	if !reflect.DeepEqual(buf.st.accessSeqs, want) {
+		t.Fatalf("in-place access seqs %v, want %v", buf.st.accessSeqs, want)
+	}
+	st.Access = nil
+	plain, err := EncodeMemberState(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := buf.decode(plain); err != nil || buf.st.accessSeqs != nil {
+		t.Fatalf("state without access: %v, access %v", err, buf.st.accessSeqs)
+	}
+	if len(plain) >= len(enc) {
+		t.Fatalf("a state without access encodes to %d bytes, with access %d", len(plain), len(enc))
+	}
+}

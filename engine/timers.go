@@ -51,7 +51,7 @@ func (t *txn) advance(now rule.Millis) error {
 			}
 		}
 	}
-	return nil
+	return t.flushAccess()
 }
 
 const maxMillis = int64(^uint64(0) >> 1)

@@ -26,6 +26,8 @@ type txn struct {
 	deltas    map[string]*postingDelta
 	positions map[posKey]int64
 	events    []Event
+	access    []AccessEvent
+	accQueue  []*member
 	dead      []DeadLetter
 	deadParts []int32
 	nowDirty  bool
@@ -110,6 +112,9 @@ func (t *txn) memberByID(part int32, spot, id string, create bool) (*member, err
 	m.dirty = true
 	m.st.ID = id
 	if err := t.restoreSeqs(m); err != nil {
+		return nil, err
+	}
+	if err := t.restoreAccessSeqs(m); err != nil {
 		return nil, err
 	}
 	t.members[memberRef{part, spot, next}] = m
@@ -247,7 +252,7 @@ func (e *Engine) commit(t *txn) (*Result, error) {
 			return nil, e.fail(t, err)
 		}
 	}
-	res := &Result{Events: t.events, DeadLetters: t.dead}
+	res := &Result{Events: t.events, Access: t.access, DeadLetters: t.dead}
 	byPart := map[int32]*OutboxEntry{}
 	var order []int32
 	entry := func(p int32) *OutboxEntry {
@@ -271,6 +276,7 @@ func (e *Engine) commit(t *txn) (*Result, error) {
 		}
 		o.Events = append(o.Events, *ev)
 	}
+	t.accessOutbox(entry)
 	for i, d := range t.dead {
 		o := entry(t.deadParts[i])
 		o.DeadLetters = append(o.DeadLetters, d)

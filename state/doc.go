@@ -44,7 +44,9 @@
 //	                                     when it loads a partition
 //	's' spot 0 member 0 group         -> u64 last output seq of the key
 //	                                     <spot>/<group>/<member> of an
-//	                                     erased member
+//	                                     erased member; group is 0 resource
+//	                                     for the access key
+//	                                     <spot>/<resource>/<member>
 //	't' i64(due) spot 0 u32(ord)      -> timer: re-evaluate the member at due
 //	'o' topic                         -> i64 next input offset to read
 //	'e' u64(id)                       -> outbox entry not yet acknowledged
@@ -52,6 +54,9 @@
 //	'G' spot 0 group                  -> fingerprint of the group definition
 //	                                     this partition's memberships reflect
 //	'B' spot 0 group 0 member         -> blacklist entry reflected here
+//	'R' spot 0 group                  -> fingerprint of the resource list of
+//	                                     the group this partition's access
+//	                                     reflects
 //
 // Ordinals are allocated per (partition, spot) and never reused, so posting
 // lists are 32-bit roaring bitmaps. A live member's output sequence numbers

@@ -18,6 +18,7 @@ const (
 	SubSeq        byte = subSeq
 	SubApplied    byte = subApplied
 	SubBlacklist  byte = subBlacklist
+	SubAppliedRes byte = subAppliedRes
 )
 
 // PartitionOfKey returns the partition and sub-key byte of a
@@ -48,6 +49,7 @@ const (
 	subClock      = 'c'
 	subApplied    = 'G'
 	subBlacklist  = 'B'
+	subAppliedRes = 'R'
 )
 
 func appendU32(b []byte, v uint32) []byte { return binary.BigEndian.AppendUint32(b, v) }
@@ -227,6 +229,12 @@ func AppliedGroupPrefix(part int32, spot string) []byte { return spotKey(part, s
 
 // AppliedSpotsPrefix is the prefix of all applied groups of a partition.
 func AppliedSpotsPrefix(part int32) []byte { return partKey(part, subApplied, 0) }
+
+// AppliedResourcesKey records which resource list of a group the access
+// of a partition's members reflects.
+func AppliedResourcesKey(part int32, spot, group string) []byte {
+	return append(spotKey(part, subAppliedRes, spot, len(group)), group...)
+}
 
 // BlacklistKey records a blacklist entry reflected in a partition.
 func BlacklistKey(part int32, spot, group, member string) []byte {

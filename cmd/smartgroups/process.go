@@ -14,16 +14,18 @@ import (
 
 func newProcessCmd() *cobra.Command {
 	var (
-		now, dataDir, deadFile string
-		batch                  int
-		lim                    = engine.DefaultLimits()
+		now, dataDir, deadFile, accessFile string
+		batch                              int
+		lim                                = engine.DefaultLimits()
 	)
 	cmd := &cobra.Command{
-		Use:   "process [--now T] [--data-dir D] [--deadletter F] < in.ndjson > out.ndjson",
+		Use:   "process [--now T] [--data-dir D] [--deadletter F] [--access-out F] < in.ndjson > out.ndjson",
 		Short: "Run the engine over NDJSON files, without Kafka",
 		Long: `Reads input records ({"topic","key","value"} per line) from stdin, applies
 them strictly in order and writes membership events to stdout, one JSON object
-per line. Dead letters go to --deadletter (default stderr).
+per line. Dead letters go to --deadletter (default stderr); with --access-out,
+the access events (grant/revoke per member and linked resource) go to that
+file, one JSON object per line.
 
 Without --now the clock is the event clock (the largest ts seen), so a replay
 is deterministic. Without --data-dir the state lives in a temporary directory
@@ -54,6 +56,18 @@ and every run starts from nothing.`,
 					}
 				}()
 			}
+			if accessFile != "" {
+				f, ferr := os.Create(accessFile)
+				if ferr != nil {
+					return fmt.Errorf("--access-out: %w", ferr)
+				}
+				o.Access = f
+				defer func() {
+					if cerr := f.Close(); cerr != nil && err == nil {
+						err = fmt.Errorf("--access-out: %w", cerr)
+					}
+				}()
+			}
 			_, err = process.Run(cmd.Context(), o, cmd.InOrStdin(), cmd.OutOrStdout(), dead)
 			return err
 		},
@@ -62,6 +76,7 @@ and every run starts from nothing.`,
 	f.StringVar(&now, "now", "", "fix the clock at this instant (RFC 3339 or epoch milliseconds); default: event clock")
 	f.StringVar(&dataDir, "data-dir", "", "state directory (default: a temporary directory, removed at exit)")
 	f.StringVar(&deadFile, "deadletter", "", "file for dead letters (default: stderr)")
+	f.StringVar(&accessFile, "access-out", "", "file for access events (grant/revoke of linked resources); default: not written")
 	f.IntVar(&batch, "batch-size", 1000, "input records per committed batch")
 	addLimitFlags(f, &lim)
 	return cmd

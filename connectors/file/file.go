@@ -64,7 +64,9 @@ func (s *Source) Next(max int) ([]engine.Record, error) {
 // Sink writes membership events and dead letters as NDJSON.
 type Sink struct {
 	out, dead *bufio.Writer
-	buf       []byte
+	// access receives the access events; nil: they are not written.
+	access *bufio.Writer
+	buf    []byte
 }
 
 // NewSink returns a sink writing events to out and dead letters to dead.
@@ -72,8 +74,23 @@ func NewSink(out, dead io.Writer) *Sink {
 	return &Sink{out: bufio.NewWriterSize(out, 256<<10), dead: bufio.NewWriterSize(dead, 64<<10)}
 }
 
-// Write appends a result's events and dead letters.
+// WithAccess makes the sink write access events (SPEC §4.3) to w, one
+// JSON object per line in emission order; by default they are dropped.
+func (s *Sink) WithAccess(w io.Writer) *Sink {
+	s.access = bufio.NewWriterSize(w, 64<<10)
+	return s
+}
+
+// Write appends a result's events, access events and dead letters.
 func (s *Sink) Write(res *engine.Result) error {
+	if s.access != nil {
+		for i := range res.Access {
+			s.buf = append(engine.AppendAccessEventJSON(s.buf[:0], &res.Access[i]), '\n')
+			if _, err := s.access.Write(s.buf); err != nil {
+				return fmt.Errorf("file: write access: %w", err)
+			}
+		}
+	}
 	for i := range res.Events {
 		s.buf = append(engine.AppendEventJSON(s.buf[:0], &res.Events[i]), '\n')
 		if _, err := s.out.Write(s.buf); err != nil {
@@ -92,7 +109,7 @@ func (s *Sink) Write(res *engine.Result) error {
 // WriteOutbox appends recovered outbox entries (after a crash).
 func (s *Sink) WriteOutbox(entries []engine.OutboxEntry) error {
 	for _, o := range entries {
-		if err := s.Write(&engine.Result{Events: o.Events, DeadLetters: o.DeadLetters}); err != nil {
+		if err := s.Write(&engine.Result{Events: o.Events, Access: o.Access, DeadLetters: o.DeadLetters}); err != nil {
 			return err
 		}
 	}
@@ -106,6 +123,11 @@ func (s *Sink) Flush() error {
 	}
 	if err := s.dead.Flush(); err != nil {
 		return fmt.Errorf("file: write dead letters: %w", err)
+	}
+	if s.access != nil {
+		if err := s.access.Flush(); err != nil {
+			return fmt.Errorf("file: write access: %w", err)
+		}
 	}
 	return nil
 }

@@ -26,6 +26,7 @@ const (
 // Topic name suffixes appended to Config.TopicPrefix.
 const (
 	SuffixMemberships = "memberships"
+	SuffixAccess      = "access"
 	SuffixDeadLetter  = "deadletter"
 	SuffixProgress    = "progress"
 	SuffixChangelog   = "changelog"
@@ -206,6 +207,9 @@ func (c Config) Topic(k engine.Kind) string { return c.TopicPrefix + string(k) }
 
 // MembershipsTopic is the output topic (SPEC §4.2).
 func (c Config) MembershipsTopic() string { return c.TopicPrefix + SuffixMemberships }
+
+// AccessTopic is the access output topic (SPEC §4.3).
+func (c Config) AccessTopic() string { return c.TopicPrefix + SuffixAccess }
 
 // DeadLetterTopic receives the dead letters.
 func (c Config) DeadLetterTopic() string { return c.TopicPrefix + SuffixDeadLetter }

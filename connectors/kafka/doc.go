@@ -13,6 +13,8 @@
 //	smartgroups.properties   N partitions  delete   input, keyed <spot>/<member>
 //	smartgroups.definitions  1 partition   compact  input, read whole by every instance
 //	smartgroups.memberships  N partitions  compact  output events, keyed <spot>/<group>/<member>
+//	smartgroups.access       N partitions  compact  access events, keyed <spot>/<resource>/<member>,
+//	                                                in the transactions of the memberships
 //	smartgroups.deadletter   N partitions  delete   dead letters, keyed by the original key
 //	smartgroups.progress     N partitions  compact  progress markers, partition P for input partition P
 //

@@ -3,6 +3,7 @@ package kafka
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -45,16 +46,36 @@ func TestKill9Child(t *testing.T) {
 	require.NoError(t, err)
 	_, err = pub.Acquire(ctx, 0)
 	require.NoError(t, err)
-	require.NoError(t, pub.Publish(ctx, Batch{Partition: 0, OutboxID: 1, Events: []engine.Event{event("g", "u1", engine.OpAdd, 1)}}))
+	require.NoError(t, pub.Publish(ctx, kill9Batch(1)))
 
 	// Same producer, next batch: produced, flushed, never committed.
 	pp := pub.producers[0]
-	recs, err := pub.records(Batch{Partition: 0, OutboxID: 2, Events: []engine.Event{event("g", "u1", engine.OpRemove, 2)}})
+	recs, err := pub.records(kill9Batch(2))
 	require.NoError(t, err)
 	require.NoError(t, pp.cl.BeginTransaction())
 	require.NoError(t, pp.cl.ProduceSync(ctx, recs...).FirstErr())
 	fmt.Println("READY")
 	select {} // wait for SIGKILL
+}
+
+// kill9Batch is outbox entry id of the kill -9 test: u1 joins g and is
+// granted live-1 (id 1), then leaves and loses it (id 2).
+func kill9Batch(id uint64) Batch {
+	if id == 1 {
+		return Batch{Partition: 0, OutboxID: 1, Events: []engine.Event{event("g", "u1", engine.OpAdd, 1)},
+			Access: []engine.AccessEvent{access("live-1", "u1", engine.OpGrant, 1, "g")}}
+	}
+	return Batch{Partition: 0, OutboxID: 2, Events: []engine.Event{event("g", "u1", engine.OpRemove, 2)},
+		Access: []engine.AccessEvent{access("live-1", "u1", engine.OpRevoke, 2)}}
+}
+
+// access is an access event of spot acme.
+func access(resource, member string, op engine.AccessOp, seq uint64, groups ...string) engine.AccessEvent {
+	if groups == nil {
+		groups = []string{}
+	}
+	return engine.AccessEvent{Spot: "acme", Resource: resource, Member: member, Op: op,
+		TS: "2026-11-20T09:00:00Z", Groups: groups, Seq: seq}
 }
 
 // TestEmbeddedKill9 kills -9 a process running the embedded broker in the
@@ -102,8 +123,8 @@ func TestEmbeddedKill9(t *testing.T) {
 	st := time.Now()
 	emb := startEmbedded(t, EmbeddedConfig{DataDir: dir})
 	t.Logf("restart took %v", time.Since(st))
-	// The open transaction touched memberships and progress.
-	require.Equal(t, 2, emb.RepairedTransactions())
+	// The open transaction touched memberships, access and progress.
+	require.Equal(t, 3, emb.RepairedTransactions())
 	cfg := kill9Config(emb.Addr())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -117,9 +138,19 @@ func TestEmbeddedKill9(t *testing.T) {
 	last := marker.OutboxID
 	require.NoError(t, err)
 	require.Equal(t, uint64(1), last)
-	require.NoError(t, pub.Publish(ctx, Batch{Partition: 0, OutboxID: 2, Events: []engine.Event{event("g", "u1", engine.OpRemove, 2)}}))
+	require.NoError(t, pub.Publish(ctx, kill9Batch(2)))
 
 	e := &testEnv{t: t, brokers: cfg.Brokers, cfg: cfg}
 	evs := decodeEvents(t, e.readAll(cfg.MembershipsTopic(), true, time.Second))
 	require.Equal(t, []engine.Event{event("g", "u1", engine.OpAdd, 1), event("g", "u1", engine.OpRemove, 2)}, evs)
+	// The access topic too: the grant once, the revoke once (the killed
+	// transaction's copy is invisible to read_committed consumers).
+	var acc []engine.AccessEvent
+	for _, r := range e.readAll(cfg.AccessTopic(), true, time.Second) {
+		var a engine.AccessEvent
+		require.NoError(t, json.Unmarshal(r.Value, &a))
+		require.Equal(t, a.Key(), string(r.Key))
+		acc = append(acc, a)
+	}
+	require.Equal(t, []engine.AccessEvent{access("live-1", "u1", engine.OpGrant, 1, "g"), access("live-1", "u1", engine.OpRevoke, 2)}, acc)
 }

@@ -38,6 +38,8 @@ type Batch struct {
 	Partition int32
 	// Events go to the memberships topic, keyed Event.Key(), in order.
 	Events []engine.Event
+	// Access go to the access topic, keyed AccessEvent.Key(), in order.
+	Access []engine.AccessEvent
 	// DeadLetters go to the dead-letter topic, keyed by the original key.
 	DeadLetters []engine.DeadLetter
 	// Changelog is the partition's state changes, written to the changelog
@@ -346,13 +348,17 @@ func (p *Publisher) transact(ctx context.Context, cl *kgo.Client, recs []*kgo.Re
 	return nil
 }
 
-// records builds the output records of a batch: events, dead letters, then
-// the progress marker.
+// records builds the output records of a batch: events, access events,
+// dead letters, then the progress marker.
 func (p *Publisher) records(b Batch) ([]*kgo.Record, error) {
-	recs := make([]*kgo.Record, 0, len(b.Events)+len(b.DeadLetters)+len(b.Changelog)+len(b.DefinitionTombstones)+1)
+	recs := make([]*kgo.Record, 0, len(b.Events)+len(b.Access)+len(b.DeadLetters)+len(b.Changelog)+len(b.DefinitionTombstones)+1)
 	for i := range b.Events {
 		e := &b.Events[i]
 		recs = append(recs, &kgo.Record{Topic: p.cfg.MembershipsTopic(), Key: []byte(e.Key()), Value: engine.AppendEventJSON(nil, e)})
+	}
+	for i := range b.Access {
+		a := &b.Access[i]
+		recs = append(recs, &kgo.Record{Topic: p.cfg.AccessTopic(), Key: []byte(a.Key()), Value: engine.AppendAccessEventJSON(nil, a)})
 	}
 	for _, d := range b.DeadLetters {
 		recs = append(recs, DeadLetterRecord(p.cfg.DeadLetterTopic(), d))

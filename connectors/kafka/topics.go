@@ -30,6 +30,7 @@ type TopicSpec struct {
 //   - profiles, activities, properties: cfg.Partitions, cleanup.policy=delete
 //   - definitions: 1 partition, cleanup.policy=compact
 //   - memberships: cfg.Partitions, cleanup.policy=compact (read as a table)
+//   - access: cfg.Partitions, cleanup.policy=compact (read as a table)
 //   - deadletter: cfg.Partitions, cleanup.policy=delete
 //   - progress: cfg.Partitions, cleanup.policy=compact. The marker of input
 //     partition P lives in progress partition P, so only P's producer
@@ -46,6 +47,7 @@ func TopicSpecs(cfg Config) []TopicSpec {
 	return append(specs,
 		TopicSpec{Name: cfg.Topic(engine.KindDefinitions), Partitions: 1, Configs: compact},
 		TopicSpec{Name: cfg.MembershipsTopic(), Partitions: cfg.Partitions, Configs: compact},
+		TopicSpec{Name: cfg.AccessTopic(), Partitions: cfg.Partitions, Configs: compact},
 		TopicSpec{Name: cfg.DeadLetterTopic(), Partitions: cfg.Partitions, Configs: del},
 		TopicSpec{Name: cfg.ProgressTopic(), Partitions: cfg.Partitions, Configs: compact},
 		TopicSpec{Name: cfg.ChangelogTopic(), Partitions: cfg.Partitions, Configs: compact},

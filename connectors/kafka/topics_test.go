@@ -96,11 +96,15 @@ func TestEnsureTopicsProgressTooSmall(t *testing.T) {
 
 func TestTopicSpecs(t *testing.T) {
 	specs := TopicSpecs(DefaultConfig())
-	require.Len(t, specs, 8)
+	require.Len(t, specs, 9)
 	seen := map[string]bool{}
 	for _, s := range specs {
 		require.False(t, seen[s.Name], s.Name)
 		seen[s.Name] = true
 		require.Contains(t, []string{"compact", "delete"}, s.Configs["cleanup.policy"], s.Name)
 	}
+	// The access topic is a table keyed <spot>/<resource>/<member>, one
+	// partition per input partition like the memberships.
+	require.Contains(t, specs, TopicSpec{Name: "smartgroups.access", Partitions: DefaultConfig().Partitions,
+		Configs: map[string]string{"cleanup.policy": "compact"}})
 }

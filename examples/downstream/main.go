@@ -1,6 +1,7 @@
 // Command downstream is an example consumer of the smartgroups memberships
-// topic: it keeps the membership table in memory (see package table),
-// prints every change and every breach of the stream's guarantees
+// and access topics: it keeps the membership table and the access table
+// (who has access to which linked resource) in memory (see package table),
+// prints every change and every breach of the streams' guarantees
 // (duplicate or missing seq, ops out of order), and a summary on exit.
 //
 //	go run ./examples/downstream --brokers 127.0.0.1:9092
@@ -41,6 +42,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	brokers := fs.String("brokers", "127.0.0.1:9092", "comma-separated seed brokers")
 	topic := fs.String("topic", table.DefaultTopic, "memberships topic")
+	accessTopic := fs.String("access-topic", table.DefaultAccessTopic, "access topic (empty: do not read it)")
 	quiet := fs.Bool("quiet", false, "do not print each change")
 	strict := fs.Bool("strict", false, "require every key's history to start at seq 1 (uncompacted topics)")
 	every := fs.Duration("stats", 10*time.Second, "print table statistics this often (0: never)")
@@ -78,6 +80,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	tb := table.New()
 	tb.Strict = *strict
+	at := table.NewAccess()
+	at.Strict = *strict
 	out := &syncWriter{w: stdout}
 	onChange := func(c table.Change) {
 		if !*quiet {
@@ -87,6 +91,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	onViolation := func(v table.Violation) { out.printf("VIOLATION %s\n", v) }
+	onAccess := func(c table.Change) {
+		if !*quiet {
+			e := c.Event
+			out.printf("%s %s/%s/%s seq=%d groups=%s ts=%s (partition %d offset %d)\n",
+				e.Op, e.Spot, e.Resource, e.Member, e.Seq, strings.Join(e.Groups, ","), e.TS, c.Partition, c.Offset)
+		}
+	}
 
 	if *every > 0 {
 		go func() {
@@ -98,20 +109,41 @@ func run(args []string, stdout, stderr io.Writer) int {
 					return
 				case <-t.C:
 					m, k, a := tb.Stats()
-					out.printf("stats: %d memberships, %d keys, %d events, %d violations\n", m, k, a, len(tb.Violations()))
+					g, _, ga := at.Stats()
+					out.printf("stats: %d memberships, %d keys, %d events, %d violations; %d access grants, %d access events, %d violations\n",
+						m, k, a, len(tb.Violations()), g, ga, len(at.Violations()))
 				}
 			}
 		}()
 	}
 
 	cfg := table.ReaderConfig{Brokers: strings.Split(*brokers, ","), Topic: *topic, Transport: transport}
+	var accessErr error
+	var wg sync.WaitGroup
+	if *accessTopic != "" {
+		acfg := cfg
+		acfg.Topic = *accessTopic
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			accessErr = table.Run(ctx, acfg, at, onAccess, onViolation)
+		}()
+	}
 	err := table.Run(ctx, cfg, tb, onChange, onViolation)
+	stop()
+	wg.Wait()
 	m, k, a := tb.Stats()
-	vs := tb.Violations()
-	out.printf("summary: %d memberships, %d keys, %d events, %d violations\n", m, k, a, len(vs))
-	if err != nil && !errors.Is(err, context.Canceled) {
-		fmt.Fprintln(stderr, "downstream:", err)
-		return 1
+	vs := append(tb.Violations(), at.Violations()...)
+	g, ak, ga := at.Stats()
+	out.printf("summary: %d memberships, %d keys, %d events, %d violations\n", m, k, a, len(tb.Violations()))
+	if *accessTopic != "" {
+		out.printf("access: %d grants, %d keys, %d events, %d violations\n", g, ak, ga, len(at.Violations()))
+	}
+	for _, e := range []error{err, accessErr} {
+		if e != nil && !errors.Is(e, context.Canceled) {
+			fmt.Fprintln(stderr, "downstream:", e)
+			return 1
+		}
 	}
 	if *failOnViolation && len(vs) > 0 {
 		return 2

@@ -50,8 +50,14 @@ func ev(member string, op engine.Op, seq uint64) engine.Event {
 func TestRunPrintsChangesAndSummary(t *testing.T) {
 	cfg, pub := setup(t)
 	ctx := context.Background()
+	acc := func(member string, op engine.AccessOp, seq uint64, groups ...string) engine.AccessEvent {
+		return engine.AccessEvent{Spot: "acme", Resource: "live-1", Member: member, Op: op, TS: "2026-11-20T09:00:00Z",
+			Groups: append([]string{}, groups...), Seq: seq}
+	}
 	require.NoError(t, pub.Publish(ctx, sgkafka.Batch{Partition: 0, OutboxID: 3, Events: []engine.Event{
 		ev("u1", engine.OpAdd, 1), ev("u2", engine.OpAdd, 1), ev("u1", engine.OpRemove, 2),
+	}, Access: []engine.AccessEvent{
+		acc("u1", engine.OpGrant, 1, "g1"), acc("u2", engine.OpGrant, 1, "g1"), acc("u1", engine.OpRevoke, 2),
 	}}))
 
 	var out, errOut bytes.Buffer
@@ -60,6 +66,9 @@ func TestRunPrintsChangesAndSummary(t *testing.T) {
 	require.Contains(t, out.String(), "add acme/g1/u1 seq=1 reason=rule")
 	require.Contains(t, out.String(), "remove acme/g1/u1 seq=2")
 	require.Contains(t, out.String(), "summary: 1 memberships, 2 keys, 3 events, 0 violations")
+	require.Contains(t, out.String(), "grant acme/live-1/u2 seq=1 groups=g1")
+	require.Contains(t, out.String(), "revoke acme/live-1/u1 seq=2 groups= ")
+	require.Contains(t, out.String(), "access: 1 grants, 2 keys, 3 events, 0 violations")
 	require.NotContains(t, out.String(), "VIOLATION")
 }
 

@@ -22,7 +22,7 @@ func TestMembersGroupHasMembersAtOnce(t *testing.T) {
 		t.Run(fmt.Sprintf("members=%d/seed=%d", cfg.Members, cfg.Seed), func(t *testing.T) {
 			g := New(cfg)
 			smart := smartGroups(t, g)
-			adds := addsPerGroup(t, append(g.Definitions(), g.Members(now)...), now)
+			adds, _ := addsPerGroup(t, append(g.Definitions(), g.Members(now)...), now)
 			for _, spot := range cfg.Spots {
 				key := spot + "/" + MembersGroup
 				if !slices.Contains(smart, key) {

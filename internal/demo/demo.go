@@ -86,6 +86,29 @@ func mustJSON(v any) json.RawMessage {
 	return b
 }
 
+// resource is a linked resource of a demo group (SPEC §2.4).
+func resource(id, typ, title string) map[string]string {
+	return map[string]string{"id": id, "type": typ, "title": title}
+}
+
+// linked are the resources of the demo groups. Some are shared by several
+// groups (the weekly AMA, the intro course, the VIP lounge), so that a
+// member leaving one of them keeps access while another still gives it.
+var linked = map[string][]map[string]string{
+	"ambassadors":        {resource("channel-ambassadors", "channel", "Ambassadors"), resource("live-roadmap", "live", "Roadmap preview")},
+	"live-last-hour":     {resource("live-weekly-ama", "live", "Weekly AMA")},
+	"recent-attendees":   {resource("live-weekly-ama", "live", "Weekly AMA"), resource("forum-live-qa", "forum", "Live Q&A")},
+	"engaged-vips":       {resource("live-weekly-ama", "live", "Weekly AMA"), resource("channel-vip-lounge", "channel", "VIP lounge")},
+	"paying-teams":       {resource("course-advanced", "course", "Advanced course"), resource("collection-playbooks", "collection", "Playbooks")},
+	"renewing-soon":      {resource("live-roadmap", "live", "Roadmap preview")},
+	"ai-builders":        {resource("channel-ai", "channel", "AI builders"), resource("course-advanced", "course", "Advanced course")},
+	"small-companies-fr": {resource("forum-fr", "forum", "Forum francophone")},
+	"dormant":            {resource("course-intro", "course", "Getting started")},
+	"course-finishers":   {resource("collection-playbooks", "collection", "Playbooks")},
+	"google-newcomers":   {resource("course-intro", "course", "Getting started"), resource("live-onboarding", "live", "Onboarding live")},
+	"ambassador-vips":    {resource("channel-vip-lounge", "channel", "VIP lounge"), resource("live-roadmap", "live", "Roadmap preview")},
+}
+
 // Definitions returns the schemas and groups of every spot.
 func (g *Generator) Definitions() []Record {
 	var out []Record
@@ -104,9 +127,10 @@ func (g *Generator) Definitions() []Record {
 		def("question", "company_size", map[string]any{"label": "Company size", "type": "single_select",
 			"options": []map[string]string{{"id": "1-10", "label": "1-10"}, {"id": "11-50", "label": "11-50"}, {"id": "51+", "label": "51+"}}})
 		def("question", "goal", map[string]any{"label": "What brings you here?", "type": "text"})
-		def("group", "ambassadors", map[string]any{"type": "static", "name": "Ambassadors"})
+		def("group", "ambassadors", map[string]any{"type": "static", "name": "Ambassadors",
+			"resources": linked["ambassadors"]})
 		smart := func(id, name string, rule any) {
-			def("group", id, map[string]any{"type": "smart", "name": name, "rule": rule})
+			def("group", id, map[string]any{"type": "smart", "name": name, "rule": rule, "resources": linked[id]})
 		}
 		smart("live-last-hour", "Attended a live in the last hour", map[string]any{
 			"activity": "attended_live", "when": map[string]any{"within_last": map[string]int{"hours": 1}}})

@@ -12,9 +12,9 @@ import (
 
 // TestCrashKill9 kills serve with SIGKILL at random moments while input
 // flows, restarting it on the same data dir each time, then lets it catch
-// up and checks that the memberships topic holds every transition exactly
-// once and ends with the reference's memberships, and that every invalid
-// record was dead-lettered exactly once.
+// up and checks that the memberships and access topics hold every
+// transition exactly once and end with the reference's memberships and
+// access, and that every invalid record was dead-lettered exactly once.
 //
 // Kills alternate between two kinds of moments (E2E_KILL_MODES, a comma
 // separated list, overrides the default schedule):
@@ -129,6 +129,7 @@ func TestCrashKill9(t *testing.T) {
 	e.waitCaughtUp(6*time.Minute, w.deadLetters(), s)
 	want := w.reference(t)
 	e.verify(want, w.deadLetters())
+	e.verifyAccess(w.referenceAccess(t))
 
 	// A restart found output a kill left unpublished, and the checks above
 	// prove it was published exactly once. serve logs nothing about it

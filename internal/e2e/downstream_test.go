@@ -15,7 +15,8 @@ import (
 // read_committed with its own abort filtering) while serve runs over the
 // workload and is killed once mid-stream: the table must report no
 // violation (duplicate, gap, op order, key) and end with exactly the
-// engine's final memberships, which equal the reference's.
+// engine's final memberships, which equal the reference's; a second table
+// follows the access topic and must end with the reference's access.
 func TestDownstreamTable(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -35,6 +36,12 @@ func TestDownstreamTable(t *testing.T) {
 	terr := make(chan error, 1)
 	go func() {
 		terr <- table.Run(tctx, table.ReaderConfig{Brokers: e.brokers, Topic: e.cfg.MembershipsTopic()}, tb, nil, nil)
+	}()
+	at := table.NewAccess()
+	at.Strict = true
+	aerr := make(chan error, 1)
+	go func() {
+		aerr <- table.Run(tctx, table.ReaderConfig{Brokers: e.brokers, Topic: e.cfg.AccessTopic()}, at, nil, nil)
 	}()
 
 	s := e.newServe("a", "--batch-size", "100")
@@ -58,6 +65,8 @@ func TestDownstreamTable(t *testing.T) {
 	e.waitCaughtUp(4*time.Minute, w.deadLetters(), s)
 	want := w.reference(t)
 	h := e.verify(want, w.deadLetters())
+	wantAccess := w.referenceAccess(t)
+	e.verifyAccess(wantAccess)
 	if aborted, err := e.abortedTransactions(ctx); err == nil {
 		t.Logf("%d aborted transactions on the output topics", aborted)
 	}
@@ -72,9 +81,26 @@ func TestDownstreamTable(t *testing.T) {
 		return applied >= h.events && len(tb.Violations()) == 0,
 			fmt.Sprintf("table: %d events applied of %d, %d keys, %d members, %d violations", applied, h.events, keys, members, len(tb.Violations()))
 	})
+	e.waitFor(2*time.Minute, "the downstream access table to reach the reference", func() (bool, string) {
+		grants, keys, applied := at.Stats()
+		return grants == len(wantAccess) && len(at.Violations()) == 0,
+			fmt.Sprintf("access table: %d grants of %d, %d keys, %d events, %d violations", grants, len(wantAccess), keys, applied, len(at.Violations()))
+	})
 	stop()
 	if err := <-terr; err != nil {
 		t.Fatalf("downstream table: %v", err)
+	}
+	if err := <-aerr; err != nil {
+		t.Fatalf("downstream access table: %v", err)
+	}
+	gotAccess := map[string]bool{}
+	for k, in := range at.Snapshot() {
+		if in {
+			gotAccess[k] = true
+		}
+	}
+	if d := diffSets(gotAccess, wantAccess, &history{}); d != "" {
+		t.Errorf("the downstream access table differs from the reference:\n%s", d)
 	}
 	if vs := tb.Violations(); len(vs) > 0 {
 		var lines []string

@@ -273,6 +273,23 @@ func (w *workload) reference(t *testing.T) map[string]bool {
 
 func (w *workload) referenceOf(t *testing.T, defs, members []wrec) map[string]bool {
 	t.Helper()
+	return w.modelOf(t, defs, members).Memberships()
+}
+
+// referenceAccess is the access to linked resources at the end of the
+// workload so far, by the reference model: "<spot>/<resource>/<member>".
+func (w *workload) referenceAccess(t *testing.T) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	for k := range w.modelOf(t, w.defs, w.members).Access() {
+		out[k] = true
+	}
+	return out
+}
+
+// modelOf is the reference model after defs, then members.
+func (w *workload) modelOf(t *testing.T, defs, members []wrec) *reference.Model {
+	t.Helper()
 	m := reference.New(0, true)
 	for i, r := range defs {
 		m.Apply(engineRecord(r, int64(i)))
@@ -290,7 +307,7 @@ func (w *workload) referenceOf(t *testing.T, defs, members []wrec) map[string]bo
 	if want := w.clock.UnixMilli(); m.Now() != want && len(members) == len(w.members) {
 		t.Fatalf("reference clock %d, want the last ts %d", m.Now(), want)
 	}
-	return m.Memberships()
+	return m
 }
 
 func (w *workload) countInvalid(recs []wrec) int {

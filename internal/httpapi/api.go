@@ -202,6 +202,8 @@ func (a *API) routes() {
 	spot("DELETE /v1/spots/{spot}/groups/{id}/blacklist/{member}", a.deleteBlacklist)
 	spot("GET /v1/spots/{spot}/groups/{id}/explain/{member}", a.explain)
 	spot("GET /v1/spots/{spot}/members/{member}/groups", a.memberGroups)
+	spot("GET /v1/spots/{spot}/groups/{id}/resources", a.groupResources)
+	spot("GET /v1/spots/{spot}/members/{member}/resources", a.memberResources)
 	spot("GET /v1/spots/{spot}/references", a.references)
 	for _, kind := range []string{"property", "question"} {
 		plural := map[string]string{"property": "properties", "question": "questions"}[kind]

@@ -270,7 +270,7 @@ func TestAPIEndToEnd(t *testing.T) {
 	require.Equal(t, 4, diff.RemovedCount)
 	var dryName map[string]any
 	c.must(200, "PATCH", "/v1/spots/acme/groups/vip?dry_run=true", map[string]any{"name": "Renamed"}, &dryName)
-	require.Equal(t, map[string]any{"added": []any{}, "removed": []any{}, "added_count": 0.0, "removed_count": 0.0}, dryName)
+	require.Equal(t, map[string]any{"added": []any{}, "removed": []any{}, "added_count": 0.0, "removed_count": 0.0, "access": map[string]any{}}, dryName)
 	c.must(200, "GET", "/v1/spots/acme/groups/vip", nil, &g)
 	require.JSONEq(t, ruleVIP, string(g.Rule)) // nothing applied
 	require.Equal(t, "Very important", g.Name)

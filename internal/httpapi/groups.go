@@ -27,14 +27,15 @@ type groupView struct {
 
 // groupBody is the body of POST …/groups.
 type groupBody struct {
-	Kind        string           `json:"kind"`
-	Spot        string           `json:"spot"`
-	ID          string           `json:"id"`
-	Type        engine.GroupType `json:"type"`
-	Name        string           `json:"name"`
-	Icon        string           `json:"icon"`
-	Description string           `json:"description"`
-	Rule        json.RawMessage  `json:"rule"`
+	Kind        string            `json:"kind"`
+	Spot        string            `json:"spot"`
+	ID          string            `json:"id"`
+	Type        engine.GroupType  `json:"type"`
+	Name        string            `json:"name"`
+	Icon        string            `json:"icon"`
+	Description string            `json:"description"`
+	Rule        json.RawMessage   `json:"rule"`
+	Resources   []engine.Resource `json:"resources"`
 }
 
 func isNull(raw json.RawMessage) bool {
@@ -140,7 +141,7 @@ func (a *API) createGroup(w http.ResponseWriter, r *http.Request, _ principal) *
 		body.Rule = nil
 	}
 	def := engine.GroupDef{Kind: "group", Spot: spot, ID: body.ID, Type: body.Type, Name: body.Name,
-		Icon: body.Icon, Description: body.Description, Rule: body.Rule, TS: a.nowTS()}
+		Icon: body.Icon, Description: body.Description, Rule: body.Rule, TS: a.nowTS(), Resources: body.Resources}
 	value, err := json.Marshal(def)
 	if err != nil {
 		return errorf(http.StatusBadRequest, CodeInvalidJSON, "rule: %v", err)
@@ -257,8 +258,9 @@ func (a *API) listGroups(w http.ResponseWriter, r *http.Request, _ principal) *a
 	return nil
 }
 
-// patchGroup updates name, icon, description and rule (SPEC §6). Present
-// fields replace; icon and description accept null to clear. type, id,
+// patchGroup updates name, icon, description, rule and resources (SPEC
+// §6). Present fields replace; icon, description and resources accept
+// null to clear. type, id,
 // kind and spot may be given but must not change.
 func (a *API) patchGroup(w http.ResponseWriter, r *http.Request, _ principal) *apiError {
 	spot, id := r.PathValue("spot"), r.PathValue("id")
@@ -296,7 +298,7 @@ func (a *API) patchGroup(w http.ResponseWriter, r *http.Request, _ principal) *a
 		}
 		return s, nil
 	}
-	ruleChanged := false
+	ruleChanged, resourcesChanged := false, false
 	for _, k := range slices.Sorted(maps.Keys(patch)) {
 		raw := patch[k]
 		var err *apiError
@@ -318,6 +320,13 @@ func (a *API) patchGroup(w http.ResponseWriter, r *http.Request, _ principal) *a
 				def.Rule = raw
 				ruleChanged = true
 			}
+		case "resources":
+			def.Resources, resourcesChanged = nil, true
+			if !isNull(raw) {
+				if jerr := json.Unmarshal(raw, &def.Resources); jerr != nil {
+					return errorf(http.StatusBadRequest, CodeInvalidRequest, "resources must be a list of {\"id\", \"type\", \"title\"}")
+				}
+			}
 		case "type":
 			var t string
 			if t, err = str(k, raw, false); err == nil && engine.GroupType(t) != old.Type {
@@ -331,7 +340,7 @@ func (a *API) patchGroup(w http.ResponseWriter, r *http.Request, _ principal) *a
 			}
 		default:
 			return errorf(http.StatusBadRequest, CodeInvalidRequest,
-				"unknown field %q (a group's name, icon, description and rule can be updated)", k)
+				"unknown field %q (a group's name, icon, description, rule and resources can be updated)", k)
 		}
 		if err != nil {
 			return err
@@ -346,7 +355,22 @@ func (a *API) patchGroup(w http.ResponseWriter, r *http.Request, _ principal) *a
 		return fromRecordError(re)
 	}
 	if dry {
-		out := diffResponse{Added: []string{}, Removed: []string{}}
+		out := diffResponse{Added: []string{}, Removed: []string{}, Access: map[string]engine.AccessCount{}}
+		if ruleChanged || resourcesChanged {
+			var newRule json.RawMessage
+			if ruleChanged {
+				newRule = def.Rule
+			}
+			acc, e := a.gatherAccessDiff(r, spot, id, newRule, def.Resources)
+			if e != nil {
+				return e
+			}
+			for rid, c := range acc {
+				if c.Granted > 0 || c.Revoked > 0 {
+					out.Access[rid] = c
+				}
+			}
+		}
 		if ruleChanged {
 			limit, e := limitParam(r, 1000, 100000)
 			if e != nil {
@@ -356,7 +380,7 @@ func (a *API) patchGroup(w http.ResponseWriter, r *http.Request, _ principal) *a
 			if e != nil {
 				return e
 			}
-			out = diffResponse{Added: d.Added, Removed: d.Removed, AddedCount: d.AddedCount, RemovedCount: d.RemovedCount}
+			out.Added, out.Removed, out.AddedCount, out.RemovedCount = d.Added, d.Removed, d.AddedCount, d.RemovedCount
 		}
 		writeJSON(w, http.StatusOK, out)
 		return nil
@@ -374,6 +398,9 @@ type diffResponse struct {
 	Removed      []string `json:"removed"`
 	AddedCount   int      `json:"added_count"`
 	RemovedCount int      `json:"removed_count"`
+	// Access is, per resource, how many members the change would grant
+	// and revoke it (resources without a change are left out).
+	Access map[string]engine.AccessCount `json:"access"`
 }
 
 func (a *API) deleteGroup(w http.ResponseWriter, r *http.Request, _ principal) *apiError {

@@ -128,6 +128,10 @@ const (
 	opCounts       = "counts"
 	opExplain      = "explain"
 	opMemberGroups = "member_groups"
+	// opAccessDiff: per resource, the access a group change would grant
+	// and revoke; opMemberResources: a member's resources.
+	opAccessDiff      = "access_diff"
+	opMemberResources = "member_resources"
 )
 
 type filter struct {
@@ -151,6 +155,8 @@ type partialRequest struct {
 	Filter      *filter         `json:"filter,omitempty"`
 	After       *engine.SortKey `json:"after,omitempty"`
 	Limit       int             `json:"limit"`
+	// Resources is the new resource list of an access_diff.
+	Resources []engine.Resource `json:"resources,omitempty"`
 }
 
 // partial is the internal endpoint answering a partialRequest for
@@ -193,12 +199,17 @@ func (a *API) answer(ctx context.Context, spot string, req *partialRequest) (any
 		return a.eng.DiffRule(ctx, req.Partitions, spot, req.Group, req.Rule, req.Limit)
 	case opCounts:
 		return a.eng.GroupCounts(req.Partitions, spot)
-	case opExplain, opMemberGroups:
+	case opAccessDiff:
+		return a.eng.DiffAccess(ctx, req.Partitions, spot, req.Group, req.Rule, req.Resources)
+	case opExplain, opMemberGroups, opMemberResources:
 		if len(req.Partitions) != 1 || req.Partitions[0] != a.eng.PartitionOf(spot, req.Member) {
 			return nil, errorf(http.StatusBadRequest, CodeInvalidRequest, "member %q is in partition %d", req.Member, a.eng.PartitionOf(spot, req.Member))
 		}
 		if req.Op == opExplain {
 			return a.eng.ExplainMember(spot, req.Group, req.Member)
+		}
+		if req.Op == opMemberResources {
+			return a.eng.MemberResources(spot, req.Member)
 		}
 		return a.eng.MemberGroups(spot, req.Member)
 	}

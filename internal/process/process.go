@@ -29,12 +29,16 @@ type Options struct {
 	Limits engine.Limits
 	// Registerer receives engine metrics (may be nil).
 	Registerer prometheus.Registerer
+	// Access, when set, receives the access events (SPEC §4.3) as NDJSON
+	// in emission order; otherwise they are not written.
+	Access io.Writer
 }
 
 // Stats summarize a run.
 type Stats struct {
 	Records     int
 	Events      int
+	Access      int
 	DeadLetters int
 }
 
@@ -75,6 +79,9 @@ func Run(ctx context.Context, o Options, in io.Reader, out, dead io.Writer) (sta
 		return stats, err
 	}
 	sink := file.NewSink(out, dead)
+	if o.Access != nil {
+		sink.WithAccess(o.Access)
+	}
 	// Output committed by an earlier run that crashed before writing it.
 	for _, p := range []int32{engine.DefPartition, 0} {
 		pending, err := eng.Pending(p)
@@ -132,6 +139,7 @@ func emit(eng *engine.Engine, sink *file.Sink, res *engine.Result, stats *Stats)
 		return err
 	}
 	stats.Events += len(res.Events)
+	stats.Access += len(res.Access)
 	stats.DeadLetters += len(res.DeadLetters)
 	for _, o := range res.Outbox {
 		if err := eng.Ack(o.Partition, o.ID); err != nil {

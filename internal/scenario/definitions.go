@@ -69,22 +69,59 @@ func (g *gen) groupValue(sp *spotState, id, typ string, rule any) map[string]any
 	if rule != nil {
 		v["rule"] = rule
 	}
+	if g.chance(0.7) {
+		v["resources"] = g.resourceList()
+	}
 	return v
 }
 
+// resourceList returns one to three distinct linked resources, in random
+// order.
+func (g *gen) resourceList() []any {
+	n := 1 + g.r.IntN(3)
+	out := make([]any, 0, n)
+	for _, i := range g.r.Perm(len(linkedResources))[:n] {
+		r := linkedResources[i]
+		out = append(out, map[string]any{"id": r.id, "type": r.typ, "title": "Title of " + r.id})
+	}
+	return out
+}
+
+// editResources re-emits an existing group's definition with another
+// resource list (or none), everything else unchanged.
+func (g *gen) editResources(sp *spotState) bool {
+	ids := slices.Sorted(maps.Keys(sp.groups))
+	if len(ids) == 0 {
+		return false
+	}
+	id := g.pick(ids)
+	v := maps.Clone(sp.groups[id].value)
+	if g.chance(0.2) {
+		delete(v, "resources")
+	} else {
+		v["resources"] = g.resourceList()
+	}
+	g.emit("definitions", groupKey(sp, id), v, false, "def/group/resources")
+	sp.groups[id].value = v
+	return true
+}
+
 func (g *gen) putStatic(sp *spotState, id, what string) {
-	g.emit("definitions", groupKey(sp, id), g.groupValue(sp, id, "static", nil), false, what)
+	v := g.groupValue(sp, id, "static", nil)
+	g.emit("definitions", groupKey(sp, id), v, false, what)
 	if sp.groups[id] == nil {
 		sp.groups[id] = &groupState{static: true}
 	}
+	sp.groups[id].value = v
 }
 
 // putSmart defines or updates smart group id with a fresh valid rule.
 func (g *gen) putSmart(sp *spotState, id, what string) {
 	rf := newRefs()
 	rule := g.rule(sp, smartIndex(id), rf)
-	g.emit("definitions", groupKey(sp, id), g.groupValue(sp, id, "smart", rule), false, what)
-	sp.groups[id] = &groupState{refs: rf}
+	v := g.groupValue(sp, id, "smart", rule)
+	g.emit("definitions", groupKey(sp, id), v, false, what)
+	sp.groups[id] = &groupState{refs: rf, value: v}
 }
 
 func smartIndex(id string) int {
@@ -179,6 +216,10 @@ func (g *gen) definition(sp *spotState) {
 		}
 		g.putStatic(sp, id, what)
 		return
+	case x < 0.58:
+		if g.editResources(sp) {
+			return
+		}
 	case x < 0.78:
 		g.schemaChange(sp)
 		return

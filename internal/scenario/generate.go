@@ -77,6 +77,8 @@ func (s *schemaState) key() string { return s.spec.kind + ":" + s.spec.id }
 type groupState struct {
 	static bool
 	refs   *refs
+	// value is the definition last emitted.
+	value map[string]any
 }
 
 // refs is what a rule references, mirroring SPEC §2.4 referential integrity.

@@ -49,6 +49,7 @@ var invalidKinds = []struct {
 	{"bad_schema", (*gen).invBadSchema},
 	{"blacklist_unknown_group", (*gen).invBlacklistUnknownGroup},
 	{"blacklist_static_group", (*gen).invBlacklistStaticGroup},
+	{"bad_resources", (*gen).invBadResources},
 }
 
 func (g *gen) invalid(sp *spotState) {
@@ -632,5 +633,27 @@ func (g *gen) invBlacklistStaticGroup(sp *spotState) bool {
 	}
 	gid, m := g.pick(statics), g.pick(sp.members)
 	g.bad("definitions", str(sp.id+"/blacklist/"+gid+"/"+m), map[string]any{"kind": "blacklist", "spot": sp.id, "group": gid, "member": m})
+	return true
+}
+
+// invBadResources defines a group whose resource list is invalid: an
+// unknown type, an id listed twice, a missing title or an id with a '/'.
+func (g *gen) invBadResources(sp *spotState) bool {
+	id := g.pick(staticGroupIDs)
+	v := g.groupValue(sp, id, "static", nil)
+	r := func(id, typ, title string) map[string]any {
+		return map[string]any{"id": id, "type": typ, "title": title}
+	}
+	switch g.r.IntN(4) {
+	case 0:
+		v["resources"] = []any{r("live-1", "webinar", "W")}
+	case 1:
+		v["resources"] = []any{r("live-1", "live", "A"), r("live-1", "course", "B")}
+	case 2:
+		v["resources"] = []any{map[string]any{"id": "live-1", "type": "live"}}
+	default:
+		v["resources"] = []any{r("live/1", "live", "A")}
+	}
+	g.bad("definitions", groupKey(sp, id), v)
 	return true
 }

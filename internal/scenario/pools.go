@@ -103,3 +103,10 @@ var schemaCatalogue = []schemaSpec{
 var undeclaredIDs = []string{"x_color", "x_score", "x_flags"}
 
 var valueTypes = []string{"text", "number", "date", "boolean", "single_select", "multi_select"}
+
+// linkedResources are the resources groups link to (SPEC §2.4): few, so
+// that groups share them.
+var linkedResources = []struct{ id, typ string }{
+	{"live-1", "live"}, {"live-2", "live"}, {"course-1", "course"},
+	{"channel-1", "channel"}, {"forum-1", "forum"}, {"collection-1", "collection"},
+}

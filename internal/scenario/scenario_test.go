@@ -241,7 +241,7 @@ func TestCoverage(t *testing.T) {
 		"invalid/remove_referenced_option", "invalid/change_referenced_type", "invalid/def_key_mismatch",
 		"invalid/def_bad_json", "invalid/def_bad_key", "invalid/missing_name", "invalid/smart_without_rule",
 		"invalid/static_with_rule", "invalid/bad_schema", "invalid/blacklist_unknown_group",
-		"invalid/blacklist_static_group",
+		"invalid/blacklist_static_group", "invalid/bad_resources", "def/group/resources",
 	} {
 		if whats[w] == 0 {
 			t.Errorf("no %q record", w)

@@ -147,7 +147,7 @@ func (s *server) publish(ctx context.Context, res *engine.Result) error {
 }
 
 func (s *server) publishEntry(ctx context.Context, o engine.OutboxEntry) error {
-	b := kafka.Batch{Partition: o.Partition, Events: o.Events, DeadLetters: o.DeadLetters,
+	b := kafka.Batch{Partition: o.Partition, Events: o.Events, Access: o.Access, DeadLetters: o.DeadLetters,
 		Changelog: o.Changelog, DefinitionTombstones: o.DefinitionTombstones, OutboxID: o.ID}
 	err := s.pub.Publish(ctx, b)
 	if err != nil {

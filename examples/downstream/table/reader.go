@@ -18,6 +18,9 @@ import (
 // DefaultTopic is the memberships topic with the default prefix.
 const DefaultTopic = "smartgroups.memberships"
 
+// DefaultAccessTopic is the access topic with the default prefix.
+const DefaultAccessTopic = "smartgroups.access"
+
 // ReaderConfig configures ReadCommitted and Run.
 type ReaderConfig struct {
 	// Brokers are the seed brokers. Required.

@@ -9,20 +9,30 @@ import (
 	"time"
 )
 
-// Event is a membership event as it appears on the memberships topic. A
-// downstream service only needs the wire format, not the engine.
+// Event is a membership event as it appears on the memberships topic, or
+// an access event of the access topic (Resource and Groups set, Group
+// empty). A downstream service only needs the wire format, not the engine.
 type Event struct {
 	Spot   string `json:"spot"`
-	Group  string `json:"group"`
+	Group  string `json:"group,omitempty"`
 	Member string `json:"member"`
-	Op     string `json:"op"` // "add" or "remove"
+	Op     string `json:"op"` // "add" or "remove"; "grant" or "revoke"
 	TS     string `json:"ts"`
-	Reason string `json:"reason"`
+	Reason string `json:"reason,omitempty"`
 	Seq    uint64 `json:"seq"`
+	// Resource and Groups are those of an access event.
+	Resource string   `json:"resource,omitempty"`
+	Groups   []string `json:"groups,omitempty"`
 }
 
-// Key is the record key of the event, "<spot>/<group>/<member>".
-func (e Event) Key() string { return e.Spot + "/" + e.Group + "/" + e.Member }
+// Key is the record key of the event, "<spot>/<group>/<member>" (an
+// access event: "<spot>/<resource>/<member>").
+func (e Event) Key() string {
+	if e.Group == "" && e.Resource != "" {
+		return e.Spot + "/" + e.Resource + "/" + e.Member
+	}
+	return e.Spot + "/" + e.Group + "/" + e.Member
+}
 
 // Message is one committed record of the memberships topic.
 type Message struct {
@@ -79,11 +89,16 @@ type keyState struct {
 	member bool
 }
 
-// Table is the membership table. It is safe for concurrent use.
+// Table is the membership table (New), or the access table (NewAccess):
+// per key, whether its last event is an add (a grant). It is safe for
+// concurrent use.
 type Table struct {
 	// Strict requires every key's first event to have seq 1; leave it off
 	// for compacted topics.
 	Strict bool
+	// opIn and opOut are the ops that enter and leave: add and remove, or
+	// grant and revoke.
+	opIn, opOut string
 
 	mu         sync.RWMutex
 	keys       map[string]*keyState
@@ -92,8 +107,14 @@ type Table struct {
 	violations []Violation
 }
 
-// New returns an empty table.
-func New() *Table { return &Table{keys: make(map[string]*keyState)} }
+// New returns an empty membership table.
+func New() *Table { return &Table{keys: make(map[string]*keyState), opIn: "add", opOut: "remove"} }
+
+// NewAccess returns an empty access table: key "<spot>/<resource>/<member>",
+// a member has access while the last event of the key is a grant.
+func NewAccess() *Table {
+	return &Table{keys: make(map[string]*keyState), opIn: "grant", opOut: "revoke"}
+}
 
 // Apply decodes a message and applies it. It returns the change when the
 // event was applied (its seq is above the key's last) and the violations it
@@ -101,8 +122,8 @@ func New() *Table { return &Table{keys: make(map[string]*keyState)} }
 // applied (the latest event wins).
 func (t *Table) Apply(m Message) (*Change, []Violation) {
 	var e Event
-	if err := json.Unmarshal(m.Value, &e); err != nil || e.Spot == "" || e.Group == "" || e.Member == "" || e.Seq == 0 {
-		detail := "not a membership event"
+	if err := json.Unmarshal(m.Value, &e); err != nil || e.Spot == "" || (e.Group == "") == (e.Resource == "") || e.Member == "" || e.Seq == 0 {
+		detail := "not a membership or access event"
 		if err != nil {
 			detail = err.Error()
 		}
@@ -127,7 +148,7 @@ func (t *Table) ApplyEvent(key string, e Event, partition int, offset int64) (*C
 	if key != e.Key() {
 		bad(BadKey, 0, "record key %q, event key %q", key, e.Key())
 	}
-	if e.Op != "add" && e.Op != "remove" {
+	if e.Op != t.opIn && e.Op != t.opOut {
 		bad(OpOrder, 0, "unknown op %q", e.Op)
 		return nil, vs
 	}
@@ -138,8 +159,8 @@ func (t *Table) ApplyEvent(key string, e Event, partition int, offset int64) (*C
 		if e.Seq != 1 && t.Strict {
 			bad(Gap, 0, "first event has seq %d, want 1", e.Seq)
 		}
-		if e.Seq == 1 && e.Op != "add" {
-			bad(OpOrder, 0, "seq 1 is a %s, want add", e.Op)
+		if e.Seq == 1 && e.Op != t.opIn {
+			bad(OpOrder, 0, "seq 1 is a %s, want %s", e.Op, t.opIn)
 		}
 		ks = &keyState{}
 		t.keys[e.Key()] = ks
@@ -152,7 +173,7 @@ func (t *Table) ApplyEvent(key string, e Event, partition int, offset int64) (*C
 		bad(OpOrder, ks.seq, "%s after %s", e.Op, ks.op)
 	}
 
-	member := e.Op == "add"
+	member := e.Op == t.opIn
 	if member && !ks.member {
 		t.members++
 	} else if !member && ks.member {
@@ -213,7 +234,8 @@ func (t *Table) Seq(key string) uint64 {
 	return 0
 }
 
-// Stats returns the number of memberships (keys whose last op is add), of
+// Stats returns the number of memberships (keys whose last op is add or
+// grant), of
 // keys, and of applied events.
 func (t *Table) Stats() (members, keys, applied int) {
 	t.mu.RLock()

@@ -95,3 +95,23 @@ func TestTableBadRecords(t *testing.T) {
 	require.Equal(t, uint64(1), tb.Seq("acme/g1/u1"))
 	require.Equal(t, map[string]bool{"acme/g1/u1": true}, tb.Snapshot())
 }
+
+// TestAccessTable: the access table applies grants and revokes with the
+// same checks, keyed <spot>/<resource>/<member>.
+func TestAccessTable(t *testing.T) {
+	at := NewAccess()
+	acc := func(member, op string, seq uint64) Event {
+		return Event{Spot: "acme", Resource: "live-1", Member: member, Op: op, TS: "2026-11-20T09:00:00Z", Seq: seq}
+	}
+	for i, e := range []Event{acc("u1", "grant", 1), acc("u2", "grant", 1), acc("u1", "revoke", 2)} {
+		_, vs := at.Apply(msg(t, int64(i), e))
+		require.Empty(t, vs)
+	}
+	require.Equal(t, map[string]bool{"acme/live-1/u1": false, "acme/live-1/u2": true}, at.Snapshot())
+	_, vs := at.Apply(msg(t, 3, acc("u2", "grant", 2)))
+	require.Equal(t, []ViolationKind{OpOrder}, kinds(vs))
+	_, vs = at.Apply(msg(t, 4, acc("u3", "add", 1)))
+	require.Equal(t, []ViolationKind{OpOrder}, kinds(vs), "a membership op on the access table")
+	_, vs = at.Apply(msg(t, 5, acc("u3", "revoke", 1)))
+	require.Equal(t, []ViolationKind{OpOrder}, kinds(vs), "seq 1 must be a grant")
+}
