@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"context"
 	"io"
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -81,4 +84,75 @@ func (p *serveProc) readyzStatus() int {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	_ = resp.Body.Close()
 	return resp.StatusCode
+}
+
+// TestShutdownLeavesGroup runs two instances, stops one with SIGTERM and
+// checks that it left the consumer group before it exited: its static
+// member is gone at once (without the explicit leave it would stay until
+// its session timed out), and the other instance takes every partition
+// over. The output stays exact.
+func TestShutdownLeavesGroup(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	wc := defaultWorkloadConfig(seed(t, 43))
+	wc.InvalidDefinitions = false // see TestDefinitionDeadLettersAfterTakeover
+	w := newWorkload(wc)
+	ctx := e.ctx(6 * time.Minute)
+	if err := e.produce(ctx, w.defs); err != nil {
+		t.Fatal(err)
+	}
+	a, b := e.newServe("a"), e.newServe("b")
+	a.start()
+	a.waitReady(time.Minute)
+	b.start()
+	b.waitReady(time.Minute)
+	e.waitShared(2*time.Minute, a, b)
+	var recs []wrec
+	recs = append(recs, w.initial()...)
+	recs = append(recs, w.batch(300)...)
+	if err := e.produce(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	e.waitCaughtUp(3*time.Minute, w.deadLetters(), a, b)
+
+	aMember := "smartgroups-" + instanceOf(t, a.runLog(1))
+	if got := e.groupInstances(ctx); !slices.Contains(got, aMember) {
+		t.Fatalf("group members %v lack a's static member %s", got, aMember)
+	}
+	if code := a.terminate(time.Minute); code != 0 {
+		t.Fatalf("serve a exited with status %d after SIGTERM; log:\n%s", code, tail(a.logPath(), 30))
+	}
+	if got := e.groupInstances(ctx); slices.Contains(got, aMember) {
+		t.Errorf("a's static member %s is still in the group after a exited: %v", aMember, got)
+	}
+	if !strings.Contains(a.runLog(1), `msg="left the consumer group"`) {
+		t.Errorf("a's log lacks the leave:\n%s", tail(a.logPath(), 20))
+	}
+	e.waitFor(2*time.Minute, "b to own every partition", func() (bool, string) {
+		return len(b.owned()) == numPartitions, "b owns " + fmtSet(b.owned())
+	})
+	if err := e.produce(ctx, w.batch(300)); err != nil {
+		t.Fatal(err)
+	}
+	e.waitCaughtUp(3*time.Minute, w.deadLetters(), b)
+	e.verify(w.reference(t), w.deadLetters())
+}
+
+// groupInstances returns the group.instance.id of every member of the
+// deployment's consumer group ("" for a dynamic member).
+func (e *env) groupInstances(ctx context.Context) []string {
+	e.t.Helper()
+	described, err := e.adm.DescribeGroups(ctx, e.cfg.GroupID)
+	if err != nil {
+		e.t.Fatalf("describing group %s: %v", e.cfg.GroupID, err)
+	}
+	var ids []string
+	for _, m := range described[e.cfg.GroupID].Members {
+		id := ""
+		if m.InstanceID != nil {
+			id = *m.InstanceID
+		}
+		ids = append(ids, id)
+	}
+	return ids
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -21,6 +22,9 @@ import (
 	"github.com/smartgroups/smartgroups/internal/httpapi"
 	"github.com/smartgroups/smartgroups/state"
 )
+
+// leaveTimeout bounds leaving the consumer group on shutdown.
+const leaveTimeout = 10 * time.Second
 
 type server struct {
 	cfg      Config
@@ -137,6 +141,10 @@ func Run(ctx context.Context, cfg Config) (err error) {
 
 	var httpAddr string
 	consumerCfg := cfg.Kafka
+	// A static group member: an instance restarted on this data dir after
+	// a crash gets its partitions back at once, without waiting for the
+	// session of its previous run to time out.
+	consumerCfg.InstanceID = cfg.Kafka.ClientID + "-" + instance
 	if cfg.HTTPAddr != "" {
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
@@ -173,7 +181,16 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		cfg.OnReady(Ready{Brokers: cfg.Kafka.Brokers, HTTPAddr: httpAddr})
 	}
 	err = s.loop(ctx, cons)
-	cons.Close() // leave the group: revokes and releases owned partitions
+	s.ready.Store(false)
+	// Stopping for good: leave the group (revoking and releasing the owned
+	// partitions) so that the other instances take them over at once.
+	leaveCtx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
+	if lerr := cons.Leave(leaveCtx); lerr != nil {
+		log.Warn("leaving the consumer group failed; the partitions move to other instances when the session times out", "err", lerr)
+	} else {
+		log.Info("left the consumer group", "group", cfg.Kafka.GroupID, "group_instance", consumerCfg.InstanceID)
+	}
+	cancel()
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		log.Info("shut down")
 		return nil
