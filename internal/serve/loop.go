@@ -24,7 +24,11 @@ func (s *server) loop(ctx context.Context, cons *kafka.Consumer) error {
 		cancel()
 		if ctx.Err() != nil {
 			s.work.Lock()
-			_ = s.drain() // the entry stays in the outbox if it failed
+			if err := s.drain(); err != nil {
+				// Safe: the entries stay in the outbox, and the
+				// next run publishes them before anything else.
+				s.log.Info("shutting down with output left unpublished; it is published on restart", "err", err)
+			}
 			s.work.Unlock()
 			return ctx.Err()
 		}
@@ -103,7 +107,13 @@ func (s *server) publishAsync(ctx context.Context, res *engine.Result) error {
 	}
 	done := make(chan error, 1)
 	s.inflight = done
-	go func() { done <- s.publish(ctx, res) }()
+	// The entries are committed to the store: publish them even if the
+	// shutdown begins meanwhile (pubCtx outlives ctx for a grace period).
+	pubCtx := s.pubCtx
+	if pubCtx == nil {
+		pubCtx = ctx
+	}
+	go func() { done <- s.publish(pubCtx, res) }()
 	return nil
 }
 
@@ -150,6 +160,11 @@ func (s *server) publishEntry(ctx context.Context, o engine.OutboxEntry) error {
 	b := kafka.Batch{Partition: o.Partition, Events: o.Events, DeadLetters: o.DeadLetters,
 		Changelog: o.Changelog, DefinitionTombstones: o.DefinitionTombstones, OutboxID: o.ID}
 	err := s.pub.Publish(ctx, b)
+	if err != nil && ctx.Err() != nil {
+		// Shutting down: the entry stays in the outbox and the next run
+		// publishes it (or finds it committed); nothing to warn about.
+		return fmt.Errorf("serve: partition %d: publication abandoned on shutdown: %w", o.Partition, err)
+	}
 	if err != nil {
 		// One retry with a fresh producer: a transient failure leaves the
 		// entry in the outbox, and Acquire tells whether it was committed.

@@ -26,6 +26,11 @@ import (
 // leaveTimeout bounds leaving the consumer group on shutdown.
 const leaveTimeout = 10 * time.Second
 
+// publishGrace is how long the publication of the batch in flight may go
+// on after the shutdown began. Past it the publication is abandoned: its
+// entries stay in the outbox and the next run publishes them.
+const publishGrace = 10 * time.Second
+
 type server struct {
 	cfg      Config
 	log      *slog.Logger
@@ -39,6 +44,9 @@ type server struct {
 	// work serializes the loop's batches with the rebalance hooks, which
 	// kgo runs on its own goroutines.
 	work sync.Mutex
+	// pubCtx is the context of publications started by the loop: it is
+	// canceled publishGrace after the shutdown begins, not at once.
+	pubCtx context.Context
 	// inflight carries the result of the previous batch's publication,
 	// which runs while the loop polls and processes the next batch (nil:
 	// none). Guarded by work.
@@ -129,6 +137,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	defer pub.Close()
 
 	s := &server{cfg: cfg, log: log, eng: eng, pub: pub, instance: instance, owned: map[int32]bool{}}
+	pubCtx, stopPub := graceContext(ctx, publishGrace)
+	defer stopPub()
+	s.pubCtx = pubCtx
 	s.restoreRecords = prometheus.NewCounter(prometheus.CounterOpts{Name: "smartgroups_restore_records_total",
 		Help: "Changelog records applied while restoring partitions moved from another instance."})
 	s.restoreRemaining = prometheus.NewGauge(prometheus.GaugeOpts{Name: "smartgroups_restore_remaining_records",
@@ -196,6 +207,17 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return nil
 	}
 	return err
+}
+
+// graceContext returns a context that is canceled grace after ctx is done
+// (or when the returned function is called), keeping ctx's values.
+func graceContext(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	gctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(grace, cancel) })
+	return gctx, func() {
+		stop()
+		cancel()
+	}
 }
 
 func ensureTopics(ctx context.Context, kc kafka.Config) (int32, error) {
