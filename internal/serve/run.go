@@ -108,7 +108,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 
-	st, err := state.Open(filepath.Join(cfg.DataDir, "state"), state.Options{CacheBytes: cfg.StateCacheBytes})
+	stateDir := filepath.Join(cfg.DataDir, "state")
+	st, err := state.Open(stateDir, state.Options{CacheBytes: cfg.StateCacheBytes, FS: cfg.StateFS})
 	if err != nil {
 		return err
 	}
@@ -193,6 +194,13 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	err = s.loop(ctx, cons)
 	s.ready.Store(false)
+	if errors.Is(err, state.ErrFailed) {
+		// A write to the store failed (a full disk, an I/O error): stop.
+		// What was committed is safe, and the outbox of the last batches
+		// is published by the restart once the cause is fixed.
+		err = fmt.Errorf("serve: the state store in %s failed; fix the cause and restart: %w", stateDir, err)
+		log.Error("state store write failed; stopping", "data_dir", cfg.DataDir, "err", err)
+	}
 	// Stopping for good: leave the group (revoking and releasing the owned
 	// partitions) so that the other instances take them over at once.
 	leaveCtx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
