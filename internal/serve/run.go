@@ -44,6 +44,8 @@ type server struct {
 	// work serializes the loop's batches with the rebalance hooks, which
 	// kgo runs on its own goroutines.
 	work sync.Mutex
+	// health probes the brokers (nil until Run starts it).
+	health *brokerHealth
 	// pubCtx is the context of publications started by the loop: it is
 	// canceled publishGrace after the shutdown begins, not at once.
 	pubCtx context.Context
@@ -150,6 +152,27 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err := registerAll(reg, s.restoreRecords, s.restoreRemaining, s.restoresRunning); err != nil {
 		return err
 	}
+
+	copts, err := cfg.Kafka.ClientOpts()
+	if err != nil {
+		return err
+	}
+	health, err := newBrokerHealth(append(copts, kgo.ClientID(cfg.Kafka.ClientID+"-health")), log, reg)
+	if err != nil {
+		return err
+	}
+	defer health.close()
+	s.health = health
+	healthCtx, stopHealth := context.WithCancel(ctx)
+	healthDone := make(chan struct{})
+	go func() {
+		defer close(healthDone)
+		health.run(healthCtx)
+	}()
+	defer func() {
+		stopHealth()
+		<-healthDone
+	}()
 
 	var httpAddr string
 	consumerCfg := cfg.Kafka
