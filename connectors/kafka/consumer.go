@@ -541,7 +541,7 @@ func (c *Consumer) Assigned() Assignment {
 // its session times out, for a restart with the same instance id to take
 // them back without a rebalance. Use Leave to stop for good. Do not call
 // Close from a hook.
-func (c *Consumer) Close() { _ = c.close(nil) }
+func (c *Consumer) Close() { _ = c.close(context.Background(), false) }
 
 // Leave is Close for a member that is not coming back: a static member
 // also removes its instance id from the group, so that the other members
@@ -549,11 +549,11 @@ func (c *Consumer) Close() { _ = c.close(nil) }
 // bounds the leave; the clients are closed either way. It returns what
 // went wrong leaving the group (then the partitions move when the session
 // times out). Do not call Leave from a hook.
-func (c *Consumer) Leave(ctx context.Context) error { return c.close(ctx) }
+func (c *Consumer) Leave(ctx context.Context) error { return c.close(ctx, true) }
 
-// close closes the Consumer; with a non-nil leave context, a static member
-// also leaves the group.
-func (c *Consumer) close(leave context.Context) error {
+// close closes the Consumer; with leave, a static member also leaves the
+// group, within ctx.
+func (c *Consumer) close(ctx context.Context, leave bool) error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -569,8 +569,8 @@ func (c *Consumer) close(leave context.Context) error {
 	var err error
 	if group != nil {
 		group.AllowRebalance()
-		if leave != nil && c.cfg.InstanceID != "" {
-			err = c.leaveStatic(leave, group)
+		if leave && c.cfg.InstanceID != "" {
+			err = c.leaveStatic(ctx, group)
 		}
 		group.Close()
 	}
