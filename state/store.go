@@ -8,10 +8,17 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // ErrClosed is returned by operations on a closed store.
 var ErrClosed = errors.New("state: closed")
+
+// ErrFailed is returned by Commit when Pebble cannot go on: a write to its
+// log failed (the disk is full, an I/O error). The commit is not durable,
+// and the store takes no more writes: stop, fix the cause, reopen it.
+// Errors carrying it wrap the cause too (errors.Is(err, syscall.ENOSPC)).
+var ErrFailed = errors.New("state: the store failed and must be reopened")
 
 // Reader reads keys. Both the Store and a Batch (which sees its own
 // uncommitted writes) are Readers.
@@ -39,13 +46,19 @@ type Options struct {
 	// deleted moments later then mostly die in memory instead of being
 	// flushed and compacted.
 	MemTableBytes uint64
-	// Logger receives Pebble's log lines; nil discards them.
+	// Logger receives Pebble's log lines; nil discards them. With a
+	// Logger, Pebble's fatal errors are the Logger's to handle (Fatalf
+	// must not return); without one, Commit returns them as ErrFailed.
 	Logger pebble.Logger
+	// FS is the filesystem the store lives on. Default vfs.Default (the
+	// operating system's); tests inject faults through it.
+	FS vfs.FS
 }
 
 // Store is the engine's Pebble database.
 type Store struct {
-	db *pebble.DB
+	db     *pebble.DB
+	failed atomic.Bool // a commit failed fatally: the DB must not be used
 	// reads counts Get and Scan calls on the store and its batches.
 	reads atomic.Int64
 }
@@ -60,8 +73,25 @@ type quietLogger struct{}
 
 func (quietLogger) Infof(string, ...any)  {}
 func (quietLogger) Errorf(string, ...any) {}
+
+// Fatalf must not return (Pebble's contract). It panics with a
+// fatalError, which Commit turns back into an error (ErrFailed) when the
+// failure happened in the commit it runs.
 func (quietLogger) Fatalf(format string, args ...any) {
-	panic(fmt.Sprintf(format, args...)) // Pebble's contract: Fatalf must not return
+	fe := fatalError{msg: fmt.Sprintf(format, args...)}
+	for _, a := range args {
+		if err, ok := a.(error); ok {
+			fe.cause = err
+			break
+		}
+	}
+	panic(fe)
+}
+
+// fatalError is a fatal Pebble error raised through quietLogger.Fatalf.
+type fatalError struct {
+	msg   string
+	cause error
 }
 
 // Open opens (creating if needed) the store in dir.
@@ -74,7 +104,7 @@ func Open(dir string, o Options) (*Store, error) {
 	}
 	cache := pebble.NewCache(o.CacheBytes)
 	defer cache.Unref()
-	opts := &pebble.Options{Cache: cache, Logger: o.Logger, Merger: postingMergeOperator, MemTableSize: o.MemTableBytes}
+	opts := &pebble.Options{Cache: cache, Logger: o.Logger, Merger: postingMergeOperator, MemTableSize: o.MemTableBytes, FS: o.FS}
 	// Bloom filters on every level: most point reads on the record path
 	// are for keys that do not exist yet (a new activity id, a new
 	// member), which a filter answers without reading data blocks.
@@ -91,13 +121,26 @@ func Open(dir string, o Options) (*Store, error) {
 	return &Store{db: db}, nil
 }
 
-// Close closes the store.
-func (s *Store) Close() error {
+// Close closes the store. After ErrFailed it releases the files and
+// returns nil: the error was reported by Commit, and the next Open
+// recovers from what is on disk.
+func (s *Store) Close() (err error) {
 	if s.db == nil {
 		return ErrClosed
 	}
-	err := s.db.Close()
+	db := s.db
 	s.db = nil
+	if s.failed.Load() {
+		defer func() {
+			if r := recover(); r != nil {
+				if _, ok := r.(fatalError); !ok {
+					panic(r)
+				}
+			}
+			err = nil
+		}()
+	}
+	err = db.Close()
 	if err != nil {
 		return fmt.Errorf("state: close: %w", err)
 	}
@@ -214,8 +257,29 @@ func (b *Batch) Len() int { return b.b.Len() }
 // Empty reports whether the batch holds no writes.
 func (b *Batch) Empty() bool { return b.b.Empty() }
 
-// Commit applies the batch atomically and durably (fsync).
-func (b *Batch) Commit() error {
+// Commit applies the batch atomically and durably (fsync). When the write
+// to Pebble's log fails it returns an error wrapping ErrFailed and the
+// cause, and every later Commit returns ErrFailed.
+func (b *Batch) Commit() (err error) {
+	if b.s.failed.Load() {
+		return fmt.Errorf("state: commit: %w", ErrFailed)
+	}
+	defer func() {
+		// Pebble reports a failed log write through Logger.Fatalf
+		// (quietLogger panics with a fatalError); any other panic is
+		// not ours to handle.
+		if r := recover(); r != nil {
+			fe, ok := r.(fatalError)
+			if !ok {
+				panic(r)
+			}
+			b.s.failed.Store(true)
+			err = fmt.Errorf("state: commit: %w: %s", ErrFailed, fe.msg)
+			if fe.cause != nil {
+				err = fmt.Errorf("state: commit: %w: %w", ErrFailed, fe.cause)
+			}
+		}
+	}()
 	if err := b.b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("state: commit: %w", err)
 	}

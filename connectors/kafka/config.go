@@ -83,6 +83,13 @@ type Config struct {
 	TransactionalIDPrefix string
 	// ClientID is the Kafka client id prefix. Default "smartgroups".
 	ClientID string
+	// InstanceID, when set, makes the Consumer a static member of the
+	// group (group.instance.id, KIP-345): a member restarted with the same
+	// id gets its partitions back at once instead of after the session
+	// timeout of its previous incarnation, and Consumer.Leave removes it
+	// from the group for good. It must be stable across restarts and
+	// unique in the group. Default "" (a dynamic member).
+	InstanceID string
 	// TransactionTimeout is the broker-side timeout of a Publisher
 	// transaction. Default 30s.
 	TransactionTimeout time.Duration
@@ -160,6 +167,9 @@ func (c Config) Validate() error {
 	}
 	if c.TransactionalIDPrefix == "" {
 		bad("transactional id prefix is required")
+	}
+	if len(c.InstanceID) > maxTopicLen || !validTopicChars(c.InstanceID) {
+		bad("group instance id %q: at most %d ASCII letters, digits, '.', '_' and '-'", c.InstanceID, maxTopicLen)
 	}
 	if c.TransactionTimeout < time.Second {
 		bad("transaction timeout must be at least 1s, got %v", c.TransactionTimeout)

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/smartgroups/smartgroups/engine"
@@ -265,6 +267,9 @@ func (c *Consumer) groupClient() (*kgo.Client, error) {
 		kgo.OnPartitionsRevoked(c.onRevoked),
 		kgo.OnPartitionsLost(c.onRevoked),
 	)
+	if c.cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(c.cfg.InstanceID))
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: creating consumer: %w", err)
@@ -529,13 +534,30 @@ func (c *Consumer) Assigned() Assignment {
 	return out
 }
 
-// Close leaves the group (running OnRevoked for the owned partitions) and
-// closes every client. Do not call it from a hook.
-func (c *Consumer) Close() {
+// Close closes every client and stops being a member of the group,
+// running OnRevoked for the owned partitions. A dynamic member leaves the
+// group, whose other members then share its partitions at once. A static
+// member (Config.InstanceID) does not leave: its partitions wait, until
+// its session times out, for a restart with the same instance id to take
+// them back without a rebalance. Use Leave to stop for good. Do not call
+// Close from a hook.
+func (c *Consumer) Close() { _ = c.close(context.Background(), false) }
+
+// Leave is Close for a member that is not coming back: a static member
+// also removes its instance id from the group, so that the other members
+// get its partitions at once instead of after its session timeout. ctx
+// bounds the leave; the clients are closed either way. It returns what
+// went wrong leaving the group (then the partitions move when the session
+// times out). Do not call Leave from a hook.
+func (c *Consumer) Leave(ctx context.Context) error { return c.close(ctx, true) }
+
+// close closes the Consumer; with leave, a static member also leaves the
+// group, within ctx.
+func (c *Consumer) close(ctx context.Context, leave bool) error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return
+		return nil
 	}
 	c.closed = true
 	group, defs := c.group, c.defs
@@ -544,14 +566,38 @@ func (c *Consumer) Close() {
 	}
 	c.mu.Unlock()
 	c.cancel()
+	var err error
 	if group != nil {
 		group.AllowRebalance()
+		if leave && c.cfg.InstanceID != "" {
+			err = c.leaveStatic(ctx, group)
+		}
 		group.Close()
 	}
 	if defs != nil {
 		defs.Close()
 	}
 	c.wg.Wait()
+	return err
+}
+
+// leaveStatic stops the group session of a static member (running
+// OnRevoked; kgo sends no LeaveGroup for a static member) and then removes
+// its instance id from the group with an explicit LeaveGroup request.
+func (c *Consumer) leaveStatic(ctx context.Context, group *kgo.Client) error {
+	if err := group.LeaveGroupContext(ctx); err != nil {
+		return fmt.Errorf("kafka: leaving group %s: %w", c.cfg.GroupID, err)
+	}
+	resps, err := kadm.NewClient(group).LeaveGroup(ctx,
+		kadm.LeaveGroup(c.cfg.GroupID).InstanceIDs(c.cfg.InstanceID).Reason("the instance is shutting down"))
+	if err == nil {
+		err = resps.Error()
+	}
+	// Unknown: the instance is not (or no longer) a member; nothing to leave.
+	if err != nil && !errors.Is(err, kerr.UnknownMemberID) {
+		return fmt.Errorf("kafka: removing instance %s from group %s: %w", c.cfg.InstanceID, c.cfg.GroupID, err)
+	}
+	return nil
 }
 
 func toRecord(kind engine.Kind, r *kgo.Record) engine.Record {

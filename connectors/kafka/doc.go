@@ -87,8 +87,11 @@
 // dropped: call Acquire again, which fences, reports what was committed, and
 // lets the engine republish.
 //
-// Close: Consumer.Close leaves the group (running OnRevoked), then
-// Publisher.Close. Both are idempotent.
+// Close: Consumer.Close stops the group membership (running OnRevoked),
+// then Publisher.Close. Both are idempotent. With Config.InstanceID the
+// Consumer is a static member: Close keeps its place in the group, so a
+// restart with the same id gets its partitions back without a rebalance;
+// Consumer.Leave removes it for good, so the others get them at once.
 //
 // # Embedded broker
 //

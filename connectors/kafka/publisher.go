@@ -167,6 +167,9 @@ func (p *Publisher) Acquire(ctx context.Context, partition int32) (ProgressMarke
 		kgo.TransactionalID(p.cfg.TransactionalID(partition)),
 		kgo.TransactionTimeout(p.cfg.TransactionTimeout),
 		kgo.RecordDeliveryTimeout(p.cfg.TransactionTimeout),
+		// The broker aborts a transaction older than its timeout: retrying
+		// a request of one for longer is useless (kgo's default is 30s).
+		kgo.RetryTimeout(p.cfg.TransactionTimeout),
 		kgo.RecordPartitioner(outputPartitioner{progress: p.cfg.ProgressTopic(), changelog: p.cfg.ChangelogTopic(),
 			definitions: p.cfg.Topic(engine.KindDefinitions)}),
 	)

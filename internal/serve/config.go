@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+
 	"github.com/smartgroups/smartgroups/connectors/kafka"
 	"github.com/smartgroups/smartgroups/engine"
 	"github.com/smartgroups/smartgroups/internal/httpapi"
@@ -56,6 +58,9 @@ type Config struct {
 	// partitions are held in memory), so the cache serves only loading a
 	// partition and what the store itself reads.
 	StateCacheBytes int64
+	// StateFS is the filesystem of the state store. Default: the
+	// operating system's. Tests inject faults (a full disk) through it.
+	StateFS vfs.FS
 	// Logger logs lifecycle events. Default: text to stderr.
 	Logger *slog.Logger
 	// OnEvents, when set, is called with the membership changes of every

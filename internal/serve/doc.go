@@ -11,8 +11,24 @@
 // the outbox), publish the outbox in one Kafka transaction per input
 // partition (events, dead letters, the partition's changelog and a progress
 // marker), acknowledge it; fire due timers every tick. SIGINT/SIGTERM
-// (context cancellation) finish the batch in flight, publish it, leave the
-// group and close everything.
+// (context cancellation) finish the batch in flight, publish it (within
+// publishGrace; past it the entries stay in the outbox for the next run),
+// leave the group and close everything.
+//
+// The consumer is a static group member: its group.instance.id derives
+// from the instance id kept in the store, so a run restarted on the same
+// data dir after a crash gets its partitions back at once. Because a
+// static member does not leave the group when its client closes, a
+// stopping instance removes itself explicitly (kafka.Consumer.Leave).
+//
+// # Faults
+//
+// A failed write to the state store (state.ErrFailed: a full disk, an I/O
+// error) is fatal: /readyz answers 503, one error naming the data dir is
+// logged, and Run returns it. Kafka being unreachable is not: a probe
+// (brokerhealth.go) turns /readyz to 503 and logs one error per outage;
+// polls and publications wait and retry until Kafka answers, then
+// processing resumes.
 //
 // # Exactly once
 //
@@ -33,5 +49,5 @@
 // definitions; loop.go is the processing loop and the publication of the
 // outbox; rebalance.go takes over and hands back partitions (republishing
 // or restoring from the changelog); http.go wires the HTTP API, /metrics,
-// the health endpoints and pprof.
+// the health endpoints and pprof; brokerhealth.go probes the brokers.
 package serve

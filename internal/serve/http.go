@@ -107,8 +107,15 @@ func (s *server) serveHTTP(ln net.Listener, reg *prometheus.Registry, api *httpa
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !s.ready.Load() || s.restoring.Load() > 0 {
-			http.Error(w, "not ready: loading definitions or restoring partitions", http.StatusServiceUnavailable)
+		switch {
+		case !s.ready.Load():
+			http.Error(w, "not ready: starting (loading definitions) or stopping", http.StatusServiceUnavailable)
+			return
+		case s.restoring.Load() > 0:
+			http.Error(w, "not ready: restoring partitions", http.StatusServiceUnavailable)
+			return
+		case s.health != nil && s.health.Down():
+			http.Error(w, "not ready: Kafka is unreachable", http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))

@@ -24,7 +24,11 @@ func (s *server) loop(ctx context.Context, cons *kafka.Consumer) error {
 		cancel()
 		if ctx.Err() != nil {
 			s.work.Lock()
-			_ = s.drain() // the entry stays in the outbox if it failed
+			if err := s.drain(); err != nil {
+				// Safe: the entries stay in the outbox, and the
+				// next run publishes them before anything else.
+				s.log.Info("shutting down with output left unpublished; it is published on restart", "err", err)
+			}
 			s.work.Unlock()
 			return ctx.Err()
 		}
@@ -35,10 +39,21 @@ func (s *server) loop(ctx context.Context, cons *kafka.Consumer) error {
 			// (OnRevoked ran) and the client keeps rejoining on its
 			// own, so this is not fatal, unless rejoining cannot help.
 			var gs *kgo.ErrGroupSession
-			if !errors.As(err, &gs) || groupErrorFatal(err) {
+			switch {
+			case groupErrorFatal(err):
+				return err
+			case errors.As(err, &gs):
+				if s.health.recentOutage(outageAftermath) {
+					s.log.Info("consumer group session lost in the Kafka outage; rejoining", "err", err)
+				} else {
+					s.log.Warn("consumer group session error; rejoining", "err", err)
+				}
+			case s.waitKafka(ctx):
+				// A fetch failed while Kafka was unreachable; it
+				// answers again: poll again.
+			default:
 				return err
 			}
-			s.log.Warn("consumer group session error; rejoining", "err", err)
 		}
 		// The rebalance hooks run on kgo's goroutines, not only while
 		// Poll blocks: hold work so that a hook never interleaves with a
@@ -103,7 +118,13 @@ func (s *server) publishAsync(ctx context.Context, res *engine.Result) error {
 	}
 	done := make(chan error, 1)
 	s.inflight = done
-	go func() { done <- s.publish(ctx, res) }()
+	// The entries are committed to the store: publish them even if the
+	// shutdown begins meanwhile (pubCtx outlives ctx for a grace period).
+	pubCtx := s.pubCtx
+	if pubCtx == nil {
+		pubCtx = ctx
+	}
+	go func() { done <- s.publish(pubCtx, res) }()
 	return nil
 }
 
@@ -150,22 +171,57 @@ func (s *server) publishEntry(ctx context.Context, o engine.OutboxEntry) error {
 	b := kafka.Batch{Partition: o.Partition, Events: o.Events, Access: o.Access, DeadLetters: o.DeadLetters,
 		Changelog: o.Changelog, DefinitionTombstones: o.DefinitionTombstones, OutboxID: o.ID}
 	err := s.pub.Publish(ctx, b)
-	if err != nil {
-		// One retry with a fresh producer: a transient failure leaves the
-		// entry in the outbox, and Acquire tells whether it was committed.
-		s.log.Warn("publish failed; acquiring the partition again", "partition", o.Partition, "err", err)
+	for retried := false; err != nil; retried = true {
+		if ctx.Err() != nil {
+			// Shutting down: the entry stays in the outbox and the next
+			// run publishes it (or finds it committed); nothing to warn
+			// about.
+			return fmt.Errorf("serve: partition %d: publication abandoned on shutdown: %w", o.Partition, err)
+		}
+		if retried {
+			select { // do not spin on a failure that lasts
+			case <-ctx.Done():
+				continue
+			case <-time.After(probeInterval):
+			}
+		}
+		switch {
+		case s.waitKafka(ctx) || s.health.recentOutage(outageAftermath):
+			// Kafka is unreachable (the probe logs the outage once)
+			// or was a moment ago (the transaction timed out in it):
+			// once it answers, acquire the partition and publish again,
+			// for as long as outages last.
+			s.log.Info("publishing again after the Kafka outage", "partition", o.Partition, "outbox_id", o.ID, "err", err)
+		case retried:
+			return fmt.Errorf("serve: partition %d: publish: %w", o.Partition, err)
+		default:
+			// One retry with a fresh producer: a transient failure
+			// leaves the entry in the outbox, and Acquire tells whether
+			// it was committed.
+			s.log.Warn("publish failed; acquiring the partition again", "partition", o.Partition, "err", err)
+		}
 		marker, aerr := s.pub.Acquire(ctx, o.Partition)
 		if aerr != nil {
-			return fmt.Errorf("serve: partition %d: publish: %w (acquire: %w)", o.Partition, err, aerr)
+			err = fmt.Errorf("%w (acquire: %w)", err, aerr)
+			continue
 		}
 		if marker.Instance != "" && marker.Instance != s.instance {
 			return fmt.Errorf("serve: partition %d was taken over by instance %s while this one still processed it: %w", o.Partition, marker.Instance, err)
 		}
-		if err := s.pub.Publish(ctx, b); err != nil {
-			return fmt.Errorf("serve: partition %d: publish: %w", o.Partition, err)
-		}
+		err = s.pub.Publish(ctx, b)
 	}
 	return s.eng.Ack(o.Partition, o.ID)
+}
+
+// waitKafka probes the brokers. When none answers, it waits until one
+// does (or ctx is done) and returns true; when they answer it returns
+// false at once: a failure seen meanwhile has another cause.
+func (s *server) waitKafka(ctx context.Context) bool {
+	if s.health == nil || s.health.check(ctx) == nil {
+		return false
+	}
+	_ = s.health.waitUp(ctx) // only ctx ends it early; the caller checks ctx
+	return true
 }
 
 // flushDefinitionOutbox publishes dead letters of definition records when

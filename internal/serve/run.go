@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -21,6 +22,14 @@ import (
 	"github.com/smartgroups/smartgroups/internal/httpapi"
 	"github.com/smartgroups/smartgroups/state"
 )
+
+// leaveTimeout bounds leaving the consumer group on shutdown.
+const leaveTimeout = 10 * time.Second
+
+// publishGrace is how long the publication of the batch in flight may go
+// on after the shutdown began. Past it the publication is abandoned: its
+// entries stay in the outbox and the next run publishes them.
+const publishGrace = 10 * time.Second
 
 type server struct {
 	cfg      Config
@@ -35,6 +44,11 @@ type server struct {
 	// work serializes the loop's batches with the rebalance hooks, which
 	// kgo runs on its own goroutines.
 	work sync.Mutex
+	// health probes the brokers (nil until Run starts it).
+	health *brokerHealth
+	// pubCtx is the context of publications started by the loop: it is
+	// canceled publishGrace after the shutdown begins, not at once.
+	pubCtx context.Context
 	// inflight carries the result of the previous batch's publication,
 	// which runs while the loop polls and processes the next batch (nil:
 	// none). Guarded by work.
@@ -109,7 +123,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 
-	st, err := state.Open(filepath.Join(cfg.DataDir, "state"), state.Options{CacheBytes: cfg.StateCacheBytes})
+	stateDir := filepath.Join(cfg.DataDir, "state")
+	st, err := state.Open(stateDir, state.Options{CacheBytes: cfg.StateCacheBytes, FS: cfg.StateFS})
 	if err != nil {
 		return err
 	}
@@ -137,6 +152,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	defer pub.Close()
 
 	s := &server{cfg: cfg, log: log, eng: eng, pub: pub, instance: instance, owned: map[int32]bool{}}
+	pubCtx, stopPub := graceContext(ctx, publishGrace)
+	defer stopPub()
+	s.pubCtx = pubCtx
 	s.restoreRecords = prometheus.NewCounter(prometheus.CounterOpts{Name: "smartgroups_restore_records_total",
 		Help: "Changelog records applied while restoring partitions moved from another instance."})
 	s.restoreRemaining = prometheus.NewGauge(prometheus.GaugeOpts{Name: "smartgroups_restore_remaining_records",
@@ -147,8 +165,33 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 
+	copts, err := cfg.Kafka.ClientOpts()
+	if err != nil {
+		return err
+	}
+	health, err := newBrokerHealth(append(copts, kgo.ClientID(cfg.Kafka.ClientID+"-health")), log, reg)
+	if err != nil {
+		return err
+	}
+	defer health.close()
+	s.health = health
+	healthCtx, stopHealth := context.WithCancel(ctx)
+	healthDone := make(chan struct{})
+	go func() {
+		defer close(healthDone)
+		health.run(healthCtx)
+	}()
+	defer func() {
+		stopHealth()
+		<-healthDone
+	}()
+
 	var httpAddr string
 	consumerCfg := cfg.Kafka
+	// A static group member: an instance restarted on this data dir after
+	// a crash gets its partitions back at once, without waiting for the
+	// session of its previous run to time out.
+	consumerCfg.InstanceID = cfg.Kafka.ClientID + "-" + instance
 	if cfg.HTTPAddr != "" {
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
@@ -185,12 +228,39 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		cfg.OnReady(Ready{Brokers: cfg.Kafka.Brokers, HTTPAddr: httpAddr})
 	}
 	err = s.loop(ctx, cons)
-	cons.Close() // leave the group: revokes and releases owned partitions
+	s.ready.Store(false)
+	if errors.Is(err, state.ErrFailed) {
+		// A write to the store failed (a full disk, an I/O error): stop.
+		// What was committed is safe, and the outbox of the last batches
+		// is published by the restart once the cause is fixed.
+		err = fmt.Errorf("serve: the state store in %s failed; fix the cause and restart: %w", stateDir, err)
+		log.Error("state store write failed; stopping", "data_dir", cfg.DataDir, "err", err)
+	}
+	// Stopping for good: leave the group (revoking and releasing the owned
+	// partitions) so that the other instances take them over at once.
+	leaveCtx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
+	if lerr := cons.Leave(leaveCtx); lerr != nil {
+		log.Warn("leaving the consumer group failed; the partitions move to other instances when the session times out", "err", lerr)
+	} else {
+		log.Info("left the consumer group", "group", cfg.Kafka.GroupID, "group_instance", consumerCfg.InstanceID)
+	}
+	cancel()
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		log.Info("shut down")
 		return nil
 	}
 	return err
+}
+
+// graceContext returns a context that is canceled grace after ctx is done
+// (or when the returned function is called), keeping ctx's values.
+func graceContext(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	gctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(grace, cancel) })
+	return gctx, func() {
+		stop()
+		cancel()
+	}
 }
 
 func ensureTopics(ctx context.Context, kc kafka.Config) (int32, error) {
