@@ -329,3 +329,22 @@ func TestBodyErrors(t *testing.T) {
 		require.IsType(t, map[string]any{}, shape["error"]["details"])
 	}
 }
+
+// TestErrorsNameWhatTheUserWrote checks that a rule error in a preview or
+// in a create without an id does not name the id the API made up.
+func TestErrorsNameWhatTheUserWrote(t *testing.T) {
+	h := newHarness(t, 1, []int32{0}, nil)
+	bad := `{"field":"profile.nope","op":"eq","value":"x"}`
+	r := h.do("POST", "/v1/spots/acme/groups/preview", admin, `{"rule":`+bad+`}`)
+	require.Equal(t, http.StatusBadRequest, r.status, string(r.body))
+	require.Contains(t, r.msg(), "profile.nope")
+	require.NotContains(t, r.msg(), `"preview"`)
+	r = h.do("POST", "/v1/spots/acme/groups", admin, `{"type":"smart","name":"VIPs","rule":`+bad+`}`)
+	require.Equal(t, http.StatusBadRequest, r.status, string(r.body))
+	require.Contains(t, r.msg(), "profile.nope")
+	require.NotContains(t, r.msg(), "group \"")
+	// With an id the user wrote, the message names it.
+	r = h.do("POST", "/v1/spots/acme/groups", admin, `{"id":"vips","type":"smart","name":"VIPs","rule":`+bad+`}`)
+	require.Equal(t, http.StatusBadRequest, r.status, string(r.body))
+	require.Contains(t, r.msg(), `group "vips"`)
+}

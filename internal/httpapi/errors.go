@@ -165,6 +165,20 @@ func fromRecordError(e *engine.RecordError) *apiError {
 	return errorf(http.StatusBadRequest, string(e.Code), "%s", e.Reason)
 }
 
+// fromRecordErrorOf is fromRecordError for a definition whose id the user
+// did not write (a preview, a create without an id): the reason does not
+// name that id.
+func fromRecordErrorOf(e *engine.RecordError, id string) *apiError {
+	ae := fromRecordError(e)
+	for _, prefix := range []string{fmt.Sprintf("smart group %q: ", id), fmt.Sprintf("group %q: ", id)} {
+		if rest, ok := strings.CutPrefix(ae.Message, prefix); ok {
+			ae.Message = rest
+			break
+		}
+	}
+	return ae
+}
+
 // fromEngineError maps an error of an engine query.
 func fromEngineError(err error) *apiError {
 	var re *engine.RecordError

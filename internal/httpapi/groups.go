@@ -134,8 +134,15 @@ func (a *API) createGroup(w http.ResponseWriter, r *http.Request, _ principal) *
 	case body.Type != engine.GroupStatic && body.Type != engine.GroupSmart:
 		return errorf(http.StatusBadRequest, CodeInvalidRequest, "type is required: static or smart")
 	}
-	if body.ID == "" {
+	generated := body.ID == ""
+	if generated {
 		body.ID = newGroupID()
+	}
+	checkErr := func(re *engine.RecordError) *apiError {
+		if generated {
+			return fromRecordErrorOf(re, body.ID)
+		}
+		return fromRecordError(re)
 	}
 	if isNull(body.Rule) {
 		body.Rule = nil
@@ -152,7 +159,7 @@ func (a *API) createGroup(w http.ResponseWriter, r *http.Request, _ principal) *
 			return errorf(http.StatusConflict, CodeAlreadyExists, "group %q already exists", body.ID)
 		}
 		if re := a.eng.CheckDefinition(key, value); re != nil {
-			return fromRecordError(re)
+			return checkErr(re)
 		}
 		q := partialRequest{Op: opMembers, Limit: 50, Rule: def.Rule}
 		if def.Type == engine.GroupStatic {
@@ -171,7 +178,7 @@ func (a *API) createGroup(w http.ResponseWriter, r *http.Request, _ principal) *
 		return errorf(http.StatusConflict, CodeAlreadyExists, "group %q already exists", body.ID)
 	}
 	if re := a.eng.CheckDefinition(key, value); re != nil {
-		return fromRecordError(re)
+		return checkErr(re)
 	}
 	off, e := a.write(r.Context(), key, value)
 	if e != nil {

@@ -69,6 +69,9 @@ func (a *API) preview(w http.ResponseWriter, r *http.Request, _ principal) *apiE
 		return errorf(http.StatusBadRequest, CodeInvalidJSON, "rule: %v", err)
 	}
 	if re := a.eng.CheckDefinition(groupKey(spot, id), value); re != nil {
+		if body.Group == "" {
+			return fromRecordErrorOf(re, id)
+		}
 		return fromRecordError(re)
 	}
 	page, e := a.gatherMembers(r, spot, partialRequest{Op: opMembers, Rule: body.Rule, Blacklist: body.Group, Limit: body.Limit})
