@@ -50,9 +50,9 @@ func ev(member string, op engine.Op, seq uint64) engine.Event {
 func TestRunPrintsChangesAndSummary(t *testing.T) {
 	cfg, pub := setup(t)
 	ctx := context.Background()
-	require.NoError(t, pub.Publish(ctx, sgkafka.Batch{Partition: 0, OutboxID: 3, Events: []engine.Event{
+	require.NoError(t, errOf(pub.Publish(ctx, sgkafka.Batch{Partition: 0, OutboxID: 3, Events: []engine.Event{
 		ev("u1", engine.OpAdd, 1), ev("u2", engine.OpAdd, 1), ev("u1", engine.OpRemove, 2),
-	}}))
+	}})))
 
 	var out, errOut bytes.Buffer
 	code := run([]string{"--brokers", cfg.Brokers[0], "--duration", "1500ms", "--stats", "0", "--strict", "--fail-on-violation"}, &out, &errOut)
@@ -87,3 +87,6 @@ func TestRunBadFlags(t *testing.T) {
 	require.Equal(t, 1, run([]string{"--sasl-mechanism", "gssapi"}, &out, &errOut))
 	require.True(t, strings.Contains(errOut.String(), "unknown SASL mechanism"))
 }
+
+// errOf returns the error of a Publish call.
+func errOf(_ sgkafka.Committed, err error) error { return err }
