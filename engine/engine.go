@@ -146,7 +146,7 @@ type Engine struct {
 	// (DeferPartitionWrites; persist.go).
 	unpersisted map[int32][]unpersisted
 	overlay     map[int32]map[string]overlayWrite
-	defPos   map[posKey]int64 // applied definitions positions read so far
+	defPos      map[posKey]int64 // applied definitions positions read so far
 
 	// free are members to reuse (their decoding buffers); enc encodes
 	// member states at commit.
