@@ -119,7 +119,7 @@ func TestCrashKill9(t *testing.T) {
 		lag := s.snapshotLag(ctx)
 		behind := 0
 		for _, n := range lag {
-			if n > 0 {
+			if n > 1 { // 1: only the last transaction's commit marker
 				behind++
 			}
 		}

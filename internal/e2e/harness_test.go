@@ -484,8 +484,8 @@ var httpClient = &http.Client{Timeout: 5 * time.Second}
 
 // snapshotLag inspects the store of a stopped instance: per partition, how
 // many changelog offsets its persisted snapshot is behind the end of the
-// changelog (transaction markers included), for partitions that have a
-// snapshot. A kill that left a partition behind makes the next run replay
+// changelog (transaction markers included: 1 when the snapshot is
+// current), for partitions that have a snapshot. A kill that left a partition behind makes the next run replay
 // that tail; an absent partition is restored from scratch.
 func (p *serveProc) snapshotLag(ctx context.Context) map[int32]int64 {
 	t := p.e.t

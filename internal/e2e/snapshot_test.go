@@ -34,7 +34,7 @@ func TestKill9WhilePersisting(t *testing.T) {
 	recs = append(recs, w.initial()...)
 	recs = append(recs, w.batch(6000)...)
 
-	s := e.newServe("a", "--batch-size", "2000")
+	s := e.newServe("a", "--batch-size", "500")
 	s.start()
 	s.waitReady(time.Minute)
 	// Large chunks: each poll brings many members.
@@ -50,11 +50,12 @@ func TestKill9WhilePersisting(t *testing.T) {
 			}
 			time.Sleep(2 * time.Millisecond)
 		}
-		time.Sleep(time.Duration(rnd.Int64N(int64(300 * time.Millisecond))))
+		// Right after a commit the batch's changes are being persisted.
+		time.Sleep(time.Duration(rnd.Int64N(int64(30 * time.Millisecond))))
 		s.kill()
 		lag := s.snapshotLag(ctx)
 		for _, n := range lag {
-			if n > 0 {
+			if n > 1 {
 				behindRuns++
 				break
 			}
@@ -101,7 +102,7 @@ func TestKill9WhileRestoring(t *testing.T) {
 	a.waitReady(time.Minute)
 	var first []wrec
 	first = append(first, w.initial()...)
-	first = append(first, w.batch(6000)...)
+	first = append(first, w.batch(12000)...)
 	if err := e.produce(ctx, first); err != nil {
 		t.Fatal(err)
 	}
@@ -123,14 +124,18 @@ func TestKill9WhileRestoring(t *testing.T) {
 	for i := range kills {
 		b.start()
 		run := b.runCount()
+		// Partitions restore one after the other: the first kill comes
+		// while partition 1 restores, the second while partition 3 does
+		// (after the resumed restores of the others).
+		part := []string{"1", "3"}[i]
 		deadline := time.Now().Add(3 * time.Minute)
-		for !strings.Contains(b.runLog(run), `msg="restoring partition from the changelog"`) {
+		for !strings.Contains(b.runLog(run), `msg="restoring partition from the changelog" partition=`+part+" ") {
 			if time.Now().After(deadline) || !b.running() {
-				t.Fatalf("b run %d did not start restoring (running %v)", run, b.running())
+				t.Fatalf("b run %d did not start restoring partition %s (running %v)", run, part, b.running())
 			}
 			time.Sleep(time.Millisecond)
 		}
-		time.Sleep(time.Duration(rnd.Int64N(int64(200 * time.Millisecond))))
+		time.Sleep(time.Duration(rnd.Int64N(int64(10 * time.Millisecond))))
 		b.kill()
 		log := b.runLog(run)
 		started := strings.Count(log, `msg="restoring partition from the changelog"`)
