@@ -124,9 +124,9 @@ func (c Config) Validate() error {
 }
 
 // Engine maintains smart-group memberships incrementally. Process, Tick,
-// Assign and Ack are serialized; an error they return is fatal for the
-// Engine (its in-memory state may disagree with the store): close it and
-// reopen.
+// Assign, Ack and Persist are serialized; an error they return is fatal
+// for the Engine (its in-memory state may disagree with the store): close
+// it and reopen.
 type Engine struct {
 	mu   sync.Mutex
 	st   *state.Store
