@@ -141,7 +141,7 @@ func (t *txn) addActivity(m *member, a *rule.Activity) ([]string, error) {
 		k := state.ActivityIDKey(m.part, m.spot, m.ord, a.ID)
 		h := hashID(a.ID)
 		if slot.seenID(h) {
-			_, seen, err := t.b.Get(k)
+			_, seen, err := t.get(k)
 			if err != nil {
 				return nil, err
 			}

@@ -33,7 +33,7 @@
 // partition: the applied group fingerprints, the reflected blacklist
 // entries, the posting lists and the timer index (timerindex.go). Records,
 // timers, reconciliation, backfills and queries read only this; the store
-// is written as before and is the durable truth. A transaction changes
+// is written as before (see Durability). A transaction changes
 // ordinals, activity logs and timers as it goes and installs re-encoded
 // member states and posting-list deltas after its commit.
 //
@@ -61,12 +61,25 @@
 //
 // # Durability
 //
-// One Process call is one Pebble batch, committed with Sync: member state,
-// timers, per-key seqs, input positions and an outbox entry holding the
-// batch's events and dead letters. A runtime publishes the
-// outbox and acknowledges it with Ack; Pending returns what a crash left
-// unpublished. Process returns an error only for storage failures, after
-// which the Engine must be reopened.
+// By default (process) one Process call is one Pebble batch, committed
+// with Sync: member state, timers, per-key seqs, input positions and an
+// outbox entry holding the batch's events and dead letters. A runtime
+// publishes the outbox and acknowledges it with Ack; Pending returns what a
+// crash left unpublished.
+//
+// With Config.DeferPartitionWrites (serve) the runtime's Kafka transaction
+// is the commit: Process applies a batch to memory and returns its
+// output and, per partition, its changelog (every partition-scoped write,
+// input positions included), writing to the store only global keys
+// (definitions, their position, the definitions outbox) without sync.
+// Once the output committed, Persist writes the changes without sync with
+// the partition's snapshot tag (persist.go); until then the few store keys
+// a transaction reads (activity ids) are read from the batches not yet
+// persisted. Snapshot and RestorePartition bring a partition back from the
+// stored snapshot and the changelog after its tag.
+//
+// Process returns an error only for storage failures, after which the
+// Engine must be reopened.
 // # Where things are
 //
 // The rule language (parsing, compiling, evaluating, time triggers, the
@@ -81,8 +94,9 @@
 // and timerindex.go (a partition's state in memory), postings.go
 // (posting-list terms and the candidate planner), timers.go, reconcile.go
 // and backfill.go (definition changes), query.go (read-only queries),
-// partition.go (dropping and restoring partitions), outbox_codec.go (what
-// the outbox stores), resources.go (groups' linked resources), access.go
-// (access per member and resource: grants, revokes, resource-list
-// reconciliation) and access_query.go (access queries and dry runs).
+// partition.go (dropping and restoring partitions), persist.go (deferred
+// partition writes and snapshot tags), outbox_codec.go (what the outbox
+// stores), resources.go (groups' linked resources), access.go (access per
+// member and resource: grants, revokes, resource-list reconciliation) and
+// access_query.go (access queries and dry runs).
 package engine

@@ -56,6 +56,16 @@ type Config struct {
 	// changes, for restoring a partition on another instance (serve).
 	// Default false (process).
 	Changelog bool
+	// DeferPartitionWrites makes Process, Tick and Assign apply a batch
+	// to memory and return it without writing the partition-scoped state
+	// to the store and without an outbox entry: the runtime commits the
+	// batch's output (with its changelog) elsewhere, then calls Persist,
+	// which writes the changes without sync, tagged with the changelog
+	// offset they reflect. Global keys (definitions, the definitions
+	// position, the definitions outbox) are written at once, without
+	// sync. Requires Changelog. Default false (process: one synced batch
+	// with an outbox).
+	DeferPartitionWrites bool
 	// DefinitionOffsets says that definitions records carry their topic
 	// offsets, so a record below the position already applied is a
 	// re-delivery and is skipped (serve). Default false: a file's line
@@ -132,14 +142,16 @@ func (c Config) Validate() error {
 		return c.Limits.Validate()
 	case c.Logger == nil || c.WallClock == nil:
 		return errors.New("engine: Logger and WallClock are required")
+	case c.DeferPartitionWrites && !c.Changelog:
+		return errors.New("engine: DeferPartitionWrites requires Changelog")
 	}
 	return nil
 }
 
 // Engine maintains smart-group memberships incrementally. Process, Tick,
-// Assign and Ack are serialized; an error they return is fatal for the
-// Engine (its in-memory state may disagree with the store): close it and
-// reopen.
+// Assign, Ack and Persist are serialized; an error they return is fatal
+// for the Engine (its in-memory state may disagree with the store): close
+// it and reopen.
 type Engine struct {
 	mu   sync.Mutex
 	st   *state.Store
@@ -154,7 +166,12 @@ type Engine struct {
 	// postings are the posting lists of loaded partitions, by key.
 	postings map[string]*roaring.Bitmap
 	nextOut  map[int32]uint64 // next outbox id per partition
-	defPos   map[posKey]int64 // applied definitions positions read so far
+	// unpersisted and overlay are the batches applied to memory and not
+	// yet persisted, per partition, and their activity-id writes
+	// (DeferPartitionWrites; persist.go).
+	unpersisted map[int32][]unpersisted
+	overlay     map[int32]map[string]overlayWrite
+	defPos      map[posKey]int64 // applied definitions positions read so far
 
 	// free are members to reuse (their decoding buffers); enc encodes
 	// member states at commit.
@@ -176,7 +193,8 @@ func New(st *state.Store, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{st: st, cfg: cfg, defs: NewDefs(cfg.Limits), owned: map[int32]bool{}, parts: map[int32]*partState{},
-		postings: map[string]*roaring.Bitmap{}, nextOut: map[int32]uint64{}, defPos: map[posKey]int64{}}
+		postings: map[string]*roaring.Bitmap{}, nextOut: map[int32]uint64{}, defPos: map[posKey]int64{},
+		unpersisted: map[int32][]unpersisted{}, overlay: map[int32]map[string]overlayWrite{}}
 	m, err := newMetrics(cfg.Registerer, e)
 	if err != nil {
 		return nil, err
@@ -258,8 +276,11 @@ func (e *Engine) Now() rule.Millis {
 }
 
 // Result is what one Process, Tick or Assign call produced, in emission
-// order, after it was durably committed. Outbox lists the outbox entries
-// written; acknowledge each with Ack once published.
+// order, after it was durably committed (under DeferPartitionWrites:
+// applied to memory). Outbox lists the outbox entries written;
+// acknowledge each with Ack once published (under DeferPartitionWrites,
+// the entries of member partitions are not stored: Persist each once its
+// output is committed).
 type Result struct {
 	Events []Event
 	// Access are the access changes (SPEC §4.3), in emission order.
@@ -462,7 +483,8 @@ func (e *Engine) NextTimer() (rule.Millis, bool) {
 }
 
 // Position returns the next offset to read of a topic partition, as
-// committed with the state; ok is false when nothing was committed yet.
+// committed with the state (under DeferPartitionWrites: as persisted); ok
+// is false when nothing was committed yet.
 func (e *Engine) Position(kind Kind, topic string, partition int32) (int64, bool, error) {
 	v, ok, err := e.st.Get(positionKey(posKey{kind, topic, partition}))
 	if err != nil || !ok {
@@ -519,6 +541,9 @@ func (e *Engine) Ack(part int32, id uint64) error {
 	if err := b.DeleteRange(state.OutboxPrefix(part), state.OutboxKey(part, id+1)); err != nil {
 		_ = b.Close()
 		return err
+	}
+	if e.cfg.DeferPartitionWrites {
+		return b.CommitNoSync()
 	}
 	return b.Commit()
 }

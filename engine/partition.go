@@ -64,9 +64,12 @@ func (e *Engine) DropPartition(p int32) error {
 	return b.Commit()
 }
 
-// forget drops the in-memory state and posting lists of a partition.
+// forget drops the in-memory state and posting lists of a partition, and
+// its changes not yet persisted.
 func (e *Engine) forget(p int32) {
 	delete(e.parts, p)
+	delete(e.unpersisted, p)
+	delete(e.overlay, p)
 	prefix := string(state.PartitionPrefix(p))
 	for k := range e.postings {
 		if len(k) >= len(prefix) && k[:len(prefix)] == prefix {
@@ -78,9 +81,12 @@ func (e *Engine) forget(p int32) {
 // RestorePartition applies changelog entries (oldest first) to a partition
 // that is not owned, then loads the restored state into memory (posting
 // lists and timers are derived from the members). Call it with the whole
-// changelog of the partition after DropPartition, in chunks if needed, and
-// finish with done=true.
-func (e *Engine) RestorePartition(p int32, entries []ChangelogEntry, done bool) error {
+// changelog of the partition after DropPartition, or with the changelog
+// after the stored snapshot's tag (Snapshot), in chunks if needed, and
+// finish with done=true. through tags the stored state with the last
+// changelog record of entries, in the same store batch (NoSnapshotTag:
+// leave the tag), so a restore interrupted by a crash resumes there.
+func (e *Engine) RestorePartition(p int32, entries []ChangelogEntry, through SnapshotTag, done bool) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.owned[p] {
@@ -105,7 +111,17 @@ func (e *Engine) RestorePartition(p int32, entries []ChangelogEntry, done bool) 
 			return err
 		}
 	}
-	if err := b.Commit(); err != nil {
+	if through.Offset >= 0 {
+		if err := b.Set(state.SnapshotKey(p), state.EncodeSnapshotTag(through.Offset, through.Time.UnixMilli())); err != nil {
+			_ = b.Close()
+			return err
+		}
+	}
+	commit := b.Commit
+	if e.cfg.DeferPartitionWrites {
+		commit = b.CommitNoSync // the changelog stays the truth
+	}
+	if err := commit(); err != nil {
 		return err
 	}
 	if !done {

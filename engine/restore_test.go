@@ -96,7 +96,7 @@ func TestRestoreFromChangelog(t *testing.T) {
 			defs[i].Offset = int64(i - len(defs)) // below the offsets of the second half
 		}
 		processAll(t, b, defs, 50)
-		if err := b.RestorePartition(0, log, true); err != nil {
+		if err := b.RestorePartition(0, log, engine.NoSnapshotTag, true); err != nil {
 			t.Fatal(err)
 		}
 		res, err := b.Assign(context.Background(), []int32{0})

@@ -247,7 +247,10 @@ func (e *Engine) commit(t *txn) (*Result, error) {
 			e.defPos[p] = off
 		}
 	}
-	if t.nowDirty {
+	// Under DeferPartitionWrites the event clock is not stored globally:
+	// it travels with each partition's state (its clock key), which a
+	// restore loads, so the clock never runs ahead of committed output.
+	if t.nowDirty && !e.cfg.DeferPartitionWrites {
 		if err := b.Set(state.MetaKey(metaNow), state.EncodeI64(e.now)); err != nil {
 			return nil, e.fail(t, err)
 		}
@@ -290,8 +293,17 @@ func (e *Engine) commit(t *txn) (*Result, error) {
 		o.DefinitionTombstones = keys
 	}
 	slices.Sort(order)
+	deferred := e.cfg.DeferPartitionWrites
 	for _, p := range order {
 		o := byPart[p]
+		if deferred && p != DefPartition {
+			// Not stored: the runtime publishes it, then calls Persist.
+			// Ids only need to increase within this Engine's life.
+			e.nextOut[p]++
+			o.ID = e.nextOut[p]
+			res.Outbox = append(res.Outbox, *o)
+			continue
+		}
 		id, err := e.allocOutbox(b, p)
 		if err != nil {
 			return nil, e.fail(t, err)
@@ -302,8 +314,24 @@ func (e *Engine) commit(t *txn) (*Result, error) {
 		}
 		res.Outbox = append(res.Outbox, *o)
 	}
-	if err := b.Commit(); err != nil {
+	var err error
+	switch {
+	case !deferred:
+		err = b.Commit()
+	case b.Empty():
+		err = b.Close()
+	default:
+		err = b.CommitNoSync()
+	}
+	if err != nil {
 		return nil, e.fail(t, err)
+	}
+	if deferred {
+		for _, o := range res.Outbox {
+			if o.Partition != DefPartition && len(o.Changelog) > 0 {
+				e.queueUnpersisted(o.Partition, o.ID, o.Changelog)
+			}
+		}
 	}
 	for _, m := range t.members {
 		if m.dirty {
@@ -428,12 +456,16 @@ func (t *txn) record(key, value []byte, del bool) {
 	c.entries = append(c.entries, e)
 }
 
-// set writes a key in the transaction's batch and changelog.
+// set writes a key in the transaction's batch and changelog (a deferred
+// key in the changelog only: see persist.go).
 func (t *txn) set(key, value []byte) error {
 	if value == nil {
 		value = []byte{}
 	}
 	t.record(key, append([]byte(nil), value...), false)
+	if _, ok := t.deferred(key); ok {
+		return nil
+	}
 	return t.b.Set(key, value)
 }
 
@@ -441,12 +473,18 @@ func (t *txn) set(key, value []byte) error {
 // changelog keeps it without a copy).
 func (t *txn) setOwned(key, value []byte) error {
 	t.record(key, value, false)
+	if _, ok := t.deferred(key); ok {
+		return nil
+	}
 	return t.b.Set(key, value)
 }
 
 // del deletes a key.
 func (t *txn) del(key []byte) error {
 	t.record(key, nil, true)
+	if _, ok := t.deferred(key); ok {
+		return nil
+	}
 	return t.b.Delete(key)
 }
 
@@ -456,12 +494,25 @@ func (t *txn) delKnownRange(lo, hi []byte, keys [][]byte) error {
 	for _, k := range keys {
 		t.record(k, nil, true)
 	}
+	if _, ok := t.deferred(lo); ok {
+		return nil
+	}
 	return t.b.DeleteRange(lo, hi)
 }
 
 // delRange deletes [lo, hi); the changelog gets one delete per key, found
 // with a scan of the range.
 func (t *txn) delRange(lo, hi []byte) error {
+	if p, ok := t.deferred(lo); ok {
+		keys, err := t.deferredKeys(p, lo, hi)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			t.record(k, nil, true)
+		}
+		return nil
+	}
 	if _, ok := logged(lo); ok && t.e.cfg.Changelog {
 		err := t.b.Scan(lo, hi, func(k, _ []byte) bool {
 			t.record(k, nil, true)

@@ -7,10 +7,14 @@
 // # Model
 //
 // Everything lives in one Pebble database. The engine reads through a
-// Reader (the Store itself, or a Batch, which sees its own writes) and
-// writes an input batch's effects into ONE Batch committed with Sync, so
-// state, indexes, timers, outbox and input positions never disagree after
-// a crash.
+// Reader (the Store itself, or a Batch, which sees its own writes). In
+// file mode it writes an input batch's effects into ONE Batch committed
+// with Sync, so state, indexes, timers, outbox and input positions never
+// disagree after a crash. In serve the Kafka transaction is the commit:
+// a partition's changes are written after it with CommitNoSync, together
+// with the partition's snapshot tag. A crash can lose a tail of unsynced
+// batches but never part of one, and batches stay ordered, so the tag
+// always names the changelog offset the stored state reflects.
 //
 // # Key encoding
 //
@@ -50,7 +54,12 @@
 //	't' i64(due) spot 0 u32(ord)      -> timer: re-evaluate the member at due
 //	'o' topic                         -> i64 next input offset to read
 //	'e' u64(id)                       -> outbox entry not yet acknowledged
+//	                                     (file mode; in serve only for the
+//	                                     definitions pseudo-partition)
 //	'c'                               -> i64 event clock the state reflects
+//	'T'                               -> snapshot tag: i64 changelog offset
+//	                                     the stored state reflects, i64
+//	                                     Unix ms of that record (serve)
 //	'G' spot 0 group                  -> fingerprint of the group definition
 //	                                     this partition's memberships reflect
 //	'B' spot 0 group 0 member         -> blacklist entry reflected here

@@ -19,6 +19,7 @@ const (
 	SubApplied    byte = subApplied
 	SubBlacklist  byte = subBlacklist
 	SubAppliedRes byte = subAppliedRes
+	SubSnapshot   byte = subSnapshot
 )
 
 // PartitionOfKey returns the partition and sub-key byte of a
@@ -50,6 +51,7 @@ const (
 	subApplied    = 'G'
 	subBlacklist  = 'B'
 	subAppliedRes = 'R'
+	subSnapshot   = 'T'
 )
 
 func appendU32(b []byte, v uint32) []byte { return binary.BigEndian.AppendUint32(b, v) }
@@ -205,6 +207,26 @@ func PositionKey(part int32, topic string) []byte {
 
 // PartitionClockKey holds the event clock a partition's state reflects.
 func PartitionClockKey(part int32) []byte { return partKey(part, subClock, 0) }
+
+// SnapshotKey holds the snapshot tag of a partition's state: which
+// changelog offset the stored state reflects and when (EncodeSnapshotTag).
+// It is written with the state it describes, never to the changelog.
+func SnapshotKey(part int32) []byte { return partKey(part, subSnapshot, 0) }
+
+// EncodeSnapshotTag encodes a snapshot tag: the changelog offset and the
+// Unix milliseconds of that record.
+func EncodeSnapshotTag(offset, unixMillis int64) []byte {
+	return appendI64(appendI64(make([]byte, 0, 16), offset), unixMillis)
+}
+
+// DecodeSnapshotTag decodes EncodeSnapshotTag; ok is false for a malformed
+// value.
+func DecodeSnapshotTag(v []byte) (offset, unixMillis int64, ok bool) {
+	if len(v) != 16 {
+		return 0, 0, false
+	}
+	return decodeI64(v[:8]), decodeI64(v[8:]), true
+}
 
 // OutboxKey is the key of an outbox entry.
 func OutboxKey(part int32, id uint64) []byte { return appendU64(partKey(part, subOutbox, 8), id) }

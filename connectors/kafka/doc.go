@@ -17,40 +17,49 @@
 //	                                                in the transactions of the memberships
 //	smartgroups.deadletter   N partitions  delete   dead letters, keyed by the original key
 //	smartgroups.progress     N partitions  compact  progress markers, partition P for input partition P
+//	smartgroups.changelog    N partitions  compact  state changes, partition P for input partition P
 //
 // The three member topics must be co-partitioned; CheckTopics refuses to
 // start otherwise and names every topic with its partition count.
 //
 // # Exactly once
 //
-// The engine commits its state, its input positions and an outbox of the
-// events and dead letters it produced to Pebble, atomically per batch. Each
-// outbox entry has an id that increases per input partition. Publishing
-// then follows the "progress topic" pattern:
+// The Kafka transaction is the commit (Kafka Streams' exactly-once v2
+// pattern, with one producer per input partition). The engine applies a
+// batch to memory; Publisher.Publish then writes, in ONE Kafka transaction
+// per input partition P, the batch's events, dead letters, P's state
+// changes (the changelog, which includes the new input positions) and a
+// progress marker, and returns once it committed, with the offset of the
+// last changelog record. Only then does the runtime persist the state
+// changes locally, without fsync, tagged with that offset. Every produce
+// result is checked before committing, because kgo would otherwise
+// commit the records that did succeed.
 //
-//   - Publisher.Publish writes a batch of outbox entries of input
-//     partition P and the marker "P is published through outbox id N" (to
-//     progress partition P) in ONE Kafka transaction, and returns once it
-//     committed. Every produce result is checked before committing, because
-//     kgo would otherwise commit the records that did succeed.
-//   - Publisher.Acquire(P), on start or when P is assigned, initializes P's
-//     transactional producer (transactional id <prefix>P). That fences any
-//     other instance still publishing P and aborts its open transaction.
-//     Only then does it read P's progress, read_committed, and return N. The
-//     engine republishes its outbox entries above N and can drop those at or
-//     below it.
+// Publisher.Acquire(P), on start or when P is assigned, initializes P's
+// transactional producer (transactional id <prefix>P). That fences any
+// other instance still publishing P and aborts its open transaction; from
+// then on nothing can commit to P's changelog behind the new owner, which
+// restores P: its local snapshot and the changelog after the snapshot's
+// tag (ChangelogEnd, ReadChangelog from an offset, read_committed), or the
+// whole changelog. The input positions come from the restored state:
+// input whose batch never committed is simply read again, and nothing is
+// ever republished.
 //
-// Dead letters of definition records belong to the pseudo-partition
-// engine.DefPartition (-1), published the same way (transactional id
-// <prefix>definitions, markers in progress partition 0); one instance
-// should own it.
+// The progress marker (<prefix>progress partition P) names the instance,
+// the Publisher's run and the batch id of P's last transaction. The
+// runtime logs who published a partition it restores, Recover uses it to
+// tell whether a transaction whose commit failed went through, and the
+// definitions pseudo-partition uses it to de-duplicate dead letters of
+// definition records (engine.DefPartition, -1: transactional id
+// <prefix>definitions, markers in progress partition 0, ids that are
+// definitions offsets; one instance should own it).
 //
-// A crash anywhere leaves either the transaction committed (the marker says
-// so) or aborted (its records are invisible to read_committed consumers and
-// the entries are republished), so each event is visible exactly once.
-// Input positions come from Pebble, not from consumer-group commits: the
-// Consumer never commits offsets and seeks to the positions the engine
-// returns from ConsumerHooks.OnAssigned.
+// A crash anywhere leaves each transaction either committed (its events,
+// changelog and positions all visible to read_committed consumers) or
+// aborted (none of them visible, and the input is read again), so each
+// event is visible exactly once. The Consumer never commits offsets to
+// the group and seeks to the positions the runtime returns from
+// ConsumerHooks.OnAssigned.
 //
 // # Lifecycle
 //
@@ -62,30 +71,29 @@
 //	pub, err := kafka.NewPublisher(cfg, instanceID, metrics)
 //	cons, err := kafka.NewConsumer(cfg, kafka.ConsumerHooks{
 //		OnAssigned: func(ctx, assigned) (offsets, error) {
-//			// for each input partition P: marker, err := pub.Acquire(ctx, P);
-//			// this instance's marker: republish outbox entries above
-//			// marker.OutboxID; another instance's: restore P from
-//			// pub.ReadChangelog; return the positions stored in Pebble
+//			// for each input partition P: pub.Acquire(ctx, P), then
+//			// restore P from the local snapshot and pub.ReadChangelog
+//			// after its tag; return the restored positions
 //		},
 //		OnRevoked: func(ctx, revoked) { /* pub.Release(P), drop P's state */ },
 //	}, metrics)
 //	defs, err := cons.ReadDefinitions(ctx) // the whole definitions table
 //
-// Read a batch, commit, publish, repeat:
+// Read a batch, apply, publish, persist, repeat:
 //
 //	for {
 //		recs, err := cons.Poll(ctx, 10000) // definitions and member records
-//		// engine: apply, then commit state + positions + outbox to Pebble
-//		err = pub.Publish(ctx, kafka.Batch{Partition: P, Events: ..., DeadLetters: ..., OutboxID: n})
-//		// engine: ack outbox entries <= n
+//		// engine: apply to memory
+//		c, err := pub.Publish(ctx, kafka.Batch{Partition: P, Events: ..., Changelog: ..., OutboxID: n})
+//		// engine: persist batch n of P, tagged c.ChangelogOffset
 //	}
 //
 // A batch returned by Poll is owned until the next Poll: rebalances, and so
 // the hooks, run only while Poll waits (or after AllowRebalance). Hooks run
 // on the group's goroutine and must not call Close; the runtime never ends a
 // transaction from a hook. If Publish fails, the partition's producer is
-// dropped: call Acquire again, which fences, reports what was committed, and
-// lets the engine republish.
+// dropped: Recover acquires it again and says whether the batch committed,
+// did not (publish it again), or another publisher wrote meanwhile.
 //
 // Close: Consumer.Close stops the group membership (running OnRevoked),
 // then Publisher.Close. Both are idempotent. With Config.InstanceID the

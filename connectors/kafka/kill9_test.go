@@ -46,7 +46,7 @@ func TestKill9Child(t *testing.T) {
 	require.NoError(t, err)
 	_, err = pub.Acquire(ctx, 0)
 	require.NoError(t, err)
-	require.NoError(t, pub.Publish(ctx, kill9Batch(1)))
+	require.NoError(t, errOf(pub.Publish(ctx, kill9Batch(1))))
 
 	// Same producer, next batch: produced, flushed, never committed.
 	pp := pub.producers[0]
@@ -138,7 +138,7 @@ func TestEmbeddedKill9(t *testing.T) {
 	last := marker.OutboxID
 	require.NoError(t, err)
 	require.Equal(t, uint64(1), last)
-	require.NoError(t, pub.Publish(ctx, kill9Batch(2)))
+	require.NoError(t, errOf(pub.Publish(ctx, kill9Batch(2))))
 
 	e := &testEnv{t: t, brokers: cfg.Brokers, cfg: cfg}
 	evs := decodeEvents(t, e.readAll(cfg.MembershipsTopic(), true, time.Second))

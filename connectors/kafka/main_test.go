@@ -181,3 +181,6 @@ func (e *testEnv) produce(recs ...*kgo.Record) {
 	defer cl.Close()
 	require.NoError(e.t, cl.ProduceSync(e.ctx(), recs...).FirstErr())
 }
+
+// errOf returns the error of a Publish call.
+func errOf(_ Committed, err error) error { return err }

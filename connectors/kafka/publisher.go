@@ -2,6 +2,8 @@ package kafka
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +29,9 @@ var (
 	// not have committed the transaction. Acquire the partition again: the
 	// outbox id it returns tells what was published.
 	ErrOutcomeUnknown = errors.New("kafka: transaction outcome unknown")
+	// ErrTakenOver is returned by Recover when another publisher wrote to
+	// the partition since this one last did.
+	ErrTakenOver = errors.New("kafka: partition published by another publisher meanwhile")
 )
 
 // Batch is what one Publish call writes: the outbox entries of one input
@@ -60,9 +65,21 @@ type Batch struct {
 type ProgressMarker struct {
 	Partition int32  `json:"partition"`
 	OutboxID  uint64 `json:"outbox_id"`
-	// Instance identifies the engine store that published it: outbox ids
-	// are only comparable between markers of the same instance.
+	// Instance identifies the engine store that published it.
 	Instance string `json:"instance,omitempty"`
+	// Run identifies the Publisher that wrote it (random per
+	// NewPublisher): outbox ids only increase within one run, so they
+	// are only comparable between markers of the same run.
+	Run string `json:"run,omitempty"`
+}
+
+// Committed describes a committed Publish.
+type Committed struct {
+	// ChangelogOffset is the offset of the batch's last changelog record,
+	// -1 when it had none (or Publish skipped it).
+	ChangelogOffset int64
+	// ChangelogTime is that record's timestamp.
+	ChangelogTime time.Time
 }
 
 // Dead-letter record headers.
@@ -100,6 +117,7 @@ const (
 type Publisher struct {
 	cfg      Config
 	instance string
+	run      string
 	base     []kgo.Opt
 	metrics  *Metrics
 	reader   *kgo.Client // non-transactional, for reading progress
@@ -107,6 +125,9 @@ type Publisher struct {
 	mu        sync.Mutex
 	closed    bool
 	producers map[int32]*partitionProducer
+	// known is the last marker known committed per partition (read by
+	// Acquire, written by Publish), for Recover.
+	known map[int32]ProgressMarker
 }
 
 type partitionProducer struct {
@@ -124,6 +145,10 @@ func NewPublisher(cfg Config, instance string, m *Metrics, opts ...kgo.Opt) (*Pu
 	if err != nil {
 		return nil, err
 	}
+	var run [8]byte
+	if _, err := rand.Read(run[:]); err != nil {
+		return nil, fmt.Errorf("kafka: publisher run id: %w", err)
+	}
 	reader, err := kgo.NewClient(m.clientOpts(base, cfg.ClientID+"-progress")...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: creating progress reader: %w", err)
@@ -131,6 +156,8 @@ func NewPublisher(cfg Config, instance string, m *Metrics, opts ...kgo.Opt) (*Pu
 	return &Publisher{
 		cfg:       cfg,
 		instance:  instance,
+		run:       hex.EncodeToString(run[:]),
+		known:     make(map[int32]ProgressMarker),
 		base:      base,
 		metrics:   m,
 		reader:    reader,
@@ -141,11 +168,10 @@ func NewPublisher(cfg Config, instance string, m *Metrics, opts ...kgo.Opt) (*Pu
 // Acquire takes over publishing for an input partition: it fences every
 // other producer of the partition's transactional id, waits for their open
 // transaction to be aborted, and returns the partition's last committed
-// progress marker (zero when none was). When the marker is this instance's,
-// republish the outbox entries above its id; when it is another instance's,
-// that instance changed the partition since: restore the partition from
-// the changelog before publishing. Acquiring an acquired partition starts
-// over with a new producer.
+// progress marker (zero when none was). Nothing committed can change
+// behind the caller's back afterwards: restore the partition's state from
+// the changelog now. Acquiring an acquired partition starts over with a
+// new producer.
 func (p *Publisher) Acquire(ctx context.Context, partition int32) (ProgressMarker, error) {
 	var none ProgressMarker
 	if partition < 0 && partition != engine.DefPartition {
@@ -189,8 +215,8 @@ func (p *Publisher) Acquire(ctx context.Context, partition int32) (ProgressMarke
 		return none, err
 	}
 	last := marker.OutboxID
-	if marker.Instance != p.instance {
-		last = 0 // another instance's ids say nothing about ours
+	if marker.Instance != p.instance || marker.Run != p.run {
+		last = 0 // another publisher's ids say nothing about ours
 	}
 
 	p.mu.Lock()
@@ -201,6 +227,7 @@ func (p *Publisher) Acquire(ctx context.Context, partition int32) (ProgressMarke
 	}
 	other := p.producers[partition]
 	p.producers[partition] = &partitionProducer{cl: cl, last: last}
+	p.known[partition] = marker
 	p.mu.Unlock()
 	if other != nil {
 		// A concurrent Acquire of the same partition got there first;
@@ -236,39 +263,42 @@ func (p *Publisher) Published(partition int32) (uint64, bool) {
 }
 
 // Publish writes one batch in one transaction and returns once it
-// committed. A batch ending at or below the last published outbox id was
-// published already and is skipped (nil error).
+// committed, with the offset of the batch's last changelog record. A batch
+// ending at or below the last outbox id this Publisher committed for the
+// partition was published already and is skipped (nil error, offset -1).
 //
 // On any error the transaction is aborted when possible and the partition's
-// producer is dropped: Acquire the partition again (it tells what was
-// committed) and republish from there. Errors wrap the Kafka error, so
+// producer is dropped: Recover tells whether the batch committed (or
+// Acquire the partition again). Errors wrap the Kafka error, so
 // errors.Is(err, kerr.ProducerFenced) tells that another instance now owns
 // the partition.
-func (p *Publisher) Publish(ctx context.Context, b Batch) error {
+func (p *Publisher) Publish(ctx context.Context, b Batch) (Committed, error) {
+	none := Committed{ChangelogOffset: -1}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return ErrPublisherClosed
+		return none, ErrPublisherClosed
 	}
 	pp := p.producers[b.Partition]
 	p.mu.Unlock()
 	if pp == nil {
-		return fmt.Errorf("%w: partition %d", ErrNotAcquired, b.Partition)
+		return none, fmt.Errorf("%w: partition %d", ErrNotAcquired, b.Partition)
 	}
 
 	pp.mu.Lock()
 	defer pp.mu.Unlock()
 	if pp.broken {
-		return fmt.Errorf("%w: partition %d", ErrNotAcquired, b.Partition)
+		return none, fmt.Errorf("%w: partition %d", ErrNotAcquired, b.Partition)
 	}
 	if b.OutboxID <= pp.last {
-		return nil
+		return none, nil
 	}
 	recs, err := p.records(b)
 	if err != nil {
-		return err // nothing started; the producer stays usable
+		return none, err // nothing started; the producer stays usable
 	}
-	if err := p.transact(ctx, pp.cl, recs); err != nil {
+	c, err := p.transact(ctx, pp.cl, recs)
+	if err != nil {
 		pp.broken = true
 		pp.cl.Close()
 		p.mu.Lock()
@@ -276,32 +306,68 @@ func (p *Publisher) Publish(ctx context.Context, b Batch) error {
 			delete(p.producers, b.Partition)
 		}
 		p.mu.Unlock()
-		return fmt.Errorf("kafka: publishing partition %d through outbox id %d: %w", b.Partition, b.OutboxID, err)
+		return none, fmt.Errorf("kafka: publishing partition %d through outbox id %d: %w", b.Partition, b.OutboxID, err)
 	}
 	pp.last = b.OutboxID
-	return nil
+	p.mu.Lock()
+	p.known[b.Partition] = ProgressMarker{Partition: b.Partition, OutboxID: b.OutboxID, Instance: p.instance, Run: p.run}
+	p.mu.Unlock()
+	return c, nil
+}
+
+// Recover finds out, after Publish(b) failed, whether b committed. It
+// acquires the partition again (fencing, so nothing can commit any more
+// behind it) and reads its last marker: b's marker means b committed
+// (true); the marker known before b means it did not and nobody else
+// published since (false: b may be published again); any other marker
+// means another publisher owned the partition meanwhile (ErrTakenOver).
+func (p *Publisher) Recover(ctx context.Context, b Batch) (bool, error) {
+	p.mu.Lock()
+	before, ok := p.known[b.Partition]
+	p.mu.Unlock()
+	if !ok {
+		return false, fmt.Errorf("%w: partition %d", ErrNotAcquired, b.Partition)
+	}
+	marker, err := p.Acquire(ctx, b.Partition)
+	if err != nil {
+		return false, err
+	}
+	switch marker {
+	case ProgressMarker{Partition: b.Partition, OutboxID: b.OutboxID, Instance: p.instance, Run: p.run}:
+		return true, nil
+	case before:
+		return false, nil
+	}
+	return false, fmt.Errorf("%w: partition %d, last published by instance %q", ErrTakenOver, b.Partition, marker.Instance)
 }
 
 // transact produces recs in one transaction and commits it, or aborts it.
-func (p *Publisher) transact(ctx context.Context, cl *kgo.Client, recs []*kgo.Record) error {
+// It returns the offset and time of the last changelog record.
+func (p *Publisher) transact(ctx context.Context, cl *kgo.Client, recs []*kgo.Record) (Committed, error) {
+	c := Committed{ChangelogOffset: -1}
 	if err := cl.BeginTransaction(); err != nil {
-		return err
+		return c, err
 	}
 	var (
-		errMu    sync.Mutex
-		firstErr error
-		wg       sync.WaitGroup
+		errMu     sync.Mutex
+		firstErr  error
+		wg        sync.WaitGroup
+		changelog = p.cfg.ChangelogTopic()
 	)
 	wg.Add(len(recs))
 	for _, r := range recs {
 		cl.Produce(ctx, r, func(r *kgo.Record, err error) {
 			defer wg.Done()
+			errMu.Lock()
+			defer errMu.Unlock()
 			if err != nil {
-				errMu.Lock()
 				if firstErr == nil {
 					firstErr = fmt.Errorf("producing to %s: %w", r.Topic, err)
 				}
-				errMu.Unlock()
+				return
+			}
+			if r.Topic == changelog && r.Offset > c.ChangelogOffset {
+				c.ChangelogOffset, c.ChangelogTime = r.Offset, r.Timestamp
 			}
 		})
 	}
@@ -335,9 +401,9 @@ func (p *Publisher) transact(ctx context.Context, cl *kgo.Client, recs []*kgo.Re
 		}
 		p.metrics.transaction(false)
 		if abortErr != nil {
-			return fmt.Errorf("%w (and aborting: %w)", produceErr, abortErr)
+			return c, fmt.Errorf("%w (and aborting: %w)", produceErr, abortErr)
 		}
-		return produceErr
+		return c, produceErr
 	}
 
 	if err := cl.EndTransaction(endCtx, kgo.TryCommit); err != nil {
@@ -345,10 +411,12 @@ func (p *Publisher) transact(ctx context.Context, cl *kgo.Client, recs []*kgo.Re
 		// commit attempt is still unknown to us.
 		_ = cl.EndTransaction(endCtx, kgo.TryAbort)
 		p.metrics.transaction(false)
-		return fmt.Errorf("%w: committing: %w", ErrOutcomeUnknown, err)
+		return c, fmt.Errorf("%w: committing: %w", ErrOutcomeUnknown, err)
 	}
 	p.metrics.transaction(true)
-	return nil
+	errMu.Lock()
+	defer errMu.Unlock()
+	return c, nil
 }
 
 // records builds the output records of a batch: events, access events,
@@ -372,7 +440,7 @@ func (p *Publisher) records(b Batch) ([]*kgo.Record, error) {
 	for _, k := range b.DefinitionTombstones {
 		recs = append(recs, &kgo.Record{Topic: p.cfg.Topic(engine.KindDefinitions), Partition: 0, Key: []byte(k)})
 	}
-	marker, err := json.Marshal(ProgressMarker{Partition: b.Partition, OutboxID: b.OutboxID, Instance: p.instance})
+	marker, err := json.Marshal(ProgressMarker{Partition: b.Partition, OutboxID: b.OutboxID, Instance: p.instance, Run: p.run})
 	if err != nil {
 		return nil, err
 	}
@@ -466,18 +534,40 @@ func ChangelogRecord(topic string, partition int32, c engine.ChangelogEntry) *kg
 	return r
 }
 
-// ReadChangelog reads a partition's changelog from the start to its end
-// (read_committed) and calls fn with chunks of entries in order, oldest
-// first. remaining is an estimate of the records left, for progress.
-func (p *Publisher) ReadChangelog(ctx context.Context, partition int32, fn func(entries []engine.ChangelogEntry, remaining int64) error) error {
+// ChangelogEnd returns the end offset (high watermark) of a partition's
+// changelog.
+func (p *Publisher) ChangelogEnd(ctx context.Context, partition int32) (int64, error) {
+	topic := p.cfg.ChangelogTopic()
+	offs, err := kadm.NewClient(p.reader).ListEndOffsets(fresh(ctx), topic)
+	if err != nil {
+		return 0, fmt.Errorf("kafka: end offsets of %s: %w", topic, err)
+	}
+	o, ok := offs.Lookup(topic, partition)
+	if !ok {
+		return 0, fmt.Errorf("kafka: topic %s has no partition %d", topic, partition)
+	}
+	if o.Err != nil {
+		return 0, fmt.Errorf("kafka: end offset of %s/%d: %w", topic, partition, o.Err)
+	}
+	return o.Offset, nil
+}
+
+// ReadChangelog reads a partition's changelog from offset from (negative:
+// its start) to its end, read_committed, and calls fn with chunks of
+// entries in order, oldest first; through is the offset and timestamp of
+// the chunk's last record (engine.NoSnapshotTag for an empty chunk).
+// remaining is an estimate of the records left, for progress.
+func (p *Publisher) ReadChangelog(ctx context.Context, partition int32, from int64,
+	fn func(entries []engine.ChangelogEntry, through engine.SnapshotTag, remaining int64) error) error {
 	var chunk []engine.ChangelogEntry
+	through := engine.NoSnapshotTag
 	var hwm int64 = -1
 	if offs, err := kadm.NewClient(p.reader).ListEndOffsets(fresh(ctx), p.cfg.ChangelogTopic()); err == nil {
 		if o, ok := offs.Lookup(p.cfg.ChangelogTopic(), partition); ok && o.Err == nil {
 			hwm = o.Offset
 		}
 	}
-	_, err := readPartitionToEnd(ctx, p.reader, p.cfg.ChangelogTopic(), partition, -1, func(r *kgo.Record) error {
+	_, err := readPartitionToEnd(ctx, p.reader, p.cfg.ChangelogTopic(), partition, from, func(r *kgo.Record) error {
 		e := engine.ChangelogEntry{Key: append([]byte(nil), r.Key...)}
 		if r.Value == nil {
 			e.Delete = true
@@ -488,22 +578,23 @@ func (p *Publisher) ReadChangelog(ctx context.Context, partition int32, fn func(
 			e.Value = append([]byte(nil), r.Value[1:]...)
 		}
 		chunk = append(chunk, e)
+		through = engine.SnapshotTag{Offset: r.Offset, Time: r.Timestamp}
 		if len(chunk) >= 4096 {
 			rem := int64(0)
 			if hwm > r.Offset {
 				rem = hwm - r.Offset - 1
 			}
-			if err := fn(chunk, rem); err != nil {
+			if err := fn(chunk, through, rem); err != nil {
 				return err
 			}
-			chunk = nil
+			chunk, through = nil, engine.NoSnapshotTag
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("kafka: reading changelog partition %d: %w", partition, err)
 	}
-	return fn(chunk, 0)
+	return fn(chunk, through, 0)
 }
 
 // readProgressPartition reads one progress partition and calls fn for every

@@ -66,12 +66,12 @@ func TestPublisherExactlyOnce(t *testing.T) {
 		Topic: e.cfg.Topic(engine.KindProfiles), Partition: 1, Offset: 42,
 		Key: "acme/u9", Value: "{nope", Reason: "invalid JSON", Code: "invalid_json",
 	}}}
-	require.NoError(t, pub.Publish(ctx, b1))
+	require.NoError(t, errOf(pub.Publish(ctx, b1)))
 	// Republishing a batch at or below the published id is a no-op.
-	require.NoError(t, pub.Publish(ctx, b1))
-	require.NoError(t, pub.Publish(ctx, Batch{Partition: 1, OutboxID: 2, Events: b1.Events}))
+	require.NoError(t, errOf(pub.Publish(ctx, b1)))
+	require.NoError(t, errOf(pub.Publish(ctx, Batch{Partition: 1, OutboxID: 2, Events: b1.Events})))
 	b2 := Batch{Partition: 1, OutboxID: 4, Events: []engine.Event{event("g2", "u1", engine.OpAdd, 1)}}
-	require.NoError(t, pub.Publish(ctx, b2))
+	require.NoError(t, errOf(pub.Publish(ctx, b2)))
 	n, ok := pub.Published(1)
 	require.True(t, ok)
 	require.Equal(t, uint64(4), n)
@@ -129,7 +129,7 @@ func TestPublisherAbortedTransactionInvisible(t *testing.T) {
 	_, err = pub.Acquire(ctx, 0)
 	require.NoError(t, err)
 	ok1 := Batch{Partition: 0, OutboxID: 1, Events: []engine.Event{event("g1", "u1", engine.OpAdd, 1)}}
-	require.NoError(t, pub.Publish(ctx, ok1))
+	require.NoError(t, errOf(pub.Publish(ctx, ok1)))
 
 	// A record larger than the producer's batch limit fails; the records
 	// before and after it in the same transaction must not be committed.
@@ -137,13 +137,13 @@ func TestPublisherAbortedTransactionInvisible(t *testing.T) {
 	bad := Batch{Partition: 0, OutboxID: 4, Events: []engine.Event{
 		event("g1", "u2", engine.OpAdd, 1), huge, event("g1", "u3", engine.OpAdd, 1),
 	}}
-	err = pub.Publish(ctx, bad)
+	_, err = pub.Publish(ctx, bad)
 	require.Error(t, err)
 	require.True(t, errors.Is(err, kerr.MessageTooLarge), "%v", err)
 	require.Equal(t, 1.0, testutil.ToFloat64(m.Transactions.WithLabelValues("abort")))
 
 	// The partition must be acquired again; the aborted marker does not count.
-	require.ErrorIs(t, pub.Publish(ctx, ok1), ErrNotAcquired)
+	require.ErrorIs(t, errOf(pub.Publish(ctx, ok1)), ErrNotAcquired)
 	progress, err := pub.ReadProgress(ctx)
 	require.NoError(t, err)
 	require.Equal(t, map[int32]uint64{0: 1}, progress)
@@ -154,7 +154,7 @@ func TestPublisherAbortedTransactionInvisible(t *testing.T) {
 
 	// Republish without the poison record.
 	retry := Batch{Partition: 0, OutboxID: 4, Events: []engine.Event{bad.Events[0], bad.Events[2]}}
-	require.NoError(t, pub.Publish(ctx, retry))
+	require.NoError(t, errOf(pub.Publish(ctx, retry)))
 
 	evs := decodeEvents(t, e.readAll(e.cfg.MembershipsTopic(), true, time.Second))
 	keys := map[string]int{}
@@ -182,7 +182,7 @@ func TestPublisherFencing(t *testing.T) {
 
 	_, err := a.Acquire(ctx, 2)
 	require.NoError(t, err)
-	require.NoError(t, a.Publish(ctx, Batch{Partition: 2, OutboxID: 5, Events: []engine.Event{event("g", "u1", engine.OpAdd, 1)}}))
+	require.NoError(t, errOf(a.Publish(ctx, Batch{Partition: 2, OutboxID: 5, Events: []engine.Event{event("g", "u1", engine.OpAdd, 1)}})))
 
 	// b takes partition 2 over: it sees a's progress and fences a.
 	marker, err := b.Acquire(ctx, 2)
@@ -190,12 +190,12 @@ func TestPublisherFencing(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, uint64(5), last)
 
-	err = a.Publish(ctx, Batch{Partition: 2, OutboxID: 6, Events: []engine.Event{event("g", "u1", engine.OpRemove, 2)}})
+	_, err = a.Publish(ctx, Batch{Partition: 2, OutboxID: 6, Events: []engine.Event{event("g", "u1", engine.OpRemove, 2)}})
 	require.Error(t, err)
 	require.True(t, errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) ||
 		errors.Is(err, kerr.InvalidProducerIDMapping), "fenced: %v", err)
 
-	require.NoError(t, b.Publish(ctx, Batch{Partition: 2, OutboxID: 6, Events: []engine.Event{event("g", "u1", engine.OpRemove, 2)}}))
+	require.NoError(t, errOf(b.Publish(ctx, Batch{Partition: 2, OutboxID: 6, Events: []engine.Event{event("g", "u1", engine.OpRemove, 2)}})))
 	evs := decodeEvents(t, e.readAll(e.cfg.MembershipsTopic(), true, time.Second))
 	require.Len(t, evs, 2)
 	require.Equal(t, uint64(1), evs[0].Seq)
@@ -222,7 +222,7 @@ func TestReadProgressLastCommittedMarker(t *testing.T) {
 				continue
 			}
 			ev := event("g", fmt.Sprintf("u%d-%d", p, i), engine.OpAdd, 1)
-			require.NoError(t, pub.Publish(ctx, Batch{Partition: p, OutboxID: i * 10, Events: []engine.Event{ev}}))
+			require.NoError(t, errOf(pub.Publish(ctx, Batch{Partition: p, OutboxID: i * 10, Events: []engine.Event{ev}})))
 		}
 	}
 	// An aborted marker written by hand after the last commit of partition 0.
@@ -252,18 +252,18 @@ func TestPublisherErrors(t *testing.T) {
 	pub, err := NewPublisher(e.cfg, "test-instance", nil)
 	require.NoError(t, err)
 
-	require.ErrorIs(t, pub.Publish(ctx, Batch{Partition: 0, OutboxID: 1}), ErrNotAcquired)
+	require.ErrorIs(t, errOf(pub.Publish(ctx, Batch{Partition: 0, OutboxID: 1})), ErrNotAcquired)
 	_, err = pub.Acquire(ctx, -5)
 	require.Error(t, err)
 	_, err = pub.Acquire(ctx, 0)
 	require.NoError(t, err)
 	pub.Release(0)
-	require.ErrorIs(t, pub.Publish(ctx, Batch{Partition: 0, OutboxID: 1}), ErrNotAcquired)
+	require.ErrorIs(t, errOf(pub.Publish(ctx, Batch{Partition: 0, OutboxID: 1})), ErrNotAcquired)
 	pub.Close()
 	pub.Close()
 	_, err = pub.Acquire(ctx, 0)
 	require.ErrorIs(t, err, ErrPublisherClosed)
-	require.ErrorIs(t, pub.Publish(ctx, Batch{Partition: 0, OutboxID: 1}), ErrPublisherClosed)
+	require.ErrorIs(t, errOf(pub.Publish(ctx, Batch{Partition: 0, OutboxID: 1})), ErrPublisherClosed)
 	_, err = pub.ReadProgress(ctx)
 	require.ErrorIs(t, err, ErrPublisherClosed)
 
@@ -288,8 +288,8 @@ func TestPublisherDefinitionsPartition(t *testing.T) {
 	}
 	dl := engine.DeadLetter{Topic: e.cfg.Topic(engine.KindDefinitions), Partition: 0, Offset: 7,
 		Key: "acme/group/g1", Value: `{"kind":"group"}`, Reason: "rule: unknown field", Code: "invalid_rule"}
-	require.NoError(t, pub.Publish(ctx, Batch{Partition: engine.DefPartition, OutboxID: 2, DeadLetters: []engine.DeadLetter{dl}}))
-	require.NoError(t, pub.Publish(ctx, Batch{Partition: 0, OutboxID: 9, Events: []engine.Event{event("g", "u", engine.OpAdd, 1)}}))
+	require.NoError(t, errOf(pub.Publish(ctx, Batch{Partition: engine.DefPartition, OutboxID: 2, DeadLetters: []engine.DeadLetter{dl}})))
+	require.NoError(t, errOf(pub.Publish(ctx, Batch{Partition: 0, OutboxID: 9, Events: []engine.Event{event("g", "u", engine.OpAdd, 1)}})))
 
 	progress, err := pub.ReadProgress(ctx)
 	require.NoError(t, err)
@@ -323,7 +323,7 @@ func TestPublisherTakeoverAbortsZombie(t *testing.T) {
 	_, err := first.Acquire(ctx, 1)
 	require.NoError(t, err)
 	committed := []engine.Event{event("g", "u1", engine.OpAdd, 1)}
-	require.NoError(t, first.Publish(ctx, Batch{Partition: 1, OutboxID: 1, Events: committed}))
+	require.NoError(t, errOf(first.Publish(ctx, Batch{Partition: 1, OutboxID: 1, Events: committed})))
 	first.Close()
 
 	// The zombie: same transactional id, a transaction left open.
@@ -347,7 +347,7 @@ func TestPublisherTakeoverAbortsZombie(t *testing.T) {
 	require.Equal(t, uint64(1), last, "the open transaction does not count")
 	require.Error(t, zombie.EndTransaction(ctx, kgo.TryCommit), "the zombie is fenced")
 
-	require.NoError(t, next.Publish(ctx, pending))
+	require.NoError(t, errOf(next.Publish(ctx, pending)))
 	evs := decodeEvents(t, e.readAll(e.cfg.MembershipsTopic(), true, time.Second))
 	require.ElementsMatch(t, append(committed, pending.Events...), evs)
 }
@@ -374,7 +374,7 @@ func TestPublisherProgressSurvivesBrokerRestart(t *testing.T) {
 	require.NoError(t, err)
 	_, err = pub.Acquire(ctx, 1)
 	require.NoError(t, err)
-	require.NoError(t, pub.Publish(ctx, Batch{Partition: 1, OutboxID: 5, Events: []engine.Event{event("g", "u", engine.OpAdd, 1)}}))
+	require.NoError(t, errOf(pub.Publish(ctx, Batch{Partition: 1, OutboxID: 5, Events: []engine.Event{event("g", "u", engine.OpAdd, 1)}})))
 	pub.Close()
 	require.NoError(t, emb.Close())
 
@@ -393,7 +393,7 @@ func TestPublisherProgressSurvivesBrokerRestart(t *testing.T) {
 	last := marker.OutboxID
 	require.NoError(t, err)
 	require.Equal(t, uint64(5), last)
-	require.NoError(t, pub2.Publish(ctx, Batch{Partition: 1, OutboxID: 6, Events: []engine.Event{event("g", "u", engine.OpRemove, 2)}}))
+	require.NoError(t, errOf(pub2.Publish(ctx, Batch{Partition: 1, OutboxID: 6, Events: []engine.Event{event("g", "u", engine.OpRemove, 2)}})))
 }
 
 // TestDeadLetterRecordTruncated checks the dead-letter record of a record

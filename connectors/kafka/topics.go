@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -157,4 +158,39 @@ func missingTopics(details kadm.TopicDetails, names []string) []string {
 		}
 	}
 	return missing
+}
+
+// DefaultDeleteRetention is Kafka's default delete.retention.ms: how long
+// a compacted topic keeps a tombstone after cleaning it.
+const DefaultDeleteRetention = 24 * time.Hour
+
+// ChangelogDeleteRetention returns the changelog topic's
+// delete.retention.ms (DefaultDeleteRetention when the broker does not say).
+// A local snapshot of a partition older than that may miss a tombstone
+// that compaction removed since, so it cannot be brought up to date from
+// the changelog's tail.
+func ChangelogDeleteRetention(ctx context.Context, adm *kadm.Client, cfg Config) (time.Duration, error) {
+	topic := cfg.ChangelogTopic()
+	configs, err := adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return 0, fmt.Errorf("kafka: describing %s: %w", topic, err)
+	}
+	rc, err := configs.On(topic, nil)
+	if err != nil {
+		return 0, fmt.Errorf("kafka: describing %s: %w", topic, err)
+	}
+	if rc.Err != nil {
+		return 0, fmt.Errorf("kafka: describing %s: %w", topic, rc.Err)
+	}
+	for _, c := range rc.Configs {
+		if c.Key != "delete.retention.ms" || c.Value == nil {
+			continue
+		}
+		ms, err := strconv.ParseInt(*c.Value, 10, 64)
+		if err != nil || ms < 0 {
+			return 0, fmt.Errorf("kafka: %s has delete.retention.ms %q", topic, *c.Value)
+		}
+		return time.Duration(ms) * time.Millisecond, nil
+	}
+	return DefaultDeleteRetention, nil
 }

@@ -54,11 +54,11 @@ func TestRunPrintsChangesAndSummary(t *testing.T) {
 		return engine.AccessEvent{Spot: "acme", Resource: "live-1", Member: member, Op: op, TS: "2026-11-20T09:00:00Z",
 			Groups: append([]string{}, groups...), Seq: seq}
 	}
-	require.NoError(t, pub.Publish(ctx, sgkafka.Batch{Partition: 0, OutboxID: 3, Events: []engine.Event{
+	require.NoError(t, errOf(pub.Publish(ctx, sgkafka.Batch{Partition: 0, OutboxID: 3, Events: []engine.Event{
 		ev("u1", engine.OpAdd, 1), ev("u2", engine.OpAdd, 1), ev("u1", engine.OpRemove, 2),
 	}, Access: []engine.AccessEvent{
 		acc("u1", engine.OpGrant, 1, "g1"), acc("u2", engine.OpGrant, 1, "g1"), acc("u1", engine.OpRevoke, 2),
-	}}))
+	}})))
 
 	var out, errOut bytes.Buffer
 	code := run([]string{"--brokers", cfg.Brokers[0], "--duration", "1500ms", "--stats", "0", "--strict", "--fail-on-violation"}, &out, &errOut)
@@ -96,3 +96,6 @@ func TestRunBadFlags(t *testing.T) {
 	require.Equal(t, 1, run([]string{"--sasl-mechanism", "gssapi"}, &out, &errOut))
 	require.True(t, strings.Contains(errOut.String(), "unknown SASL mechanism"))
 }
+
+// errOf returns the error of a Publish call.
+func errOf(_ sgkafka.Committed, err error) error { return err }

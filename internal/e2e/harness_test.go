@@ -482,11 +482,12 @@ func (p *serveProc) runCount() int {
 
 var httpClient = &http.Client{Timeout: 5 * time.Second}
 
-// pendingOutbox counts, in the store of a stopped instance, the outbox
-// entries committed to Pebble but not acknowledged (not known to be
-// published): what its next run publishes, or drops when Kafka shows it was
-// published, before it processes anything.
-func (p *serveProc) pendingOutbox() int {
+// snapshotLag inspects the store of a stopped instance: per partition, how
+// many changelog offsets its persisted snapshot is behind the end of the
+// changelog (transaction markers included: 1 when the snapshot is
+// current), for partitions that have a snapshot. A kill that left a partition behind makes the next run replay
+// that tail; an absent partition is restored from scratch.
+func (p *serveProc) snapshotLag(ctx context.Context) map[int32]int64 {
 	t := p.e.t
 	t.Helper()
 	if p.running() {
@@ -494,7 +495,7 @@ func (p *serveProc) pendingOutbox() int {
 	}
 	src := filepath.Join(p.dataDir, "state")
 	if _, err := os.Stat(src); err != nil {
-		return 0 // killed before it created its store
+		return nil // killed before it created its store
 	}
 	// Open a copy: opening the store itself would recover it from its WAL
 	// and close it cleanly, and the next run would not restart from the
@@ -516,14 +517,27 @@ func (p *serveProc) pendingOutbox() int {
 			t.Errorf("serve %s: closing its store: %v", p.name, err)
 		}
 	}()
-	n := 0
-	for part := engine.DefPartition; part < numPartitions; part++ {
-		prefix := state.OutboxPrefix(part)
-		if err := st.Scan(prefix, state.PrefixEnd(prefix), func(_, _ []byte) bool { n++; return true }); err != nil {
-			t.Fatalf("serve %s: scanning its outbox: %v", p.name, err)
-		}
+	ends, err := p.e.adm.ListEndOffsets(ctx, p.e.cfg.ChangelogTopic())
+	if err != nil {
+		t.Fatalf("end offsets of the changelog: %v", err)
 	}
-	return n
+	lag := map[int32]int64{}
+	for part := int32(0); part < numPartitions; part++ {
+		v, ok, err := st.Get(state.SnapshotKey(part))
+		if err != nil {
+			t.Fatalf("serve %s: reading its snapshot tag: %v", p.name, err)
+		}
+		if !ok {
+			continue
+		}
+		off, _, valid := state.DecodeSnapshotTag(v)
+		if !valid {
+			t.Fatalf("serve %s: partition %d has a malformed snapshot tag", p.name, part)
+		}
+		end, _ := ends.Lookup(p.e.cfg.ChangelogTopic(), part)
+		lag[part] = end.Offset - 1 - off
+	}
+	return lag
 }
 
 // waitReady waits until /readyz answers 200, failing when the process exits

@@ -4,16 +4,18 @@
 // # Lifecycle
 //
 // Run starts an embedded broker when no brokers are configured, creates
-// missing topics and checks co-partitioning, opens the state store, reads
-// the definitions topic whole (from the position already applied), joins
-// the consumer group of the member topics, then loops: poll a batch,
-// process it (one durable Pebble batch holding state, input positions and
-// the outbox), publish the outbox in one Kafka transaction per input
-// partition (events, dead letters, the partition's changelog and a progress
-// marker), acknowledge it; fire due timers every tick. SIGINT/SIGTERM
-// (context cancellation) finish the batch in flight, publish it (within
-// publishGrace; past it the entries stay in the outbox for the next run),
-// leave the group and close everything.
+// missing topics and checks co-partitioning, reads the changelog's
+// delete.retention.ms, opens the state store, reads the definitions topic
+// whole (from the position already applied), joins the consumer group of
+// the member topics, then loops: poll a batch, apply it to the engine's
+// memory, publish its output in one Kafka transaction per input partition
+// (events, access changes, dead letters, the partition's changelog with
+// the new input positions, a progress marker), then persist the batch's
+// state changes to the store without sync, tagged with the changelog
+// offset; fire due timers every tick. SIGINT/SIGTERM (context
+// cancellation) finish the batch in flight, publish it (within
+// publishGrace; past it the batch is dropped quietly: its records are
+// read again by the next run), leave the group and close everything.
 //
 // The consumer is a static group member: its group.instance.id derives
 // from the instance id kept in the store, so a run restarted on the same
@@ -32,22 +34,33 @@
 //
 // # Exactly once
 //
-// Input positions live in the state store, committed with the state they
-// produced, so a restart resumes exactly after the last committed batch.
-// Each input partition has its own transactional producer; acquiring it on
-// assignment fences any previous owner. Its progress marker names the
-// instance (store) and outbox id last published: when it is ours, the
-// outbox entries above it are published again (a crash between the Pebble
-// commit and the Kafka commit); when it is another instance's, the
-// partition's local state is stale, so it is dropped and restored from the
-// changelog before processing resumes at the restored positions.
+// The Kafka transaction is the commit. The store holds, per partition, a
+// snapshot: a prefix of the committed changelog, written after each commit
+// without fsync (Pebble batches are atomic and ordered, so a crash loses at
+// most a tail of snapshots, never part of one), with a tag naming the last
+// changelog offset it reflects. On assignment (and so on every start) an
+// instance acquires the partition's producer, which fences any previous
+// owner, then restores the partition: the snapshot and the changelog after
+// its tag when the snapshot is younger than the changelog's
+// delete.retention.ms (default one day), else the whole changelog over an
+// empty state. Either way the state in memory is then the committed state,
+// and the input positions come from it: a batch that never committed is
+// read again, nothing is republished.
+//
+// A failed transaction is retried once when Recover shows that it did not
+// commit and nobody else published the partition since; otherwise the
+// error is fatal: the partition's state in memory is ahead of Kafka, so Run
+// returns the error (the batch processed meanwhile is never published) and
+// the process must be restarted (serve exits non-zero), which restores
+// every partition from its snapshot and the changelog.
 //
 // # Files
 //
 // config.go holds Config, its defaults and Validate; run.go starts an
 // instance (embedded broker, topics, store, engine, clients) and loads the
-// definitions; loop.go is the processing loop and the publication of the
-// outbox; rebalance.go takes over and hands back partitions (republishing
-// or restoring from the changelog); http.go wires the HTTP API, /metrics,
-// the health endpoints and pprof; brokerhealth.go probes the brokers.
+// definitions; loop.go is the processing loop, the publication of each
+// batch and its persistence; rebalance.go takes over partitions (restoring
+// them from the snapshot and the changelog) and hands them back; http.go
+// wires the HTTP API, /metrics, the health endpoints and pprof;
+// brokerhealth.go probes the brokers.
 package serve

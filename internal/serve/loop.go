@@ -78,9 +78,12 @@ func (s *server) loop(ctx context.Context, cons *kafka.Consumer) error {
 // Publishing is pipelined: a batch's output is published in the
 // background while the next batch is polled and processed; the next
 // publication (or a rebalance hook) first waits for it, so each
-// partition's transactions stay in outbox order. The outbox entries are
-// durable before publishing starts, so a crash at any point republishes
-// them on restart, exactly as without the pipeline.
+// partition's transactions stay in order. A batch lives only in memory
+// until its transaction commits (then it is persisted); if a publication
+// fails, the error comes back here or in a hook before the next batch is
+// published, and the instance stops with it: the batch processed
+// meanwhile is never published, and a restart restores every partition
+// from its persisted snapshot and the changelog.
 func (s *server) step(ctx context.Context, recs []engine.Record, lastTick *time.Time) error {
 	if err := s.asyncErr; err != nil {
 		return err
@@ -167,15 +170,22 @@ func (s *server) publish(ctx context.Context, res *engine.Result) error {
 	return nil
 }
 
+// publishEntry publishes one partition's output of a batch in one
+// transaction, then persists the batch's state changes with the offset of
+// its last changelog record. A failed transaction is retried once when
+// Recover shows that it did not commit and nobody else published the
+// partition since (the state in memory is then still exactly the
+// committed state plus this batch); any other failure is returned, and
+// the instance must not go on with the partition's state in memory.
 func (s *server) publishEntry(ctx context.Context, o engine.OutboxEntry) error {
 	b := kafka.Batch{Partition: o.Partition, Events: o.Events, Access: o.Access, DeadLetters: o.DeadLetters,
 		Changelog: o.Changelog, DefinitionTombstones: o.DefinitionTombstones, OutboxID: o.ID}
-	err := s.pub.Publish(ctx, b)
+	c, err := s.pub.Publish(ctx, b)
 	for retried := false; err != nil; retried = true {
 		if ctx.Err() != nil {
-			// Shutting down: the entry stays in the outbox and the next
-			// run publishes it (or finds it committed); nothing to warn
-			// about.
+			// Shutting down: the batch is dropped unpublished; its input
+			// positions were not committed, so the next run reads its
+			// records again. Nothing to warn about.
 			return fmt.Errorf("serve: partition %d: publication abandoned on shutdown: %w", o.Partition, err)
 		}
 		if retried {
@@ -189,28 +199,37 @@ func (s *server) publishEntry(ctx context.Context, o engine.OutboxEntry) error {
 		case s.waitKafka(ctx) || s.health.recentOutage(outageAftermath):
 			// Kafka is unreachable (the probe logs the outage once)
 			// or was a moment ago (the transaction timed out in it):
-			// once it answers, acquire the partition and publish again,
-			// for as long as outages last.
-			s.log.Info("publishing again after the Kafka outage", "partition", o.Partition, "outbox_id", o.ID, "err", err)
+			// once it answers, fence again and publish again, for as
+			// long as outages last.
+			s.log.Info("publishing again after the Kafka outage", "partition", o.Partition, "batch", o.ID, "err", err)
 		case retried:
 			return fmt.Errorf("serve: partition %d: publish: %w", o.Partition, err)
 		default:
-			// One retry with a fresh producer: a transient failure
-			// leaves the entry in the outbox, and Acquire tells whether
-			// it was committed.
+			// One retry with a fresh producer: Recover fences again and
+			// tells whether the transaction committed after all.
 			s.log.Warn("publish failed; acquiring the partition again", "partition", o.Partition, "err", err)
 		}
-		marker, aerr := s.pub.Acquire(ctx, o.Partition)
-		if aerr != nil {
-			err = fmt.Errorf("%w (acquire: %w)", err, aerr)
-			continue
+		committed, rerr := s.pub.Recover(ctx, b)
+		switch {
+		case errors.Is(rerr, kafka.ErrTakenOver):
+			return fmt.Errorf("serve: partition %d: publish: %w (recover: %w)", o.Partition, err, rerr)
+		case rerr != nil:
+			err = fmt.Errorf("%w (recover: %w)", err, rerr)
+		case committed:
+			// It committed after all; where its changelog ended is
+			// unknown, so the snapshot keeps its older tag.
+			c, err = kafka.Committed{ChangelogOffset: -1}, nil
+		default:
+			c, err = s.pub.Publish(ctx, b)
 		}
-		if marker.Instance != "" && marker.Instance != s.instance {
-			return fmt.Errorf("serve: partition %d was taken over by instance %s while this one still processed it: %w", o.Partition, marker.Instance, err)
-		}
-		err = s.pub.Publish(ctx, b)
 	}
-	return s.eng.Ack(o.Partition, o.ID)
+	if len(o.Changelog) == 0 {
+		return nil
+	}
+	if err := s.eng.Persist(o.Partition, o.ID, engine.SnapshotTag{Offset: c.ChangelogOffset, Time: c.ChangelogTime}); err != nil {
+		return fmt.Errorf("serve: partition %d: %w", o.Partition, err)
+	}
+	return nil
 }
 
 // waitKafka probes the brokers. When none answers, it waits until one
@@ -261,7 +280,7 @@ func (s *server) flushDefinitionOutbox(ctx context.Context) error {
 			if len(dls) == 0 {
 				continue
 			}
-			if err := s.pub.Publish(ctx, kafka.Batch{Partition: o.Partition, DeadLetters: dls, OutboxID: through}); err != nil {
+			if _, err := s.pub.Publish(ctx, kafka.Batch{Partition: o.Partition, DeadLetters: dls, OutboxID: through}); err != nil {
 				s.pub.Release(engine.DefPartition)
 				return fmt.Errorf("serve: publishing definition dead letters: %w", err)
 			}

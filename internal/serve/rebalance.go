@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -23,9 +24,10 @@ func partitionsOf(a kafka.Assignment) []int32 {
 }
 
 // onAssigned takes over newly assigned partitions: fence the previous
-// owner, bring the local state up to date (republish our unpublished
-// outbox, or restore from the changelog), reconcile with the definitions,
-// and return the input positions to resume at.
+// owner, restore the committed state (the local snapshot and the
+// changelog after it, or the whole changelog), reconcile with the
+// definitions, and return the input positions to resume at, which come
+// from the restored state.
 func (s *server) onAssigned(ctx context.Context, assigned kafka.Assignment) (kafka.Offsets, error) {
 	s.work.Lock()
 	defer s.work.Unlock()
@@ -37,30 +39,13 @@ func (s *server) onAssigned(ctx context.Context, assigned kafka.Assignment) (kaf
 	s.restoring.Add(1)
 	defer s.restoring.Add(-1)
 	for _, p := range parts {
+		// Fence first: nothing can commit behind the restore.
 		marker, err := s.pub.Acquire(ctx, p)
 		if err != nil {
 			return nil, err
 		}
-		if marker.Instance != "" && marker.Instance != s.instance {
-			if err := s.restore(ctx, p, marker); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		pending, err := s.eng.Pending(p)
-		if err != nil {
+		if err := s.restore(ctx, p, marker); err != nil {
 			return nil, err
-		}
-		for _, o := range pending {
-			if marker.Instance == s.instance && o.ID <= marker.OutboxID {
-				if err := s.eng.Ack(p, o.ID); err != nil {
-					return nil, err
-				}
-				continue
-			}
-			if err := s.publishEntry(ctx, o); err != nil {
-				return nil, err
-			}
 		}
 	}
 	// The previous owners are fenced now: what they published reflects at
@@ -119,25 +104,53 @@ func (s *server) catchUpDefinitions(ctx context.Context) error {
 	return s.processAll(ctx, recs)
 }
 
+// restore loads a partition's committed state: the local snapshot and the
+// changelog after its tag when the snapshot is usable, otherwise the whole
+// changelog over an empty state. A snapshot is usable when it has a tag
+// (the store of an earlier version has none), the tag is inside the
+// changelog, and it is younger than the changelog's delete.retention.ms
+// (an older one may miss a tombstone compaction removed since).
 func (s *server) restore(ctx context.Context, p int32, marker kafka.ProgressMarker) error {
 	s.restoresRunning.Inc()
 	defer s.restoresRunning.Dec()
 	start := time.Now()
-	s.log.Info("restoring partition from the changelog", "partition", p, "published_by", marker.Instance)
-	if err := s.eng.DropPartition(p); err != nil {
+	snap, ok, err := s.eng.Snapshot(p)
+	if err != nil {
 		return err
 	}
+	end, err := s.pub.ChangelogEnd(ctx, p)
+	if err != nil {
+		return err
+	}
+	from, why := int64(-1), "no local snapshot"
+	switch age := time.Since(snap.Time); {
+	case !ok:
+	case snap.Offset >= end:
+		why = fmt.Sprintf("the local snapshot's changelog offset %d is past the changelog's end %d", snap.Offset, end)
+	case age >= s.deleteRetention:
+		why = fmt.Sprintf("the local snapshot is %v old, not younger than the changelog's delete.retention.ms %v",
+			age.Round(time.Second), s.deleteRetention)
+	default:
+		from, why = snap.Offset+1, "local snapshot"
+	}
+	s.log.Info("restoring partition from the changelog", "partition", p, "published_by", marker.Instance,
+		"from_offset", from, "end_offset", end, "base", why)
+	if from < 0 {
+		if err := s.eng.DropPartition(p); err != nil {
+			return err
+		}
+	}
 	n := 0
-	err := s.pub.ReadChangelog(ctx, p, func(entries []engine.ChangelogEntry, remaining int64) error {
+	err = s.pub.ReadChangelog(ctx, p, from, func(entries []engine.ChangelogEntry, through engine.SnapshotTag, remaining int64) error {
 		n += len(entries)
 		s.restoreRecords.Add(float64(len(entries)))
 		s.restoreRemaining.Set(float64(remaining))
-		return s.eng.RestorePartition(p, entries, false)
+		return s.eng.RestorePartition(p, entries, through, false)
 	})
 	if err != nil {
 		return err
 	}
-	if err := s.eng.RestorePartition(p, nil, true); err != nil {
+	if err := s.eng.RestorePartition(p, nil, engine.NoSnapshotTag, true); err != nil {
 		return err
 	}
 	s.restoreRemaining.Set(0)

@@ -59,6 +59,9 @@ type server struct {
 	// defDLThrough is the definitions offset (+1) through which dead
 	// letters of definition records are published, by any instance.
 	defDLThrough uint64
+	// deleteRetention is the changelog's delete.retention.ms: a local
+	// snapshot at least that old is not used for a restore.
+	deleteRetention time.Duration
 
 	ready            atomic.Bool
 	restoring        atomic.Int32
@@ -118,7 +121,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 
-	partitions, err := ensureTopics(ctx, cfg.Kafka)
+	partitions, retention, err := ensureTopics(ctx, cfg.Kafka, log)
 	if err != nil {
 		return err
 	}
@@ -135,7 +138,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}()
 	ecfg := engine.DefaultConfig()
 	ecfg.Clock, ecfg.Limits, ecfg.Registerer, ecfg.Logger = cfg.Clock, cfg.Limits, reg, log
-	ecfg.Changelog, ecfg.DefinitionOffsets = true, true
+	// The Kafka transaction is the commit: the engine keeps a batch's
+	// partition state in memory until its output committed (Persist).
+	ecfg.Changelog, ecfg.DefinitionOffsets, ecfg.DeferPartitionWrites = true, true, true
 	ecfg.PartitionOf = partitionOf(cfg.Kafka.Topic(engine.KindProfiles), partitions)
 	eng, err := engine.New(st, ecfg)
 	if err != nil {
@@ -151,7 +156,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	defer pub.Close()
 
-	s := &server{cfg: cfg, log: log, eng: eng, pub: pub, instance: instance, owned: map[int32]bool{}}
+	s := &server{cfg: cfg, log: log, eng: eng, pub: pub, instance: instance, owned: map[int32]bool{}, deleteRetention: retention}
 	pubCtx, stopPub := graceContext(ctx, publishGrace)
 	defer stopPub()
 	s.pubCtx = pubCtx
@@ -263,26 +268,35 @@ func graceContext(ctx context.Context, grace time.Duration) (context.Context, co
 	}
 }
 
-func ensureTopics(ctx context.Context, kc kafka.Config) (int32, error) {
+// ensureTopics creates missing topics and checks them; it returns the
+// partition count of the member topics and the changelog's
+// delete.retention.ms (kafka.DefaultDeleteRetention, with a warning, when
+// the broker cannot say).
+func ensureTopics(ctx context.Context, kc kafka.Config, log *slog.Logger) (int32, time.Duration, error) {
 	opts, err := kc.ClientOpts()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
-		return 0, fmt.Errorf("serve: kafka client: %w", err)
+		return 0, 0, fmt.Errorf("serve: kafka client: %w", err)
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	if err := kafka.EnsureTopics(ctx, adm, kc); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	topic := kc.Topic(engine.KindProfiles)
 	details, err := adm.ListTopics(ctx, topic)
 	if err != nil {
-		return 0, fmt.Errorf("serve: listing %s: %w", topic, err)
+		return 0, 0, fmt.Errorf("serve: listing %s: %w", topic, err)
 	}
-	return int32(len(details[topic].Partitions)), nil
+	retention, err := kafka.ChangelogDeleteRetention(ctx, adm, kc)
+	if err != nil {
+		retention = kafka.DefaultDeleteRetention
+		log.Warn("cannot read the changelog's delete.retention.ms; assuming the default", "default", retention, "err", err)
+	}
+	return int32(len(details[topic].Partitions)), retention, nil
 }
 
 // partitionOf maps a member to its input partition the way producers

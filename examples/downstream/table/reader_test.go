@@ -131,7 +131,7 @@ func TestTableFromPublisher(t *testing.T) {
 	var outbox [3]uint64
 	publish := func(p int32, evs ...engine.Event) {
 		outbox[p] += uint64(len(evs))
-		require.NoError(t, pub.Publish(ctx, sgkafka.Batch{Partition: p, Events: evs, OutboxID: outbox[p]}))
+		require.NoError(t, errOf(pub.Publish(ctx, sgkafka.Batch{Partition: p, Events: evs, OutboxID: outbox[p]})))
 	}
 	next := func(group, member string, op engine.Op) engine.Event {
 		k := "acme/" + group + "/" + member
@@ -252,3 +252,6 @@ func TestReadCommittedErrors(t *testing.T) {
 	})
 	require.ErrorContains(t, err, "downstream full")
 }
+
+// errOf returns the error of a Publish call.
+func errOf(_ sgkafka.Committed, err error) error { return err }
