@@ -162,7 +162,7 @@ func TestAccessInvalidResources(t *testing.T) {
 			v := `{"kind":"group","spot":"acme","id":"g","type":"static","name":"G","resources":` + tc.value + `}`
 			_, e := DecodeDefinition(Record{Kind: KindDefinitions, Key: []byte("acme/group/g"), Value: []byte(v)}, DefaultLimits())
 			require.NotNil(t, e)
-			require.Equal(t, tc.code, e.Code, e.Reason)
+			require.Equal(t, Code(tc.code), e.Code, e.Reason)
 		})
 	}
 	h := newHarness(t, DefaultConfig())
