@@ -453,6 +453,13 @@ func (e *Engine) Tick(ctx context.Context) (*Result, error) {
 	if e.broken != nil {
 		return nil, e.broken
 	}
+	// Unsynced writes fail silently: sync them now and then, so that a
+	// full disk stops the engine within a second or so even when no
+	// commit follows.
+	if err := e.st.SyncIfDue(); err != nil {
+		e.broken = fmt.Errorf("engine: unusable after a failed write: %w", err)
+		return nil, err
+	}
 	t := e.begin()
 	now := e.now
 	if e.cfg.Clock == ClockWall {

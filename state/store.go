@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -53,12 +54,23 @@ type Options struct {
 	// FS is the filesystem the store lives on. Default vfs.Default (the
 	// operating system's); tests inject faults through it.
 	FS vfs.FS
+	// SyncEvery is the longest time CommitNoSync goes without an fsync:
+	// a CommitNoSync later than that after the last synced commit is
+	// synced. It bounds what an operating-system crash can take and
+	// brings a failed write (a full disk) to light within that time,
+	// since writes that are not synced fail silently. Default 1 s.
+	SyncEvery time.Duration
 }
 
 // Store is the engine's Pebble database.
 type Store struct {
 	db     *pebble.DB
 	failed atomic.Bool // a commit failed fatally: the DB must not be used
+	// syncEvery and lastSync (unix nanoseconds) pace CommitNoSync's
+	// fsyncs.
+	syncEvery time.Duration
+	lastSync  atomic.Int64
+	unsynced  atomic.Bool // a commit since the last sync was not synced
 	// reads counts Get and Scan calls on the store and its batches.
 	reads atomic.Int64
 }
@@ -118,7 +130,12 @@ func Open(dir string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state: open %s: %w", dir, err)
 	}
-	return &Store{db: db}, nil
+	st := &Store{db: db, syncEvery: o.SyncEvery}
+	if st.syncEvery <= 0 {
+		st.syncEvery = time.Second
+	}
+	st.lastSync.Store(time.Now().UnixNano())
+	return st, nil
 }
 
 // Close closes the store. After ErrFailed it releases the files and
@@ -264,7 +281,19 @@ func (b *Batch) Empty() bool { return b.b.Empty() }
 // Commit applies the batch atomically and durably (fsync). When the write
 // to Pebble's log fails it returns an error wrapping ErrFailed and the
 // cause, and every later Commit returns ErrFailed.
-func (b *Batch) Commit() (err error) {
+func (b *Batch) Commit() error { return b.commit(true) }
+
+// CommitNoSync applies the batch atomically without waiting for an fsync,
+// except when the last synced commit is older than Options.SyncEvery. A
+// crash (even of the process alone) can lose it, and any batch committed
+// after it, but never part of it, and batches stay ordered: what survives
+// is a prefix of the commits. A failed write surfaces at the next synced
+// commit, as ErrFailed.
+func (b *Batch) CommitNoSync() error {
+	return b.commit(time.Duration(time.Now().UnixNano()-b.s.lastSync.Load()) >= b.s.syncEvery)
+}
+
+func (b *Batch) commit(sync bool) (err error) {
 	if b.s.failed.Load() {
 		return fmt.Errorf("state: commit: %w", ErrFailed)
 	}
@@ -284,21 +313,37 @@ func (b *Batch) Commit() (err error) {
 			}
 		}
 	}()
-	if err := b.b.Commit(pebble.Sync); err != nil {
+	opts := pebble.NoSync
+	if sync {
+		opts = pebble.Sync
+	}
+	if err := b.b.Commit(opts); err != nil {
 		return fmt.Errorf("state: commit: %w", err)
+	}
+	if sync {
+		b.s.lastSync.Store(time.Now().UnixNano())
+		b.s.unsynced.Store(false)
+	} else {
+		b.s.unsynced.Store(true)
 	}
 	return b.b.Close()
 }
 
-// CommitNoSync applies the batch atomically without waiting for an fsync.
-// A crash (even of the process alone) can lose it, and any batch committed
-// after it, but never part of it, and batches stay ordered: what survives
-// is a prefix of the commits.
-func (b *Batch) CommitNoSync() error {
-	if err := b.b.Commit(pebble.NoSync); err != nil {
-		return fmt.Errorf("state: commit: %w", err)
+// SyncIfDue syncs the log when a commit since the last sync was not
+// synced and that sync is older than Options.SyncEvery: called
+// periodically, it bounds the time a failed unsynced write (a full disk)
+// stays unnoticed when no commit follows it. It returns an error wrapping
+// ErrFailed as Commit does.
+func (s *Store) SyncIfDue() error {
+	if !s.unsynced.Load() || time.Duration(time.Now().UnixNano()-s.lastSync.Load()) < s.syncEvery {
+		return nil
 	}
-	return b.b.Close()
+	b := &Batch{b: s.db.NewBatch(), s: s}
+	if err := b.b.LogData(nil, nil); err != nil {
+		_ = b.b.Close()
+		return fmt.Errorf("state: sync: %w", err)
+	}
+	return b.commit(true)
 }
 
 // Close discards an uncommitted batch.

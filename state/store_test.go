@@ -2,9 +2,11 @@ package state
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
@@ -74,5 +76,35 @@ func TestCommitDiskFull(t *testing.T) {
 		if ok != want {
 			t.Errorf("key %q present: %v, want %v", key, ok, want)
 		}
+	}
+}
+
+// TestCommitNoSyncDiskFull checks that unsynced commits on a full disk
+// fail within SyncEvery: the periodic synced commit brings the failed
+// write to light.
+func TestCommitNoSyncDiskFull(t *testing.T) {
+	fault := &errorfs.Toggle{Injector: diskFull}
+	s, err := Open(t.TempDir(), Options{FS: errorfs.Wrap(vfs.Default, fault), SyncEvery: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	fault.On()
+	deadline := time.Now().Add(5 * time.Second)
+	for i := 0; ; i++ {
+		b := s.NewBatch()
+		if err := b.Set([]byte(fmt.Sprintf("k%d", i)), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		if err = b.CommitNoSync(); err != nil {
+			if !errors.Is(err, ErrFailed) || !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("commit on a full disk: %v, want ErrFailed wrapping ENOSPC", err)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("unsynced commits on a full disk never failed")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
