@@ -348,3 +348,14 @@ func TestErrorsNameWhatTheUserWrote(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, r.status, string(r.body))
 	require.Contains(t, r.msg(), `group "vips"`)
 }
+
+// TestResourcesForbiddenAcrossSpots checks that a spot token cannot read
+// another spot's linked resources or a member's access there.
+func TestResourcesForbiddenAcrossSpots(t *testing.T) {
+	h := newHarness(t, 1, []int32{0}, nil)
+	for _, path := range []string{"/v1/spots/globex/groups/g1/resources", "/v1/spots/globex/members/u1/resources"} {
+		r := h.do("GET", path, "acme-token-0123456789", "")
+		require.Equal(t, http.StatusForbidden, r.status, path)
+		require.Equal(t, CodeForbidden, r.code(), path)
+	}
+}
