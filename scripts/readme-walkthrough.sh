@@ -85,7 +85,7 @@ expect "as a consumer group: each run prints what came since the offsets the pre
 expect "create a smart group: VIPs on the pro plan" once '"id":"pro-vips"' '"member_count":1[,}]'
 expect "preview a rule" once '^\{"count":2,"members":\[' '"member":"u2"' '"member":"u3"'
 expect "dry-run a rule change: who would be added and removed" once \
-  '^\{"added":\[\],"removed":\["u2"\],"added_count":0,"removed_count":1\}$'
+  '^\{"added":\[\],"removed":\["u2"\],"added_count":0,"removed_count":1,"access":\{\}\}$'
 expect "blacklist u2 from engaged, then list the blacklist" once \
   '^\{"group":"engaged","member":"u2"\}$' '^\{"items":\[\{"group":"engaged","member":"u2"\}\],"next_cursor":""\}$'
 expect "explain: why u2 is not in engaged" once \
