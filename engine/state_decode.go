@@ -39,11 +39,12 @@ const (
 	stActTypes
 	stTimer
 	stSeqs
+	stAccess
 	numStateKeys
 	numQueryKeys = stActN
 )
 
-var stateKeys = [numStateKeys]string{"id", "p", "c", "f", "la", "g", "an", "at", "t", "q"}
+var stateKeys = [numStateKeys]string{"id", "p", "c", "f", "la", "g", "an", "at", "t", "q", "x"}
 
 func stateKey(key []byte) int {
 	switch string(key) {
@@ -67,6 +68,8 @@ func stateKey(key []byte) int {
 		return stTimer
 	case "q":
 		return stSeqs
+	case "x":
+		return stAccess
 	}
 	return -1
 }
@@ -564,6 +567,13 @@ func decodeStateFast(data []byte, keys int) (*MemberState, bool) {
 		return nil, false
 	} else if is {
 		if st.Seqs, ok = d.seqMap(topOff[stSeqs]); !ok {
+			return nil, false
+		}
+	}
+	if ok, is := nullOr(top[stAccess], jsonscan.Obj); !ok {
+		return nil, false
+	} else if is {
+		if st.Access, ok = d.seqMap(topOff[stAccess]); !ok {
 			return nil, false
 		}
 	}
