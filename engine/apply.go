@@ -205,7 +205,21 @@ func (t *txn) reevaluate(m *member, sd *SpotDefs, groups []string) error {
 		}
 		return nil
 	}
-	timeEvaluated := false
+	timeEvaluated, err := t.evaluateGroups(m, sd, groups)
+	if err != nil || !timeEvaluated {
+		return err
+	}
+	if t.act != nil {
+		return t.rescheduleAfterActivity(m, sd, t.act)
+	}
+	return t.rescheduleTimer(m, sd)
+}
+
+// evaluateGroups evaluates an eligible member's groups (and, when one
+// flips, the groups that depend on it) and flips the memberships that
+// changed; timeEvaluated says whether a time-dependent group was among
+// them, so that the caller reschedules the member's timer.
+func (t *txn) evaluateGroups(m *member, sd *SpotDefs, groups []string) (timeEvaluated bool, err error) {
 	// Ranks to evaluate, ascending; dependants always rank after the group
 	// they depend on, so they are inserted ahead of the cursor.
 	pending := make([]int, 0, len(groups))
@@ -226,7 +240,7 @@ func (t *txn) reevaluate(m *member, sd *SpotDefs, groups []string) error {
 			t.evals++
 			v, err := rule.Eval(sd.Groups[g].compiled, m, t.e.now)
 			if err != nil {
-				return err
+				return false, err
 			}
 			want = v
 		}
@@ -234,7 +248,7 @@ func (t *txn) reevaluate(m *member, sd *SpotDefs, groups []string) error {
 			continue
 		}
 		if err := t.flip(m, g, want); err != nil {
-			return err
+			return false, err
 		}
 		for _, d := range sd.dependents[g] {
 			if r, ok := sd.rank[d]; ok {
@@ -243,13 +257,7 @@ func (t *txn) reevaluate(m *member, sd *SpotDefs, groups []string) error {
 			}
 		}
 	}
-	if timeEvaluated {
-		if t.act != nil {
-			return t.rescheduleAfterActivity(m, sd, t.act)
-		}
-		return t.rescheduleTimer(m, sd)
-	}
-	return nil
+	return timeEvaluated, nil
 }
 
 // erase deletes everything about a member; they leave every group.

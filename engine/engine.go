@@ -73,6 +73,9 @@ type Config struct {
 	DefinitionOffsets bool
 }
 
+// maxEventsHint bounds the capacity a batch's events slice starts at.
+const maxEventsHint = 1 << 16
+
 // Limits bound what records and rules may contain (SPEC §4). Each breach is
 // dead-lettered or refused with a reason naming the limit.
 type Limits struct {
@@ -166,6 +169,9 @@ type Engine struct {
 	// postings are the posting lists of loaded partitions, by key.
 	postings map[string]*roaring.Bitmap
 	nextOut  map[int32]uint64 // next outbox id per partition
+	// eventsHint is how many events the last committed batch emitted (at
+	// most maxEventsHint): the next batch's events start at that capacity.
+	eventsHint int
 	// unpersisted and overlay are the batches applied to memory and not
 	// yet persisted, per partition, and their activity-id writes
 	// (DeferPartitionWrites; persist.go).

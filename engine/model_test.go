@@ -32,13 +32,18 @@ func TestModelBased(t *testing.T) {
 			name  string
 			fixed bool
 			batch int
-		}{{"fixed-now/batch1000", true, 1000}, {"event-clock/batch1", false, 1}, {"event-clock/batch64", false, 64}} {
+			span  rule.Millis
+		}{{"fixed-now/batch1000", true, 1000, 0}, {"event-clock/batch1", false, 1, 0}, {"event-clock/batch64", false, 64, 0},
+			// Time moves through the stream: windows close between
+			// records and timers fire mid-stream.
+			{"event-clock/advancing/batch64", false, 64, 40 * 24 * 3600 * 1000}} {
 			t.Run(fmt.Sprintf("seed=%d/%s", seed, mode.name), func(t *testing.T) {
 				t.Parallel()
 				cfg := scenario.DefaultConfig()
 				cfg.Records = 1500
 				cfg.Spots = 1 + int(seed%3)
 				cfg.MembersPerSpot = 10 + int(seed%4)*10
+				cfg.Span = mode.span
 				runModel(t, seed, cfg, mode.fixed, mode.batch)
 			})
 		}

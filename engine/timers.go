@@ -45,8 +45,7 @@ func (t *txn) advance(now rule.Millis) error {
 			if sd == nil {
 				continue
 			}
-			// Re-evaluating the time groups also sets the next timer.
-			if err := t.reevaluate(m, sd, sd.timeGroups); err != nil {
+			if err := t.fire(m, sd, d.due); err != nil {
 				return err
 			}
 		}
@@ -56,24 +55,69 @@ func (t *txn) advance(now rule.Millis) error {
 
 const maxMillis = int64(^uint64(0) >> 1)
 
+// fire re-evaluates a member whose timer, set for due, fired at the
+// current instant: only the time-dependent groups with a flip instant
+// between due and now (and the groups depending on one that flips), then
+// sets the next timer from the same instants.
+//
+// The timer is always at or before the earliest flip instant of every
+// time-dependent group after that group was last evaluated (rescheduleTimer
+// takes the minimum over all of them, and every change to the member's
+// data re-evaluates the groups it concerns and moves the timer earlier
+// when it adds an instant), so a group without an instant in [due, now]
+// has the value it had: evaluating it again would change nothing. Flip
+// instants depend on the member's data only, which firing does not change
+// (a flip changes memberships, and a group trigger has no instants), so
+// the instants after now computed here are the next timer's.
+func (t *txn) fire(m *member, sd *SpotDefs, due rule.Millis) error {
+	if !m.eligible() {
+		return t.reevaluate(m, sd, sd.timeGroups)
+	}
+	now := t.e.now
+	next := maxMillis
+	groups := t.dueGroups[:0]
+	for _, g := range sd.timeGroups {
+		root := sd.Groups[g].compiled.Root
+		at, ok, err := rule.NextFlip(root, m, due-1)
+		if err != nil {
+			return err
+		}
+		if ok && at <= now {
+			groups = append(groups, g)
+			// Its next instant after now, for the timer.
+			if at, ok, err = rule.NextFlip(root, m, now); err != nil {
+				return err
+			}
+		}
+		if ok && at < next {
+			next = at
+		}
+	}
+	t.dueGroups = groups
+	if len(groups) > 0 {
+		if _, err := t.evaluateGroups(m, sd, groups); err != nil {
+			return err
+		}
+	}
+	if next == maxMillis {
+		return t.setTimer(m, nil)
+	}
+	return t.setTimer(m, &next)
+}
+
 // rescheduleTimer sets the member's single timer to the earliest instant
 // after now at which a time-dependent group's rule can change value for
 // them, or removes it when there is none.
 func (t *txn) rescheduleTimer(m *member, sd *SpotDefs) error {
 	var next *rule.Millis
 	if m.eligible() {
-		instants := t.instants[:0]
+		best := maxMillis
 		for _, g := range sd.timeGroups {
-			var err error
-			instants, err = rule.FlipInstants(sd.Groups[g].compiled.Root, m, t.e.now, instants)
+			at, ok, err := rule.NextFlip(sd.Groups[g].compiled.Root, m, t.e.now)
 			if err != nil {
 				return err
 			}
-		}
-		t.instants = instants
-		best := maxMillis
-		for _, at := range instants {
-			if at > t.e.now && at < best {
+			if ok && at < best {
 				best = at
 			}
 		}

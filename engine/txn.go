@@ -37,6 +37,10 @@ type txn struct {
 	// instants is scratch space for rescheduleTimer, due for advance.
 	instants []rule.Millis
 	due      []timerEntry
+	// dueGroups is scratch space for fire.
+	dueGroups []string
+	// changes counts membership changes per label pair, for the metric.
+	changes []changeCount
 	// tsText is FormatMillis(tsMillis): the flips of one record share it.
 	tsMillis rule.Millis
 	tsText   string
@@ -202,10 +206,32 @@ func (t *txn) flip(m *member, group string, in bool) error {
 	if ts != t.tsMillis || t.tsText == "" {
 		t.tsMillis, t.tsText = ts, rule.FormatMillis(ts)
 	}
+	if t.events == nil {
+		t.events = make([]Event, 0, max(t.e.eventsHint, 16))
+	}
 	t.events = append(t.events, Event{Spot: m.spot, Group: group, Member: m.st.ID, Op: op,
 		TS: t.tsText, Reason: t.reason, Seq: seq, Partition: m.part})
-	t.e.metrics.MembershipChanges.WithLabelValues(string(op), string(t.reason)).Inc()
+	t.countChange(op)
 	return nil
+}
+
+// changeCount counts the membership changes of one (op, reason).
+type changeCount struct {
+	op     Op
+	reason Reason
+	n      int
+}
+
+// countChange counts a membership change for the metric, which commit
+// adds to once per label pair rather than once per change.
+func (t *txn) countChange(op Op) {
+	for i := range t.changes {
+		if c := &t.changes[i]; c.op == op && c.reason == t.reason {
+			c.n++
+			return
+		}
+	}
+	t.changes = append(t.changes, changeCount{op: op, reason: t.reason, n: 1})
 }
 
 func (t *txn) deadLetter(rec *Record, e *RecordError) {
@@ -255,6 +281,9 @@ func (e *Engine) commit(t *txn) (*Result, error) {
 			return nil, e.fail(t, err)
 		}
 	}
+	// The next batch likely emits as many events: its slice starts at
+	// that size rather than growing (and copying) from empty.
+	e.eventsHint = min(len(t.events), maxEventsHint)
 	res := &Result{Events: t.events, Access: t.access, DeadLetters: t.dead}
 	byPart := map[int32]*OutboxEntry{}
 	var order []int32
@@ -353,6 +382,9 @@ func (e *Engine) commit(t *txn) (*Result, error) {
 	t.recycle()
 	e.countGroups()
 	e.metrics.RuleEvaluations.Add(float64(t.evals))
+	for _, c := range t.changes {
+		e.metrics.MembershipChanges.WithLabelValues(string(c.op), string(c.reason)).Add(float64(c.n))
+	}
 	return res, nil
 }
 

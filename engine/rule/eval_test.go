@@ -3,6 +3,8 @@ package rule
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -68,6 +70,8 @@ func (m *tMember) Activities(typ string) ([]Activity, error) {
 			out = append(out, a)
 		}
 	}
+	// Sorted by ts, as MemberView requires.
+	sort.SliceStable(out, func(i, j int) bool { return out[i].TS < out[j].TS })
 	return out, nil
 }
 func (m *tMember) InSmartGroup(id string) bool { return m.groups[id] }
@@ -888,5 +892,48 @@ func TestEvalFlipInstants(t *testing.T) {
 		}
 		endV, _ := Eval(r, m, end)
 		require.Equal(t, prev, endV, "rule %s must not flip before its first timer", c.rule)
+	}
+}
+
+// minInstant returns the earliest of instants.
+func minInstant(instants []Millis) (Millis, bool) {
+	if len(instants) == 0 {
+		return 0, false
+	}
+	return slices.Min(instants), true
+}
+
+// TestNextFlipIsFirstFlipInstant checks NextFlip (the engine's timers)
+// against the minimum of FlipInstants on random members with many
+// activities, for activity and date triggers with and without resources.
+func TestNextFlipIsFirstFlipInstant(t *testing.T) {
+	d := testDefs(t)
+	rules := []string{
+		`{"activity":"attended_live","when":{"within_last":{"hours":30}}}`,
+		`{"activity":"attended_live","resources":["live-1","live-3"],"when":{"within_last":{"days":2}},"count":{"gte":2}}`,
+		`{"activity":"opened_link","when":{"more_than_ago":{"hours":5}}}`,
+		`{"any":[{"activity":"opened_link","when":{"within_last":{"hours":1}}},{"field":"profile.registered_at","op":"more_than_ago","value":{"days":3}}]}`,
+		`{"not":{"field":"profile.last_activity_at","op":"within_last","value":{"hours":12}}}`,
+	}
+	r := rand.New(rand.NewSource(7))
+	for i := 0; i < 300; i++ {
+		m := &tMember{p: Profile{RegisteredAt: mp(evalNow - Millis(r.Intn(10))*msDay)}}
+		for j := r.Intn(40); j > 0; j-- {
+			typ := []string{"attended_live", "opened_link"}[r.Intn(2)]
+			m.acts = append(m.acts, Activity{Type: typ, Resource: fmt.Sprintf("live-%d", r.Intn(4)),
+				TS: evalNow + Millis(r.Intn(5*24)-4*24)*msHour + Millis(r.Intn(1000))})
+		}
+		for _, src := range rules {
+			ru := compile(t, d, src)
+			for _, after := range []Millis{evalNow - 3*msDay, evalNow, evalNow + Millis(r.Intn(2*24))*msHour} {
+				inst, err := FlipInstants(ru.Root, m, after, nil)
+				require.NoError(t, err)
+				want, wantOK := minInstant(inst)
+				got, ok, err := NextFlip(ru.Root, m, after)
+				require.NoError(t, err)
+				require.Equal(t, wantOK, ok, "rule %s after %d", src, after)
+				require.Equal(t, want, got, "rule %s after %d", src, after)
+			}
+		}
 	}
 }

@@ -59,3 +59,94 @@ func (n *Node) ActivityFlips(a *Activity, now Millis, out []Millis) []Millis {
 	}
 	return n.When.flips(a.TS, now, out)
 }
+
+// nextFlip returns the earliest instant after `after` at which test(t, ·)
+// can change: the minimum of flips(t, after).
+func (d *DateCond) nextFlip(t, after Millis) (Millis, bool) {
+	switch d.Op {
+	case "within_last":
+		if t > after {
+			return t, true
+		}
+		if t+d.A+1 > after {
+			return t + d.A + 1, true
+		}
+	case "more_than_ago":
+		if t+d.A+1 > after {
+			return t + d.A + 1, true
+		}
+	}
+	return 0, false
+}
+
+// NextFlip returns the earliest instant after `after` at which a relative
+// date trigger in the tree can change value for the member: the minimum
+// of FlipInstants(n, m, after), ok false when it lists none. It finds it
+// without listing every instant: an activity trigger's instants grow with
+// the activity's ts, so it binary-searches the member's activities, which
+// m.Activities must return sorted by ts (the engine's are). The error is
+// the member view's, from reading activities.
+func NextFlip(n *Node, m MemberView, after Millis) (Millis, bool, error) {
+	var best Millis
+	found := false
+	take := func(at Millis, ok bool) {
+		if ok && (!found || at < best) {
+			best, found = at, true
+		}
+	}
+	switch n.Kind {
+	case NodeAll, NodeAny, NodeNot:
+		for _, c := range n.Children {
+			at, ok, err := NextFlip(c, m, after)
+			if err != nil {
+				return 0, false, err
+			}
+			take(at, ok)
+		}
+	case NodeField:
+		if n.TimeDependent() {
+			if v, ok := fieldValue(n, m); ok {
+				take(n.date.nextFlip(v.t, after))
+			}
+		}
+	case NodeActivity:
+		if n.TimeDependent() {
+			acts, err := m.Activities(n.Activity)
+			if err != nil {
+				return 0, false, err
+			}
+			w := n.When
+			// An activity at t flips at t+A+1 (leaving the window, or
+			// becoming old enough) and, for within_last, at t itself
+			// (entering it, for an activity ts ahead of the clock). Both
+			// grow with t: the first matching activity past each bound
+			// gives the earliest of each kind.
+			take(firstActivityAfter(n, acts, after-w.A-1, w.A+1))
+			if w.Op == "within_last" {
+				take(firstActivityAfter(n, acts, after, 0))
+			}
+		}
+	}
+	return best, found, nil
+}
+
+// firstActivityAfter returns ts+shift of the first activity in acts
+// (sorted by ts) with ts > bound that counts for activity trigger n's
+// resources.
+func firstActivityAfter(n *Node, acts []Activity, bound, shift Millis) (Millis, bool) {
+	lo, hi := 0, len(acts)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if acts[mid].TS <= bound {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	for i := lo; i < len(acts); i++ {
+		if n.hasResource(acts[i].Resource) {
+			return acts[i].TS + shift, true
+		}
+	}
+	return 0, false
+}

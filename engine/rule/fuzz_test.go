@@ -96,6 +96,13 @@ func FuzzCompileRule(f *testing.F) {
 				if !r.TimeDependent && len(inst) > 0 {
 					t.Fatalf("time-independent rule with timers %v", inst)
 				}
+				next, ok, err := NextFlip(r.Root, m, now)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want, wantOK := minInstant(inst); ok != wantOK || next != want {
+					t.Fatalf("NextFlip %d %v, first flip instant %d %v", next, ok, want, wantOK)
+				}
 			}
 		}
 	})

@@ -11,7 +11,8 @@ type MemberView interface {
 	Form(id string) (json.RawMessage, bool)
 	// LastActivity is the newest activity ts, if any activity is known.
 	LastActivity() (Millis, bool)
-	// Activities returns the member's activities of one type.
+	// Activities returns the member's activities of one type, sorted by
+	// ts.
 	Activities(typ string) ([]Activity, error)
 	// InSmartGroup reports current membership in a smart group.
 	InSmartGroup(id string) bool

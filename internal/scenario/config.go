@@ -26,6 +26,13 @@ type Config struct {
 	// InvalidRate is the probability that a record is deliberately invalid,
 	// 0 to 1. Default 0.08.
 	InvalidRate float64
+	// Span, when positive, moves the instant timestamps are drawn around
+	// from Now to Now+Span over the scenario, so that with the event clock
+	// relative windows open and close while it runs and timers fire
+	// between records; the scenario then ends with one more line, a
+	// profile record 100 days past Now+Span, so that every pending timer
+	// fires. Default 0: every timestamp is drawn around Now.
+	Span rule.Millis
 }
 
 // DefaultNow is 2026-11-20T09:00:00Z.

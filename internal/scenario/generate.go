@@ -52,6 +52,8 @@ type gen struct {
 	spots []*spotState
 	evt   int // activity id sequence
 	fresh int // sequence of names that never exist
+	// last: the closing record of a scenario with a Span is being drawn.
+	last bool
 }
 
 type spotState struct {
@@ -160,10 +162,19 @@ func (g *gen) substring(s, where string) string {
 
 var boundaryOffsets = []int64{0, hour, 12 * hour, 48 * hour, day, 7 * day, 30 * day, 90 * day}
 
+// now is the instant timestamps are drawn around: Config.Now, moved
+// towards Now+Span as the scenario goes.
+func (g *gen) now() int64 {
+	if g.cfg.Span <= 0 || g.cfg.Records <= 0 {
+		return g.cfg.Now
+	}
+	return g.cfg.Now + g.cfg.Span*int64(len(g.out))/int64(g.cfg.Records)
+}
+
 // instant draws an instant around now: mostly past, some exactly on (or one
 // millisecond off) the boundaries of the windows rules use, some future.
 func (g *gen) instant() int64 {
-	now := g.cfg.Now
+	now := g.now()
 	switch x := g.r.Float64(); {
 	case x < 0.12:
 		return now - boundaryOffsets[g.r.IntN(len(boundaryOffsets))] + int64(g.r.IntN(3)-1)
@@ -176,7 +187,10 @@ func (g *gen) instant() int64 {
 
 // recordTS draws the ts of a member record (not an activity).
 func (g *gen) recordTS() int64 {
-	now := g.cfg.Now
+	now := g.now()
+	if g.last {
+		return now + 100*day
+	}
 	switch x := g.r.Float64(); {
 	case x < 0.05:
 		return now + g.r.Int64N(2*day)
@@ -306,6 +320,14 @@ func (g *gen) run() {
 			continue
 		}
 		g.memberRecord(sp)
+	}
+
+	// 4. With a span, one last profile record well past every window moves
+	// the event clock on: every pending timer must fire before the end.
+	if g.cfg.Span > 0 {
+		g.last = true
+		sp := g.spots[0]
+		g.profile(sp, sp.members[0])
 	}
 }
 
