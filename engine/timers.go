@@ -77,15 +77,15 @@ func (t *txn) fire(m *member, sd *SpotDefs, due rule.Millis) error {
 	next := maxMillis
 	groups := t.dueGroups[:0]
 	for _, g := range sd.timeGroups {
-		root := sd.Groups[g].compiled.Root
-		at, ok, err := rule.NextFlip(root, m, due-1)
+		r := sd.Groups[g].compiled
+		at, ok, err := r.NextFlip(m, due-1)
 		if err != nil {
 			return err
 		}
 		if ok && at <= now {
 			groups = append(groups, g)
 			// Its next instant after now, for the timer.
-			if at, ok, err = rule.NextFlip(root, m, now); err != nil {
+			if at, ok, err = r.NextFlip(m, now); err != nil {
 				return err
 			}
 		}
@@ -113,7 +113,7 @@ func (t *txn) rescheduleTimer(m *member, sd *SpotDefs) error {
 	if m.eligible() {
 		best := maxMillis
 		for _, g := range sd.timeGroups {
-			at, ok, err := rule.NextFlip(sd.Groups[g].compiled.Root, m, t.e.now)
+			at, ok, err := sd.Groups[g].compiled.NextFlip(m, t.e.now)
 			if err != nil {
 				return err
 			}

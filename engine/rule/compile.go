@@ -54,7 +54,19 @@ func CompileRule(raw json.RawMessage, cat Catalog, lim Limits) (*Rule, error) {
 		slices.Sort(v)
 		r.Options[k] = slices.Compact(v)
 	}
+	r.timeLeaves, r.compiled = appendTimeLeaves(nil, root), true
 	return r, nil
+}
+
+// appendTimeLeaves appends the time-dependent triggers of a tree.
+func appendTimeLeaves(out []*Node, n *Node) []*Node {
+	if n.TimeDependent() {
+		return append(out, n)
+	}
+	for _, c := range n.Children {
+		out = appendTimeLeaves(out, c)
+	}
+	return out
 }
 
 type compiler struct {

@@ -933,6 +933,10 @@ func TestNextFlipIsFirstFlipInstant(t *testing.T) {
 				require.NoError(t, err)
 				require.Equal(t, wantOK, ok, "rule %s after %d", src, after)
 				require.Equal(t, want, got, "rule %s after %d", src, after)
+				got, ok, err = ru.NextFlip(m, after)
+				require.NoError(t, err)
+				require.Equal(t, wantOK, ok, "rule %s after %d (compiled leaves)", src, after)
+				require.Equal(t, want, got, "rule %s after %d (compiled leaves)", src, after)
 			}
 		}
 	}

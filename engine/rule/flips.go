@@ -103,31 +103,63 @@ func NextFlip(n *Node, m MemberView, after Millis) (Millis, bool, error) {
 			}
 			take(at, ok)
 		}
-	case NodeField:
+	case NodeField, NodeActivity:
 		if n.TimeDependent() {
-			if v, ok := fieldValue(n, m); ok {
-				take(n.date.nextFlip(v.t, after))
-			}
-		}
-	case NodeActivity:
-		if n.TimeDependent() {
-			acts, err := m.Activities(n.Activity)
+			at, ok, err := leafNextFlip(n, m, after)
 			if err != nil {
 				return 0, false, err
 			}
-			w := n.When
-			// An activity at t flips at t+A+1 (leaving the window, or
-			// becoming old enough) and, for within_last, at t itself
-			// (entering it, for an activity ts ahead of the clock). Both
-			// grow with t: the first matching activity past each bound
-			// gives the earliest of each kind.
-			take(firstActivityAfter(n, acts, after-w.A-1, w.A+1))
-			if w.Op == "within_last" {
-				take(firstActivityAfter(n, acts, after, 0))
-			}
+			take(at, ok)
 		}
 	}
 	return best, found, nil
+}
+
+// NextFlip is NextFlip(r.Root, m, after), reading only the rule's
+// time-dependent triggers (collected when it was compiled).
+func (r *Rule) NextFlip(m MemberView, after Millis) (Millis, bool, error) {
+	if !r.compiled {
+		return NextFlip(r.Root, m, after)
+	}
+	var best Millis
+	found := false
+	for _, n := range r.timeLeaves {
+		at, ok, err := leafNextFlip(n, m, after)
+		if err != nil {
+			return 0, false, err
+		}
+		if ok && (!found || at < best) {
+			best, found = at, true
+		}
+	}
+	return best, found, nil
+}
+
+// leafNextFlip is NextFlip of a time-dependent trigger.
+func leafNextFlip(n *Node, m MemberView, after Millis) (Millis, bool, error) {
+	if n.Kind == NodeField {
+		if v, ok := fieldValue(n, m); ok {
+			at, ok := n.date.nextFlip(v.t, after)
+			return at, ok, nil
+		}
+		return 0, false, nil
+	}
+	acts, err := m.Activities(n.Activity)
+	if err != nil {
+		return 0, false, err
+	}
+	w := n.When
+	// An activity at t flips at t+A+1 (leaving the window, or becoming
+	// old enough) and, for within_last, at t itself (entering it, for an
+	// activity ts ahead of the clock). Both grow with t: the first
+	// matching activity past each bound gives the earliest of each kind.
+	at, ok := firstActivityAfter(n, acts, after-w.A-1, w.A+1)
+	if w.Op == "within_last" {
+		if at2, ok2 := firstActivityAfter(n, acts, after, 0); ok2 && (!ok || at2 < at) {
+			at, ok = at2, true
+		}
+	}
+	return at, ok, nil
 }
 
 // firstActivityAfter returns ts+shift of the first activity in acts

@@ -103,6 +103,9 @@ func FuzzCompileRule(f *testing.F) {
 				if want, wantOK := minInstant(inst); ok != wantOK || next != want {
 					t.Fatalf("NextFlip %d %v, first flip instant %d %v", next, ok, want, wantOK)
 				}
+				if next2, ok2, _ := r.NextFlip(m, now); ok2 != ok || next2 != next {
+					t.Fatalf("Rule.NextFlip %d %v, NextFlip %d %v", next2, ok2, next, ok)
+				}
 			}
 		}
 	})

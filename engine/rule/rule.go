@@ -130,6 +130,11 @@ type Rule struct {
 	Groups       []string            // groups named by group triggers
 	StaticGroups []string            // group ids in profile.static_groups triggers
 	Nodes        int
+
+	// timeLeaves are the time-dependent triggers of the tree, in order,
+	// for NextFlip; compiled says they were collected (CompileRule).
+	timeLeaves []*Node
+	compiled   bool
 }
 
 // ReferencesGroup reports whether the rule references group id.
