@@ -222,39 +222,46 @@ func (t *txn) reevaluate(m *member, sd *SpotDefs, groups []string) error {
 func (t *txn) evaluateGroups(m *member, sd *SpotDefs, groups []string) (timeEvaluated bool, err error) {
 	// Ranks to evaluate, ascending; dependants always rank after the group
 	// they depend on, so they are inserted ahead of the cursor.
-	pending := make([]int, 0, len(groups))
-	for _, g := range groups {
-		if r, ok := sd.rank[g]; ok {
+	// Scratch space, taken while in use (a nested call allocates its own).
+	pending := t.pending[:0]
+	t.pending = nil
+	if len(groups) > 0 && len(groups) == len(sd.order) && &groups[0] == &sd.order[0] {
+		for r := range sd.order {
 			pending = append(pending, r)
 		}
+	} else {
+		for _, g := range groups {
+			if r, ok := sd.rank[g]; ok {
+				pending = append(pending, r)
+			}
+		}
+		slices.Sort(pending)
 	}
-	slices.Sort(pending)
+	defer func() { t.pending = pending }()
 	for i := 0; i < len(pending); i++ {
 		if i > 0 && pending[i] == pending[i-1] {
 			continue
 		}
-		g := sd.order[pending[i]]
-		timeEvaluated = timeEvaluated || sd.Groups[g].compiled.TimeDependent
+		rg := &sd.ranked[pending[i]]
+		timeEvaluated = timeEvaluated || rg.compiled.TimeDependent
 		want := false
-		if !sd.Blacklist[g][m.st.ID] {
+		if len(sd.Blacklist) == 0 || !sd.Blacklist[rg.id][m.st.ID] {
 			t.evals++
-			v, err := rule.Eval(sd.Groups[g].compiled, m, t.e.now)
+			v, err := rule.Eval(rg.compiled, m, t.e.now)
 			if err != nil {
 				return false, err
 			}
 			want = v
 		}
-		if want == m.InSmartGroup(g) {
+		if want == m.InSmartGroup(rg.id) {
 			continue
 		}
-		if err := t.flip(m, g, want); err != nil {
+		if err := t.flip(m, rg.id, want); err != nil {
 			return false, err
 		}
-		for _, d := range sd.dependents[g] {
-			if r, ok := sd.rank[d]; ok {
-				j, _ := slices.BinarySearch(pending[i+1:], r)
-				pending = slices.Insert(pending, i+1+j, r)
-			}
+		for _, r := range rg.dependents {
+			j, _ := slices.BinarySearch(pending[i+1:], r)
+			pending = slices.Insert(pending, i+1+j, r)
 		}
 	}
 	return timeEvaluated, nil

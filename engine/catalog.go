@@ -31,6 +31,7 @@ type SpotDefs struct {
 	rank       map[string]int      // position in order
 	readers    map[string][]string // dependency key -> smart groups reading it
 	dependents map[string][]string // group -> smart groups with a group trigger on it
+	ranked     []rankedGroup       // smart groups by rank, for evaluation
 	timeGroups []string            // time-dependent smart groups, in order
 	// Relative date conditions of the time groups that a new activity can
 	// add flip instants to: activity triggers by type, and date triggers
@@ -453,6 +454,24 @@ func (s *SpotDefs) derive() {
 			s.collectTimeNodes(s.Groups[id].compiled.Root)
 		}
 	}
+	s.ranked = make([]rankedGroup, len(order))
+	for i, id := range order {
+		rg := &s.ranked[i]
+		rg.id, rg.compiled = id, s.Groups[id].compiled
+		for _, d := range s.dependents[id] {
+			if r, ok := s.rank[d]; ok {
+				rg.dependents = append(rg.dependents, r)
+			}
+		}
+		slices.Sort(rg.dependents)
+	}
+}
+
+// rankedGroup is what evaluation needs of a smart group, by rank.
+type rankedGroup struct {
+	id         string
+	compiled   *rule.Rule
+	dependents []int // ranks of the smart groups with a group trigger on it, ascending
 }
 
 func (s *SpotDefs) collectTimeNodes(n *rule.Node) {

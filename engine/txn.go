@@ -37,8 +37,9 @@ type txn struct {
 	// instants is scratch space for rescheduleTimer, due for advance.
 	instants []rule.Millis
 	due      []timerEntry
-	// dueGroups is scratch space for fire.
+	// dueGroups is scratch space for fire, pending for evaluateGroups.
 	dueGroups []string
+	pending   []int
 	// changes counts membership changes per label pair, for the metric.
 	changes []changeCount
 	// tsText is FormatMillis(tsMillis): the flips of one record share it.
