@@ -169,6 +169,8 @@ type Engine struct {
 	// postings are the posting lists of loaded partitions, by key.
 	postings map[string]*roaring.Bitmap
 	nextOut  map[int32]uint64 // next outbox id per partition
+	// ownedList caches ownedSorted; nil when the owned set changed.
+	ownedList []int32
 	// eventsHint is how many events the last committed batch emitted (at
 	// most maxEventsHint): the next batch's events start at that capacity.
 	eventsHint int
@@ -328,6 +330,7 @@ func (e *Engine) Assign(ctx context.Context, parts []int32) (*Result, error) {
 	t := e.begin()
 	for _, p := range parts {
 		e.owned[p] = true
+		e.ownedList = nil
 		if err := t.reconcilePartition(p); err != nil {
 			return nil, e.fail(t, err)
 		}
@@ -345,6 +348,7 @@ func (e *Engine) Revoke(parts []int32) {
 	defer e.mu.Unlock()
 	for _, p := range parts {
 		delete(e.owned, p)
+		e.ownedList = nil
 		e.forget(p)
 	}
 	_ = e.countPartitions()
@@ -354,15 +358,21 @@ func (e *Engine) Revoke(parts []int32) {
 func (e *Engine) Owned() []int32 {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.ownedSorted()
+	return slices.Clone(e.ownedSorted())
 }
 
+// ownedSorted returns the owned partitions in order, in a slice the
+// caller must not change (kept until the owned set changes).
 func (e *Engine) ownedSorted() []int32 {
+	if e.ownedList != nil {
+		return e.ownedList
+	}
 	out := make([]int32, 0, len(e.owned))
 	for p := range e.owned {
 		out = append(out, p)
 	}
 	slices.Sort(out)
+	e.ownedList = out
 	return out
 }
 
