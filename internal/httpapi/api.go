@@ -70,6 +70,7 @@ type API struct {
 	eng     *engine.Engine
 	tokens  *tokens
 	tracker *tracker
+	feed    *feed
 	client  *http.Client
 	mux     *http.ServeMux
 	// writeMu serializes validate-produce-apply sequences of this
@@ -130,6 +131,7 @@ func New(cfg Config) (*API, error) {
 		eng:     cfg.Engine,
 		tokens:  newTokens(cfg.APIToken, cfg.SpotTokens),
 		tracker: newTracker(pos),
+		feed:    newFeed(),
 		client:  &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8, IdleConnTimeout: 30 * time.Second}},
 		ctx:     ctx,
 		cancel:  cancel,
@@ -190,6 +192,8 @@ func (a *API) routes() {
 			return nil
 		}, false)
 	})
+	m.HandleFunc("GET /v1/spots", func(w http.ResponseWriter, r *http.Request) { a.serve(w, r, a.listSpots, false) })
+	spot("GET /v1/spots/{spot}/events", a.events)
 	spot("POST /v1/spots/{spot}/groups", a.createGroup)
 	spot("POST /v1/spots/{spot}/groups/preview", a.preview)
 	spot("GET /v1/spots/{spot}/groups", a.listGroups)
