@@ -63,16 +63,13 @@ var funcs = template.FuncMap{
 		return "Static"
 	},
 	"icon": func(s string) string {
-		if s == "" {
-			return "👥"
-		}
-		if len([]rune(s)) <= 2 {
-			return s
-		}
 		if i, ok := iconNames[s]; ok {
 			return i
 		}
-		return "👥"
+		if s != "" && len([]rune(s)) <= 2 {
+			return s
+		}
+		return "◉"
 	},
 	"staticGroups": func(cat *catalog) []group {
 		var out []group
@@ -91,8 +88,10 @@ var funcs = template.FuncMap{
 	},
 }
 
-var iconNames = map[string]string{"star": "⭐", "rocket": "🚀", "fire": "🔥", "heart": "❤️", "trophy": "🏆",
-	"book": "📘", "bell": "🔔", "gem": "💎", "sparkles": "✨", "users": "👥", "moon": "🌙", "calendar": "📅"}
+// iconNames are the icons a group can have, drawn with symbols every
+// common font has.
+var iconNames = map[string]string{"star": "★", "rocket": "➶", "fire": "♨", "heart": "♥", "trophy": "♛",
+	"book": "✎", "bell": "♪", "gem": "◆", "sparkles": "✦", "users": "☺", "moon": "☾", "calendar": "▦"}
 
 // explainRow is one node of an explained rule, flattened for a nested
 // list: its depth, its text and its value.

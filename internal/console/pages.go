@@ -132,8 +132,10 @@ type previewData struct {
 }
 
 type diffData struct {
-	Added, Removed           []string
-	AddedCount, RemovedCount int
+	Added        []string `json:"added"`
+	Removed      []string `json:"removed"`
+	AddedCount   int      `json:"added_count"`
+	RemovedCount int      `json:"removed_count"`
 }
 
 func (s *req) builderData(title, spot string, b *builder, cat *catalog, action string) builderData {
@@ -330,17 +332,22 @@ func (c *Console) groupGeneral(w http.ResponseWriter, r *http.Request, s *req) {
 	if !ok {
 		return
 	}
-	if d.G.Type == "smart" {
-		cat, e := s.catalog(d.Spot)
-		if e == nil {
-			d.Cat = cat
-			b := newBuilder()
-			b.fromRule(d.G.Rule)
-			d.Edit = b
-		}
-	}
+	s.withConditions(d)
 	d.Confirm = r.URL.Query().Get("confirm") == "delete"
 	c.render(w, http.StatusOK, "group.html", d)
+}
+
+// withConditions loads a smart group's conditions for the General tab.
+func (s *req) withConditions(d *groupData) {
+	if d.G.Type != "smart" {
+		return
+	}
+	if cat, e := s.catalog(d.Spot); e == nil {
+		d.Cat = cat
+		b := newBuilder()
+		b.fromRule(d.G.Rule)
+		d.Edit = b
+	}
 }
 
 // groupUpdateInfo saves the icon, name and description.
@@ -354,6 +361,7 @@ func (c *Console) groupUpdateInfo(w http.ResponseWriter, r *http.Request, s *req
 			return
 		}
 		d.Err = e.Message
+		s.withConditions(d)
 		d.G.Name, d.G.Icon, d.G.Description = r.PostFormValue("name"), r.PostFormValue("icon"), r.PostFormValue("description")
 		c.render(w, res.Status, "group.html", d)
 		return
@@ -371,6 +379,7 @@ func (c *Console) groupDelete(w http.ResponseWriter, r *http.Request, s *req) {
 			return
 		}
 		d.Err = e.Message
+		s.withConditions(d)
 		if refs, ok := e.Details["groups"].([]any); ok {
 			for _, ref := range refs {
 				if rid, ok := ref.(string); ok {
