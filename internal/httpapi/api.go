@@ -55,6 +55,9 @@ type Config struct {
 	WriteTimeout time.Duration
 	// PeerTimeout bounds one request to a peer. Default 10s.
 	PeerTimeout time.Duration
+	// Sizes reads the group size points this instance recorded. Default:
+	// none (every size series is empty).
+	Sizes SizeStore
 	// Logger logs failures (never tokens). Default: discard.
 	Logger *slog.Logger
 	// Now is the clock of definition ts values. Default time.Now.
@@ -207,6 +210,7 @@ func (a *API) routes() {
 	spot("GET /v1/spots/{spot}/groups/{id}/explain/{member}", a.explain)
 	spot("GET /v1/spots/{spot}/members/{member}/groups", a.memberGroups)
 	spot("GET /v1/spots/{spot}/groups/{id}/resources", a.groupResources)
+	spot("GET /v1/spots/{spot}/groups/{id}/size", a.groupSize)
 	spot("GET /v1/spots/{spot}/members/{member}/resources", a.memberResources)
 	spot("GET /v1/spots/{spot}/references", a.references)
 	for _, kind := range []string{"property", "question"} {

@@ -63,6 +63,7 @@ func (s *server) newAPI(partitions int32, advertise string) (*httpapi.API, func(
 		SpotTokens:   cfg.SpotTokens,
 		MaxBodyBytes: cfg.MaxRequestBytes,
 		Ready:        s.ready.Load,
+		Sizes:        s.st,
 		Logger:       s.log,
 	})
 	if err != nil {
