@@ -11,7 +11,7 @@ import (
 
 var funcs = template.FuncMap{
 	"esc":      esc,
-	"contains": func(l []string, s string) bool { return slices.Contains(l, s) },
+	"contains": slices.Contains[[]string, string],
 	"join":     strings.Join,
 	"list":     strings.Fields,
 	"fieldType": func(t trigger, cat *catalog) string {
@@ -55,7 +55,7 @@ var funcs = template.FuncMap{
 		}
 		return describe(m)
 	},
-	"explain":    explainRows,
+	"explain": explainRows,
 	"typeLabel": func(t string) string {
 		if t == "smart" {
 			return "Smart"

@@ -185,12 +185,3 @@ func (c *catalog) schema(kind, id string) *schema {
 	}
 	return nil
 }
-
-func (c *catalog) groupName(id string) string {
-	for _, g := range c.Groups {
-		if g.ID == id {
-			return g.Name
-		}
-	}
-	return id
-}
