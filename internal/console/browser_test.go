@@ -58,6 +58,12 @@ func screenshotDir(t *testing.T) string {
 // startServe runs a real serve (embedded broker, Pebble, HTTP) with an
 // admin token and a spot token, fed with a small demo community.
 func startServe(t *testing.T) string {
+	base, _ := startServeBrokers(t)
+	return base
+}
+
+// startServeBrokers is startServe that also returns the broker addresses.
+func startServeBrokers(t *testing.T) (string, []string) {
 	t.Helper()
 	cfg := serve.DefaultConfig()
 	cfg.DataDir = t.TempDir()
@@ -109,7 +115,7 @@ func startServe(t *testing.T) string {
 		}
 		return apiJSON(t, base, http.MethodGet, "/v1/spots/acme/groups/paying-teams", nil, &g) == 200 && g.MemberCount > 0
 	})
-	return base
+	return base, ready.Brokers
 }
 
 func waitUntil(t *testing.T, cond func() bool) {
@@ -273,7 +279,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if chromium == "" {
 		t.Skip("no chromium found (install the Debian package chromium: scripts/install-chromium.sh; or set CHROMIUM to a Chrome binary)")
 	}
-	base := startServe(t)
+	base, brokers := startServeBrokers(t)
 	dir := screenshotDir(t)
 	b := newBrowser(t, chromium, base, dir)
 
@@ -468,6 +474,31 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("the group is gone after a refused delete: %d", st)
 	}
 	b.shot("delete-refused")
+
+	// The live feed: a member who starts matching shows up as it happens.
+	b.run(chromedp.Navigate(base + "/spots/acme/feed?group=" + id))
+	b.wait(`document.querySelector("#feed-status").innerText === "Connected."`)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for _, r := range []struct{ topic, value string }{
+		{"profiles", `{"spot":"acme","member":"newcomer","ts":%d,"profile":{"first_name":"Nina","last_name":"Newcomer","status":"accepted","tags":["vip"]}}`},
+		{"properties", `{"spot":"acme","member":"newcomer","ts":%d,"custom":{"plan":"pro"}}`},
+	} {
+		rec := &kgo.Record{Topic: "smartgroups." + r.topic, Key: []byte("acme/newcomer"), Value: fmt.Appendf(nil, r.value, time.Now().UnixMilli())}
+		if err := cl.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.wait(`Array.from(document.querySelectorAll("#feed li.add")).some(li => li.innerText.includes("newcomer"))`)
+	b.shot("live-feed")
+
+	// The size tab draws the series with uPlot.
+	b.run(chromedp.Navigate(base + "/spots/acme/groups/paying-teams/size"))
+	b.wait(`!!document.querySelector("#size-chart canvas") || document.querySelector("#size-chart").innerText.includes("No points")`)
+	b.shot("size")
 
 	// Resources tab and a narrow screen.
 	b.run(chromedp.Navigate(base + "/spots/acme/groups/paying-teams/resources?type=course"))

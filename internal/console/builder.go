@@ -185,6 +185,26 @@ func parseBuilder(f url.Values) *builder {
 	return b
 }
 
+// toForm writes the builder as the form fields parseBuilder reads.
+func (b *builder) toForm(f url.Values) {
+	f.Set("name", b.Name)
+	f.Set("type", b.Type)
+	f.Set("top", b.Top)
+	for i, c := range b.Conds {
+		f.Set(fmt.Sprintf("c%d.op", i), c.Op)
+		for j, t := range c.Triggers {
+			q := fmt.Sprintf("c%d.t%d.", i, j)
+			for k, v := range map[string]string{"kind": t.Kind, "field": t.Field, "op": t.Op, "value": t.Value, "value2": t.Value2,
+				"unit": t.Unit, "activity": t.Activity, "when_op": t.WhenOp, "when_value": t.WhenValue, "when_to": t.WhenTo,
+				"when_unit": t.WhenUnit, "count_op": t.CountOp, "count": t.Count, "group": t.Group} {
+				f.Set(q+k, v)
+			}
+			f[q+"values"] = t.Values
+			f[q+"resources"] = t.Resources
+		}
+	}
+}
+
 // fieldType returns the type of a trigger's field ("" when unknown).
 func (t *trigger) fieldType(cat *catalog) string {
 	switch t.Kind {
