@@ -255,8 +255,11 @@ func (c *Console) groupSize(w http.ResponseWriter, r *http.Request, s *req) {
 // sparkline renders a size series as the points of an SVG polyline in a
 // 100×24 box.
 func sparkline(pts []sizePoint) string {
-	if len(pts) < 2 {
+	switch len(pts) {
+	case 0:
 		return ""
+	case 1:
+		return "0,12 100,12"
 	}
 	lo, hi := pts[0].Members, pts[0].Members
 	for _, p := range pts {
