@@ -176,8 +176,9 @@ func parseBuilder(f url.Values) *builder {
 				Kind: f.Get(q + "kind"), Field: f.Get(q + "field"), Op: f.Get(q + "op"),
 				Value: f.Get(q + "value"), Value2: f.Get(q + "value2"), Values: f[q+"values"], Unit: f.Get(q + "unit"),
 				Activity: f.Get(q + "activity"), WhenOp: f.Get(q + "when_op"), WhenValue: f.Get(q + "when_value"),
-				WhenTo: f.Get(q + "when_to"), WhenUnit: f.Get(q + "when_unit"), Resources: f[q+"resources"],
-				CountOp: f.Get(q + "count_op"), Count: f.Get(q + "count"), Group: f.Get(q + "group"),
+				WhenTo: f.Get(q + "when_to"), WhenUnit: f.Get(q + "when_unit"),
+				Resources: append(slices.Clone(f[q+"resources"]), splitList(f.Get(q+"resource_ids"))...),
+				CountOp:   f.Get(q + "count_op"), Count: f.Get(q + "count"), Group: f.Get(q + "group"),
 			})
 		}
 		b.Conds = append(b.Conds, c)
@@ -393,7 +394,9 @@ func (t *trigger) json(cat *catalog) map[string]any {
 	switch t.Kind {
 	case kindActivity:
 		out := map[string]any{"activity": t.Activity}
-		if rs := slices.DeleteFunc(slices.Clone(t.Resources), func(s string) bool { return s == "" }); len(rs) > 0 {
+		rs := slices.DeleteFunc(slices.Clone(t.Resources), func(s string) bool { return s == "" })
+		slices.Sort(rs)
+		if rs = slices.Compact(rs); len(rs) > 0 {
 			out["resources"] = rs
 		}
 		if t.WhenOp != "" {

@@ -47,6 +47,17 @@ var funcs = template.FuncMap{
 	},
 	"isRelative": func(op string) bool { return op == "within_last" || op == "more_than_ago" },
 	"sparkline":  sparkline,
+	// otherResources are the resource ids of an activity trigger that are
+	// not linked resources of the spot's groups (typed in by hand).
+	"otherResources": func(t trigger, cat *catalog) string {
+		var out []string
+		for _, id := range t.Resources {
+			if !slices.ContainsFunc(cat.Resources, func(r resource) bool { return r.ID == id }) && id != "" {
+				out = append(out, id)
+			}
+		}
+		return strings.Join(out, ", ")
+	},
 	"summary": func(t trigger, cat *catalog) string {
 		m := t.json(cat)
 		if v, ok := m["value"]; ok {

@@ -1,14 +1,22 @@
 package httpapi
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/smartgroups/smartgroups/engine"
 )
+
+// peerRefresh is how often a stream looks for instances it does not follow
+// yet.
+const peerRefresh = 2 * time.Second
 
 // feedBuffer is how many events a subscriber may lag behind before the
 // feed drops events for it (and tells it how many with a "gap" event).
@@ -55,17 +63,23 @@ func (f *feed) publish(evs []engine.Event) {
 	}
 	for s := range f.subs {
 		for _, e := range evs {
-			if e.Spot != s.spot || (s.group != "" && e.Group != s.group) {
-				continue
-			}
-			select {
-			case s.ch <- e:
-			default:
-				s.mu.Lock()
-				s.dropped++
-				s.mu.Unlock()
-			}
+			s.offer(e)
 		}
+	}
+}
+
+// offer queues an event of the subscriber's spot (and group), or counts
+// it as dropped when the subscriber lags too far behind.
+func (s *subscriber) offer(e engine.Event) {
+	if e.Spot != s.spot || (s.group != "" && e.Group != s.group) {
+		return
+	}
+	select {
+	case s.ch <- e:
+	default:
+		s.mu.Lock()
+		s.dropped++
+		s.mu.Unlock()
 	}
 }
 
@@ -85,12 +99,19 @@ func (s *subscriber) takeDropped() int {
 func (a *API) Publish(evs []engine.Event) { a.feed.publish(evs) }
 
 // events answers GET /v1/spots/{spot}/events: a server-sent event stream of
-// the spot's membership changes as this instance commits them (the
-// partitions it owns), optionally of one group. Each change is an event
-// "membership" whose data is the SPEC §4.2 record; "gap" tells how many
-// changes were dropped because the client read too slowly.
+// the spot's membership changes as they are committed, optionally of one
+// group. Each change is an event "membership" whose data is the SPEC §4.2
+// record; "gap" tells how many changes were dropped because the client
+// read too slowly. The stream carries this instance's changes and follows
+// the other instances owning partitions (their streams with scope=local),
+// so one stream has the changes of every partition; scope=local keeps to
+// this instance's.
 func (a *API) events(w http.ResponseWriter, r *http.Request, _ principal) *apiError {
 	spot, group := r.PathValue("spot"), r.URL.Query().Get("group")
+	scope := r.URL.Query().Get("scope")
+	if scope != "" && scope != "local" && scope != "all" {
+		return errorf(http.StatusBadRequest, CodeInvalidRequest, "scope must be local or all, not %q", scope)
+	}
 	if group != "" {
 		if _, ok := a.lookupGroup(spot, group); !ok {
 			return errorf(http.StatusNotFound, CodeGroupNotFound, "group %q does not exist in spot %q", group, spot)
@@ -111,6 +132,19 @@ func (a *API) events(w http.ResponseWriter, r *http.Request, _ principal) *apiEr
 	beat := time.NewTicker(feedHeartbeat)
 	defer beat.Stop()
 	ctx := r.Context()
+	if scope != "local" && a.cfg.Peers != nil {
+		pctx, stop := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		defer func() {
+			stop()
+			wg.Wait()
+		}()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.followPeers(pctx, r.Header.Get("Authorization"), spot, group, sub)
+		}()
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -144,6 +178,96 @@ func (a *API) events(w http.ResponseWriter, r *http.Request, _ principal) *apiEr
 		}
 		if err := rc.Flush(); err != nil {
 			return nil
+		}
+	}
+}
+
+// followPeers streams the changes of the other instances owning partitions
+// into sub until ctx is done, looking for new ones every peerRefresh.
+func (a *API) followPeers(ctx context.Context, auth, spot, group string, sub *subscriber) {
+	var mu sync.Mutex
+	following := map[string]bool{}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	t := time.NewTicker(peerRefresh)
+	defer t.Stop()
+	for {
+		owners, err := a.cfg.Peers.Owners(ctx, false)
+		if err == nil {
+			for _, addr := range owners {
+				mu.Lock()
+				start := addr != a.cfg.Self && !following[addr]
+				if start {
+					following[addr] = true
+				}
+				mu.Unlock()
+				if !start {
+					continue
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					a.followPeer(ctx, addr, auth, spot, group, sub)
+					mu.Lock()
+					delete(following, addr) // found again at the next refresh
+					mu.Unlock()
+				}()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// followPeer reads one instance's local stream until it ends.
+func (a *API) followPeer(ctx context.Context, addr, auth, spot, group string, sub *subscriber) {
+	u := "http://" + addr + "/v1/spots/" + url.PathEscape(spot) + "/events?scope=local"
+	if group != "" {
+		u += "&group=" + url.QueryEscape(group)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	res, err := a.client.Do(req)
+	if err != nil {
+		return
+	}
+	defer func() { _ = res.Body.Close() }()
+	if res.StatusCode != http.StatusOK {
+		a.cfg.Logger.Warn("following the membership changes of another instance", "peer", addr, "status", res.Status)
+		return
+	}
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	name := ""
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			name = ""
+		case strings.HasPrefix(line, "event: "):
+			name = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: ") && name == "membership":
+			var e engine.Event
+			if json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &e) == nil {
+				sub.offer(e)
+			}
+		case strings.HasPrefix(line, "data: ") && name == "gap":
+			var g struct {
+				Dropped int `json:"dropped"`
+			}
+			if json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &g) == nil {
+				sub.mu.Lock()
+				sub.dropped += g.Dropped
+				sub.mu.Unlock()
+			}
 		}
 	}
 }

@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func TestListSpots(t *testing.T) {
@@ -54,6 +57,24 @@ func openEvents(t *testing.T, in *instance, token, path string) (*sse, int) {
 	}
 	t.Cleanup(func() { _ = res.Body.Close() })
 	return &sse{res: res, sc: bufio.NewScanner(res.Body)}, res.StatusCode
+}
+
+// nextOrEnd returns the next event's name and data, or empty strings when
+// the stream ended.
+func (s *sse) nextOrEnd() (string, string) {
+	name, data := "", ""
+	for s.sc.Scan() {
+		line := s.sc.Text()
+		switch {
+		case line == "" && data != "":
+			return name, data
+		case strings.HasPrefix(line, "event: "):
+			name = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			data = strings.TrimPrefix(line, "data: ")
+		}
+	}
+	return "", ""
 }
 
 // next returns the next event's name and data.
@@ -151,4 +172,93 @@ func TestGroupSizeSeries(t *testing.T) {
 	c.fail(400, "invalid_request", "GET", "/v1/spots/acme/groups/vips/size?from=tomorrow", nil)
 	c.fail(404, "group_not_found", "GET", "/v1/spots/acme/groups/nope/size", nil)
 	c.as(globexToken).fail(403, "forbidden", "GET", "/v1/spots/acme/groups/vips/size", nil)
+}
+
+// TestLiveTwoInstances: with the partitions split between two instances,
+// one event stream (on either) carries the changes of both partitions, and
+// the size series of either sums both partitions.
+func TestLiveTwoInstances(t *testing.T) {
+	cfgA := testConfig(t)
+	cfgA.SizeInterval = 50 * time.Millisecond
+	a := start(t, cfgA)
+	ca := newClient(t, a, adminToken)
+	waitServing(t, ca)
+	cfgB := testConfig(t)
+	cfgB.SizeInterval = 50 * time.Millisecond
+	cfgB.Kafka.Brokers = a.ready.Brokers
+	b := start(t, cfgB)
+	cb := newClient(t, b, adminToken)
+	eventually(t, "one partition per instance", 60*time.Second, func() bool {
+		as := assignment(t, a.ready.Brokers, cfgA.Kafka.GroupID, cfgA.Kafka.Topic("profiles"))
+		return len(as[a.ready.HTTPAddr]) == 1 && len(as[b.ready.HTTPAddr]) == 1
+	})
+	waitServing(t, ca)
+	waitServing(t, cb)
+	ca.must(201, "POST", "/v1/spots/acme/groups", map[string]any{"id": "vips", "type": "smart", "name": "VIPs",
+		"rule": map[string]any{"field": "profile.tags", "op": "has_any", "value": []string{"vip"}}}, nil)
+
+	s, st := openEvents(t, a, adminToken, "/v1/spots/acme/events?group=vips")
+	if st != 200 {
+		t.Fatalf("events: %d", st)
+	}
+	// New members join in both partitions until A's stream has shown a
+	// member of each (it starts following B within a refresh).
+	partOf := kgo.StickyKeyPartitioner(nil).ForTopic(cfgA.Kafka.Topic("profiles"))
+	part := func(id string) int { return partOf.Partition(&kgo.Record{Key: []byte("acme/" + id)}, 2) }
+	p := newProducer(t, a, "smartgroups.")
+	events := make(chan string, 100)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			_, data := s.nextOrEnd()
+			if data == "" {
+				close(events)
+				return
+			}
+			var e struct{ Member, Op string }
+			if json.Unmarshal([]byte(data), &e) == nil && e.Op == "add" {
+				select {
+				case events <- e.Member:
+				case <-done:
+					return
+				}
+			}
+		}
+	}()
+	seen := map[int]bool{}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; !seen[0] || !seen[1]; {
+		select {
+		case m, ok := <-events:
+			if !ok {
+				t.Fatal("the event stream ended")
+			}
+			seen[part(m)] = true
+		case <-tick.C:
+			for _, want := range []int{0, 1} {
+				for ; ; i++ {
+					if id := fmt.Sprintf("u%d", i); part(id) == want {
+						p.member(id, map[string]any{"status": "accepted", "tags": []string{"vip"}})
+						i++
+						break
+					}
+				}
+			}
+		}
+	}
+
+	// The size series sums the partitions of both instances.
+	for _, c := range []*client{ca, cb} {
+		eventually(t, "the size series to count both partitions", 30*time.Second, func() bool {
+			var s struct {
+				Points []struct {
+					Members int `json:"members"`
+				} `json:"points"`
+			}
+			c.must(200, "GET", "/v1/spots/acme/groups/vips/size", nil, &s)
+			return len(s.Points) > 0 && s.Points[len(s.Points)-1].Members == memberCount(t, c, "vips")
+		})
+	}
 }
