@@ -26,7 +26,13 @@ func newWeb(t *testing.T, base string) *web {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
-func (w *web) do(method, path string, form url.Values, header map[string]string) (*http.Response, string) {
+// answer is a response, read and closed.
+type answer struct {
+	StatusCode int
+	Header     http.Header
+}
+
+func (w *web) do(method, path string, form url.Values, header map[string]string) (answer, string) {
 	w.t.Helper()
 	var body io.Reader
 	if form != nil {
@@ -48,7 +54,7 @@ func (w *web) do(method, path string, form url.Values, header map[string]string)
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	return res, string(b)
+	return answer{StatusCode: res.StatusCode, Header: res.Header}, string(b)
 }
 
 func (w *web) signIn(token string) {
