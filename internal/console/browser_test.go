@@ -324,11 +324,25 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.click(`section[data-spot=acme] a.button.primary`)
 	b.wait(`!!document.querySelector("#editor")`)
 	b.typeIn("#name", "Pro VIPs")
-	// Condition 1: profile tags has any of vip.
+	// Condition 1: profile tags has any of vip. A selector that changes
+	// the trigger's shape re-renders the builder; the keyboard focus stays
+	// on it.
 	b.choose("#c0-t0-kind", "profile")
 	b.settle()
+	eval[chromedp.Void](b, `document.querySelector("#c0-t0-field").focus()`)
+	b.choose("#c0-t0-field", "email")
+	b.settle()
+	if got := eval[string](b, `document.activeElement && document.activeElement.id`); got != "c0-t0-field" {
+		t.Fatalf("after the builder re-rendered, the focus is on %q, not on the field selector", got)
+	}
+	if got := eval[string](b, `document.querySelector("#c0-t0-op").value`); got != "eq" {
+		t.Fatalf("a string field offers %q first, want eq", got)
+	}
 	b.choose("#c0-t0-field", "tags")
 	b.settle()
+	if got := eval[string](b, `document.querySelector("#c0-t0-op").value`); got != "has_any" {
+		t.Fatalf("tags offer %q first, want has_any", got)
+	}
 	b.typeIn("#c0-t0-value", "vip")
 	// Condition 2: custom property plan is one of Pro, Enterprise.
 	b.click(`button[value="add-condition"]`)
