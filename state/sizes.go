@@ -46,15 +46,15 @@ func (s *Store) WriteSizes(points []SizePoint) error {
 		return nil
 	}
 	b := s.NewWriteBatch()
-	defer func() { _ = b.Close() }()
 	var v [binary.MaxVarintLen64]byte
 	for _, p := range points {
 		n := binary.PutUvarint(v[:], p.Members)
 		if err := b.Set(SizeKey(p.Spot, p.Group, p.TS, p.Partition), v[:n]); err != nil {
+			_ = b.Close()
 			return err
 		}
 	}
-	return b.CommitNoSync()
+	return b.CommitNoSync() // closes the batch
 }
 
 // ReadSizes calls fn with the size points of a group whose instant is in
@@ -102,11 +102,11 @@ func (s *Store) DeleteSizesBefore(cutoff int64) error {
 		return nil
 	}
 	b := s.NewWriteBatch()
-	defer func() { _ = b.Close() }()
 	for _, p := range prefixes {
 		if err := b.DeleteRange(appendI64(append([]byte(nil), p...), math.MinInt64), appendI64(append([]byte(nil), p...), cutoff)); err != nil {
+			_ = b.Close()
 			return err
 		}
 	}
-	return b.CommitNoSync()
+	return b.CommitNoSync() // closes the batch
 }
