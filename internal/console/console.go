@@ -118,6 +118,9 @@ func (c *Console) routes() {
 	handle("GET /spots/{spot}/groups/{id}/resources", c.groupResources)
 	handle("GET /spots/{spot}/groups/{id}/size", c.groupSize)
 	handle("GET /spots/{spot}/members/{member}", c.memberPage)
+	handle("GET /spots/{spot}/member", func(w http.ResponseWriter, r *http.Request, s *req) {
+		http.Redirect(w, r, "/spots/"+esc(r.PathValue("spot"))+"/members/"+esc(strings.TrimSpace(r.URL.Query().Get("id"))), http.StatusSeeOther)
+	})
 	handle("GET /spots/{spot}/feed", c.feedPage)
 	handle("GET /spots/{spot}/events", c.events)
 	handle("GET /spots/{spot}/size.json", c.sizeJSON)
