@@ -539,4 +539,12 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Error("the groups page scrolls sideways at 390 px")
 	}
 	b.shot("groups-390px")
+	for _, page := range []string{"/spots/acme/groups/" + id + "/conditions", "/spots/acme/groups/paying-teams/members", "/spots/acme/members/" + blocked + "?group=" + id} {
+		b.run(chromedp.Navigate(base + page))
+		b.settle()
+		if eval[bool](b, `document.documentElement.scrollWidth > window.innerWidth + 1`) {
+			t.Errorf("%s scrolls sideways at 390 px", page)
+		}
+	}
+	b.shot("member-390px")
 }

@@ -654,3 +654,105 @@ func (b *builder) placeError(msg string) {
 	}
 	b.Err = msg
 }
+
+// describe renders a trigger in the words of the builder: labels of
+// fields, operators, options, activity types and groups.
+func (t *trigger) describe(cat *catalog) string {
+	label := func(opts []option, id string) string {
+		for _, o := range opts {
+			if o.ID == id {
+				return o.Label
+			}
+		}
+		return id
+	}
+	groupName := func(id string) string {
+		for _, g := range cat.Groups {
+			if g.ID == id {
+				return g.Name
+			}
+		}
+		return id
+	}
+	date := func(op, v, to, unit string) string {
+		switch op {
+		case "within_last", "more_than_ago":
+			s := v + " " + unit
+			if op == "more_than_ago" {
+				return "more than " + s + " ago"
+			}
+			return "within the last " + s
+		case "between":
+			return "between " + v + " and " + to
+		}
+		return strings.ReplaceAll(op, "_", " ") + " " + v
+	}
+	switch t.Kind {
+	case kindGroup:
+		return "Member of " + groupName(t.Group)
+	case kindActivity:
+		s := label(activityTypes, t.Activity)
+		if len(t.Resources) > 0 {
+			titles := make([]string, 0, len(t.Resources))
+			for _, id := range t.Resources {
+				title := id
+				for _, r := range cat.Resources {
+					if r.ID == id {
+						title = r.Title
+					}
+				}
+				titles = append(titles, title)
+			}
+			s += " (" + strings.Join(titles, ", ") + ")"
+		}
+		if t.WhenOp != "" {
+			s += " " + date(t.WhenOp, t.WhenValue, t.WhenTo, t.WhenUnit)
+		}
+		return s + ", " + label(countOps, t.CountOp) + " " + t.Count + " time(s)"
+	}
+	ft := t.fieldType(cat)
+	var field string
+	var opts []option
+	switch t.Kind {
+	case kindProfile:
+		field = t.Field
+		for _, f := range profileFields {
+			if f.ID == t.Field {
+				field = f.Label
+			}
+		}
+		if ft == ftStatus {
+			opts = statuses
+		}
+		if ft == ftIDSet {
+			for _, g := range cat.Groups {
+				opts = append(opts, option{g.ID, g.Name})
+			}
+		}
+	default:
+		field = t.Field
+		if sc := cat.schema(t.Kind, t.Field); sc != nil {
+			field, opts = sc.Label, sc.Options
+		}
+	}
+	s := field + " " + label(opsByType[ft], t.Op)
+	switch t.Op {
+	case "is_set", "is_not_set", "is_true", "is_false":
+		return s
+	case "in", "not_in", "has_any", "has_all", "has_none":
+		vals := t.Values
+		if len(vals) == 0 {
+			vals = splitList(t.Value)
+		}
+		ls := make([]string, 0, len(vals))
+		for _, v := range vals {
+			ls = append(ls, label(opts, v))
+		}
+		return s + " " + strings.Join(ls, ", ")
+	case "within_last", "more_than_ago":
+		return field + " " + date(t.Op, t.Value, t.Value2, t.Unit)
+	case "between":
+		return s + " " + t.Value + " and " + t.Value2
+	}
+	return s + " " + t.Value
+}

@@ -58,14 +58,7 @@ var funcs = template.FuncMap{
 		}
 		return strings.Join(out, ", ")
 	},
-	"summary": func(t trigger, cat *catalog) string {
-		m := t.json(cat)
-		if v, ok := m["value"]; ok {
-			m["operand"] = v
-			delete(m, "value")
-		}
-		return describe(m)
-	},
+	"summary": func(t trigger, cat *catalog) string { return t.describe(cat) },
 	"explain": explainRows,
 	"typeLabel": func(t string) string {
 		if t == "smart" {
@@ -114,8 +107,8 @@ type explainRow struct {
 }
 
 // explainRows flattens an explained rule tree (SPEC §6: every node has a
-// boolean "value") in document order.
-func explainRows(n map[string]any) []explainRow {
+// boolean "value") in document order, triggers in the builder's words.
+func explainRows(n map[string]any, cat *catalog) []explainRow {
 	var out []explainRow
 	var walk func(n map[string]any, depth int)
 	walk = func(n map[string]any, depth int) {
@@ -140,10 +133,35 @@ func explainRows(n map[string]any) []explainRow {
 			walk(k, depth+1)
 			return
 		}
-		out = append(out, explainRow{Depth: depth, Text: describe(n), Value: v, Kind: "trigger"})
+		out = append(out, explainRow{Depth: depth, Text: describeExplained(n, cat), Value: v, Kind: "trigger"})
 	}
 	walk(n, 0)
 	return out
+}
+
+// describeExplained renders a trigger of an explained rule in the
+// builder's words, with the count of matching activities.
+func describeExplained(n map[string]any, cat *catalog) string {
+	m := map[string]any{}
+	for k, v := range n {
+		switch k {
+		case "value", "matched_count":
+		case "operand":
+			m["value"] = v
+		default:
+			m[k] = v
+		}
+	}
+	raw, _ := json.Marshal(m)
+	t, ok := triggerFrom(raw)
+	if !ok || cat == nil {
+		return describe(n)
+	}
+	s := t.describe(cat)
+	if mc, ok := n["matched_count"]; ok {
+		s += fmt.Sprintf(" (matched %v)", mc)
+	}
+	return s
 }
 
 // describe renders a trigger in words.

@@ -33,6 +33,7 @@ type memberData struct {
 		Groups []string `json:"groups"`
 	}
 	SmartGroups []group
+	Cat         *catalog
 	Explain     *explainData
 	ExplainFor  string
 	History     []historyItem
@@ -82,6 +83,9 @@ func (c *Console) memberPage(w http.ResponseWriter, r *http.Request, s *req) {
 		if res.decode(&rl) == nil {
 			d.Resources = rl.Items
 		}
+	}
+	if cat, e := s.catalog(spot); e == nil {
+		d.Cat = cat
 	}
 	all, _ := s.groups(spot)
 	for _, g := range all {
