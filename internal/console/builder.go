@@ -334,6 +334,9 @@ func (b *builder) rule(cat *catalog) (json.RawMessage, error) {
 		}
 		return raw, nil
 	}
+	if len(b.Conds) == 0 {
+		return nil, fmt.Errorf("add at least one condition (New condition)")
+	}
 	conds := make([]any, 0, len(b.Conds))
 	for _, c := range b.Conds {
 		ts := make([]any, 0, len(c.Triggers))
