@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -117,6 +118,15 @@ func startServeBrokers(t *testing.T) (string, []string) {
 		return apiJSON(t, base, http.MethodGet, "/v1/spots/acme/groups/paying-teams", nil, &g) == 200 && g.MemberCount > 0
 	})
 	return base, ready.Brokers
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatalf("%q is not a count", s)
+	}
+	return n
 }
 
 func waitUntil(t *testing.T, cond func() bool) {
@@ -501,24 +511,37 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	b.shot("delete-refused")
 
-	// The live feed: a member who starts matching shows up as it happens.
-	b.run(chromedp.Navigate(base + "/spots/acme/feed?group=" + id))
-	b.wait(`document.querySelector("#feed-status").innerText === "Connected."`)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	for _, r := range []struct{ topic, value string }{
-		{"profiles", `{"spot":"acme","member":"newcomer","ts":%d,"profile":{"first_name":"Nina","last_name":"Newcomer","status":"accepted","tags":["vip"]}}`},
-		{"properties", `{"spot":"acme","member":"newcomer","ts":%d,"custom":{"plan":"pro"}}`},
-	} {
-		rec := &kgo.Record{Topic: "smartgroups." + r.topic, Key: []byte("acme/newcomer"), Value: fmt.Appendf(nil, r.value, time.Now().UnixMilli())}
-		if err := cl.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
-			t.Fatal(err)
+	join := func(member string) {
+		t.Helper()
+		for _, r := range []struct{ topic, value string }{
+			{"profiles", `{"spot":"acme","member":%q,"ts":%d,"profile":{"first_name":"Nina","last_name":"Newcomer","status":"accepted","tags":["vip"]}}`},
+			{"properties", `{"spot":"acme","member":%q,"ts":%d,"custom":{"plan":"pro"}}`},
+		} {
+			rec := &kgo.Record{Topic: "smartgroups." + r.topic, Key: []byte("acme/" + member), Value: fmt.Appendf(nil, r.value, member, time.Now().UnixMilli())}
+			if err := cl.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
-	b.wait(`Array.from(document.querySelectorAll("#feed li.add")).some(li => li.innerText.includes("newcomer"))`)
+
+	// The landing page's counts follow the engine without a reload.
+	b.run(chromedp.Navigate(base + "/?spot=acme"))
+	cell := fmt.Sprintf(`document.querySelector('section[data-spot=acme] [data-count=%q]')`, id)
+	before := eval[string](b, cell+`.innerText`)
+	eval[chromedp.Void](b, `window.notReloaded = true`)
+	join("newcomer1")
+	b.wait(fmt.Sprintf(`%s.innerText === "%d" && window.notReloaded === true`, cell, atoi(t, before)+1))
+
+	// The live feed: a member who starts matching shows up as it happens.
+	b.run(chromedp.Navigate(base + "/spots/acme/feed?group=" + id))
+	b.wait(`document.querySelector("#feed-status").innerText === "Connected."`)
+	join("newcomer2")
+	b.wait(`Array.from(document.querySelectorAll("#feed li.add")).some(li => li.innerText.includes("newcomer2"))`)
 	b.shot("live-feed")
 
 	// The size tab draws the series with uPlot.

@@ -105,7 +105,7 @@ func (c *Console) routes() {
 	m.HandleFunc("POST /logout", c.logout)
 	handle := func(pattern string, h page) { m.HandleFunc(pattern, c.signedIn(h)) }
 	handle("GET /{$}", c.home)
-	handle("GET /spots/{spot}/groups-table", c.groupsTable)
+	handle("GET /spots/{spot}/counts.json", c.groupCounts)
 	handle("GET /spots/{spot}/groups/new", c.newGroup)
 	handle("POST /spots/{spot}/groups/new", c.builderPost)
 	handle("GET /spots/{spot}/groups/{id}", c.groupGeneral)

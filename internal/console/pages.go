@@ -85,9 +85,9 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, s *req) {
 	c.render(w, http.StatusOK, "home.html", d)
 }
 
-// groupsTable answers the counts of a spot's groups as JSON, for the
+// groupCounts answers the member counts of a spot's groups as JSON, for the
 // landing page to refresh its member counts without reloading.
-func (c *Console) groupsTable(w http.ResponseWriter, r *http.Request, s *req) {
+func (c *Console) groupCounts(w http.ResponseWriter, r *http.Request, s *req) {
 	spot := r.PathValue("spot")
 	gs, e := s.groups(spot)
 	if e != nil {

@@ -34,7 +34,7 @@
   // Live member counts: every spot section refreshes its counts.
   function refreshCounts(section) {
     var spot = section.getAttribute("data-spot");
-    fetch("/spots/" + encodeURIComponent(spot) + "/groups-table", { credentials: "same-origin" })
+    fetch("/spots/" + encodeURIComponent(spot) + "/counts.json", { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (counts) {
         if (!counts) return;
