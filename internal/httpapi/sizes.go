@@ -88,6 +88,15 @@ func (a *API) groupSize(w http.ResponseWriter, r *http.Request, _ principal) *ap
 	if e != nil {
 		return e
 	}
+	writeJSON(w, http.StatusOK, sizeResponse{Points: sumSizes(parts, from, to)})
+	return nil
+}
+
+// sumSizes merges the points instances recorded into one point per minute
+// of [from, to]: per partition, the latest point at or before the minute
+// (if not older than sizeCarry), summed over partitions; minutes without
+// any are left out.
+func sumSizes(parts [][]sizePart, from, to time.Time) []sizePoint {
 	// Per partition, its points in time order (instances may both hold
 	// a point of a partition that moved; they agree but for a minute).
 	byPart := map[int32]map[int64]uint64{}
@@ -112,7 +121,7 @@ func (a *API) groupSize(w http.ResponseWriter, r *http.Request, _ principal) *ap
 		}
 		all = append(all, s)
 	}
-	out := sizeResponse{Points: []sizePoint{}}
+	out := []sizePoint{}
 	carry := sizeCarry.Milliseconds()
 	start := from.Truncate(time.Minute)
 	if start.Before(from) {
@@ -131,11 +140,10 @@ func (a *API) groupSize(w http.ResponseWriter, r *http.Request, _ principal) *ap
 			}
 		}
 		if found {
-			out.Points = append(out.Points, sizePoint{TS: time.UnixMilli(t).UTC().Format(time.RFC3339), Members: sum})
+			out = append(out, sizePoint{TS: time.UnixMilli(t).UTC().Format(time.RFC3339), Members: sum})
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return out
 }
 
 // localSizes answers the size part of a partial request: every point this
