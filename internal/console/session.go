@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -127,19 +128,25 @@ func newNonce() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// secure reports whether the browser reached the console over HTTPS
+// (directly, or through a proxy that says so).
+func secure(r *http.Request) bool {
+	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
 func (c *Console) setSession(w http.ResponseWriter, r *http.Request, sess session) error {
 	v, err := c.sealer.seal(sess)
 	if err != nil {
 		return err
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: v, Path: "/", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, Expires: time.Unix(sess.Expires, 0)})
+		SameSite: http.SameSiteStrictMode, Secure: secure(r), Expires: time.Unix(sess.Expires, 0)})
 	return nil
 }
 
 func clearSession(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: -1})
+		SameSite: http.SameSiteStrictMode, Secure: secure(r), MaxAge: -1})
 }
 
 // sameOrigin reports whether a write comes from a page of this console:

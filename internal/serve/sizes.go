@@ -63,10 +63,9 @@ func (z *sizeSampler) sample(now time.Time) error {
 	keyframe := frame != z.lastFrame
 	var spots []string
 	z.eng.ViewDefs(func(d *engine.Defs) { spots = d.Spots() })
-	owned := map[int32]bool{}
+	seen := map[sizeKey]bool{}
 	var points []state.SizePoint
 	for _, p := range z.eng.Owned() {
-		owned[p] = true
 		for _, spot := range spots {
 			counts, err := z.eng.GroupCounts([]int32{p}, spot)
 			if err != nil {
@@ -74,6 +73,7 @@ func (z *sizeSampler) sample(now time.Time) error {
 			}
 			for g, n := range counts {
 				k := sizeKey{spot, g, p}
+				seen[k] = true
 				if old, ok := z.last[k]; ok && old == uint64(n) && !keyframe {
 					continue
 				}
@@ -83,8 +83,10 @@ func (z *sizeSampler) sample(now time.Time) error {
 		}
 	}
 	for k := range z.last {
-		if !owned[k.part] {
-			delete(z.last, k) // written again in full when it comes back
+		if !seen[k] {
+			// A partition moved away (written again in full when it
+			// comes back) or a group deleted.
+			delete(z.last, k)
 		}
 	}
 	if err := z.st.WriteSizes(points); err != nil {
