@@ -37,4 +37,15 @@
 // applies the action and renders the form again. Rules the builder cannot
 // show (deeper trees, "not") are edited as JSON. An API error whose
 // location names a trigger (rule.all[0].any[1]) is shown under it.
+//
+// # Where things are
+//
+// console.go (Config, routes, the in-process API client, rendering),
+// session.go (sealed cookies, CSRF), auth.go (sign-in and out), model.go
+// (the API's shapes the pages read), builder.go (the conditions builder:
+// form, model, rule JSON both ways, error placement, descriptions),
+// pages.go (groups, create, group details, members, blacklist,
+// resources), live.go (member page, live feed, size series), funcs.go
+// (template functions, the explain tree), templates/ and static/ (CSS,
+// the small script, vendored htmx and uPlot with their licences).
 package console
