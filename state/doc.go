@@ -29,6 +29,13 @@
 //	'x' name                          engine metadata: the clock, the
 //	                                   instance id, the next outbox id of
 //	                                   each partition, definitions positions
+//	'z' spot 0 group 0 i64(minute) u32(partition)
+//	                                  -> uvarint member count: the size
+//	                                     series of a group (sizes.go),
+//	                                     recorded by serve for the
+//	                                     partitions it owns, kept 7 days;
+//	                                     not partition state, never in the
+//	                                     changelog
 //
 // Partition-scoped keys start with 'p' u32(partition), so that the state
 // of one input partition can be iterated, dropped or rebuilt on its own:

@@ -11,8 +11,9 @@ import (
 // brings activities) and keeps them while the demo runs.
 const MembersGroup = "paying-teams"
 
-// Banner is what `smartgroups demo` prints once it is ready: the commands
-// to look at the API, the metrics and the output topic.
+// Banner is what `smartgroups demo` prints once it is ready: the URL of
+// the admin console first, then the commands to look at the API, the
+// metrics and the output topic.
 type Banner struct {
 	// HTTPAddr is the host:port of the HTTP API.
 	HTTPAddr string
@@ -36,6 +37,11 @@ func (b Banner) String() string {
 	base := "http://" + b.HTTPAddr
 	var s strings.Builder
 	s.WriteString("\nsmartgroups demo is running.\n")
+	signIn := "(open it in a browser)"
+	if b.Token != "" {
+		signIn = "(open it in a browser; sign in with the API token)"
+	}
+	fmt.Fprintf(&s, "  console:     %s/ %s\n", base, signIn)
 	fmt.Fprintf(&s, "  groups:      %s %s/v1/spots/%s/groups\n", curl, base, b.Spot)
 	fmt.Fprintf(&s, "  members:     %s %s/v1/spots/%s/groups/%s/members\n", curl, base, b.Spot, MembersGroup)
 	fmt.Fprintf(&s, "  API doc:     %s %s/v1/openapi.yaml\n", curl, base)

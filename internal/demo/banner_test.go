@@ -49,6 +49,9 @@ func TestBanner(t *testing.T) {
 	}
 
 	open := b.String()
+	if first := strings.Split(strings.TrimSpace(open), "\n")[1]; !strings.Contains(first, "console:     http://127.0.0.1:8080/ ") {
+		t.Errorf("the banner's first URL is not the console's: %q", first)
+	}
 	for _, want := range []string{
 		"curl http://127.0.0.1:8080/v1/spots/acme/groups\n",
 		"curl http://127.0.0.1:8080/v1/spots/acme/groups/" + MembersGroup + "/members\n",

@@ -55,6 +55,9 @@ type Config struct {
 	WriteTimeout time.Duration
 	// PeerTimeout bounds one request to a peer. Default 10s.
 	PeerTimeout time.Duration
+	// Sizes reads the group size points this instance recorded. Default:
+	// none (every size series is empty).
+	Sizes SizeStore
 	// Logger logs failures (never tokens). Default: discard.
 	Logger *slog.Logger
 	// Now is the clock of definition ts values. Default time.Now.
@@ -70,6 +73,7 @@ type API struct {
 	eng     *engine.Engine
 	tokens  *tokens
 	tracker *tracker
+	feed    *feed
 	client  *http.Client
 	mux     *http.ServeMux
 	// writeMu serializes validate-produce-apply sequences of this
@@ -130,6 +134,7 @@ func New(cfg Config) (*API, error) {
 		eng:     cfg.Engine,
 		tokens:  newTokens(cfg.APIToken, cfg.SpotTokens),
 		tracker: newTracker(pos),
+		feed:    newFeed(),
 		client:  &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8, IdleConnTimeout: 30 * time.Second}},
 		ctx:     ctx,
 		cancel:  cancel,
@@ -190,6 +195,8 @@ func (a *API) routes() {
 			return nil
 		}, false)
 	})
+	m.HandleFunc("GET /v1/spots", func(w http.ResponseWriter, r *http.Request) { a.serve(w, r, a.listSpots, false) })
+	spot("GET /v1/spots/{spot}/events", a.events)
 	spot("POST /v1/spots/{spot}/groups", a.createGroup)
 	spot("POST /v1/spots/{spot}/groups/preview", a.preview)
 	spot("GET /v1/spots/{spot}/groups", a.listGroups)
@@ -203,6 +210,7 @@ func (a *API) routes() {
 	spot("GET /v1/spots/{spot}/groups/{id}/explain/{member}", a.explain)
 	spot("GET /v1/spots/{spot}/members/{member}/groups", a.memberGroups)
 	spot("GET /v1/spots/{spot}/groups/{id}/resources", a.groupResources)
+	spot("GET /v1/spots/{spot}/groups/{id}/size", a.groupSize)
 	spot("GET /v1/spots/{spot}/members/{member}/resources", a.memberResources)
 	spot("GET /v1/spots/{spot}/references", a.references)
 	for _, kind := range []string{"property", "question"} {

@@ -34,6 +34,16 @@
 // owner after a few retries (a rebalance in progress), the read fails
 // with 503 instead of returning a partial answer.
 //
+// # Live changes and sizes
+//
+// GET /v1/spots/{spot}/events streams membership changes as server-sent
+// events: the runtime hands every published batch's events to Publish,
+// which fans them out to the subscribers of their spot (never blocking: a
+// lagging subscriber loses events and is told how many); a stream also
+// follows the local streams (scope=local) of the other instances owning
+// partitions. GET …/groups/{id}/size reads the size points every instance
+// recorded (SizeStore) and sums the partitions per minute.
+//
 // # Auth and errors
 //
 // Every /v1 request needs "Authorization: Bearer <token>": the admin token

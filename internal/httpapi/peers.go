@@ -132,6 +132,8 @@ const (
 	// and revoke; opMemberResources: a member's resources.
 	opAccessDiff      = "access_diff"
 	opMemberResources = "member_resources"
+	// opSize: the size points an instance recorded for a group.
+	opSize = "size"
 )
 
 type filter struct {
@@ -157,6 +159,9 @@ type partialRequest struct {
 	Limit       int             `json:"limit"`
 	// Resources is the new resource list of an access_diff.
 	Resources []engine.Resource `json:"resources,omitempty"`
+	// From and To bound a size request (epoch milliseconds).
+	From int64 `json:"from,omitempty"`
+	To   int64 `json:"to,omitempty"`
 }
 
 // partial is the internal endpoint answering a partialRequest for
@@ -199,6 +204,8 @@ func (a *API) answer(ctx context.Context, spot string, req *partialRequest) (any
 		return a.eng.DiffRule(ctx, req.Partitions, spot, req.Group, req.Rule, req.Limit)
 	case opCounts:
 		return a.eng.GroupCounts(req.Partitions, spot)
+	case opSize:
+		return a.localSizes(spot, req)
 	case opAccessDiff:
 		return a.eng.DiffAccess(ctx, req.Partitions, spot, req.Group, req.Rule, req.Resources)
 	case opExplain, opMemberGroups, opMemberResources:

@@ -255,7 +255,7 @@ func curl(args []string) (Request, error) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch a {
-		case "-s", "-S", "-sS", "-Ss":
+		case "-s", "-S", "-sS", "-Ss", "-N":
 		case "-X", "-H", "-d":
 			v, err := value(i)
 			if err != nil {

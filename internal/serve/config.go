@@ -61,6 +61,12 @@ type Config struct {
 	// StateFS is the filesystem of the state store. Default: the
 	// operating system's. Tests inject faults (a full disk) through it.
 	StateFS vfs.FS
+	// SizeInterval is how often the member count of every group is
+	// sampled for the size series (GET …/groups/{id}/size; points are kept
+	// per minute). Default 1 minute; 0 turns the series off.
+	SizeInterval time.Duration
+	// SizeRetention is how long size points are kept. Default 7 days.
+	SizeRetention time.Duration
 	// Logger logs lifecycle events. Default: text to stderr.
 	Logger *slog.Logger
 	// OnEvents, when set, is called with the membership changes of every
@@ -91,6 +97,8 @@ func DefaultConfig() Config {
 		Limits:          engine.DefaultLimits(),
 		MaxRequestBytes: httpapi.MaxBodyBytes,
 		StateCacheBytes: 64 << 20,
+		SizeInterval:    time.Minute,
+		SizeRetention:   7 * 24 * time.Hour,
 	}
 }
 
@@ -111,6 +119,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRequestBytes <= 0 {
 		errs = append(errs, fmt.Errorf("serve: the max request bytes limit must be positive, not %d", c.MaxRequestBytes))
+	}
+	if c.SizeInterval < 0 || c.SizeRetention < 0 {
+		errs = append(errs, errors.New("serve: the size interval and retention cannot be negative"))
 	}
 	if c.BatchSize < 1 {
 		errs = append(errs, errors.New("serve: batch size must be at least 1"))

@@ -54,6 +54,16 @@
 // the process must be restarted (serve exits non-zero), which restores
 // every partition from its snapshot and the changelog.
 //
+// # HTTP
+//
+// The --http listener serves the API (/v1), the admin console (every
+// other path, package console, which calls the API in-process), /metrics,
+// /healthz, /readyz and pprof. Every committed batch's membership changes
+// are handed to the API's event stream (API.Publish) once published.
+// sizes.go records every group's member count per owned partition once
+// a minute (Config.SizeInterval) into the store's size series, which the
+// API sums over instances.
+//
 // # Files
 //
 // config.go holds Config, its defaults and Validate; run.go starts an
@@ -61,6 +71,6 @@
 // definitions; loop.go is the processing loop, the publication of each
 // batch and its persistence; rebalance.go takes over partitions (restoring
 // them from the snapshot and the changelog) and hands them back; http.go
-// wires the HTTP API, /metrics, the health endpoints and pprof;
-// brokerhealth.go probes the brokers.
+// wires the HTTP API, the console, /metrics, the health endpoints and
+// pprof; sizes.go samples group sizes; brokerhealth.go probes the brokers.
 package serve

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/smartgroups/smartgroups/engine"
+	"github.com/smartgroups/smartgroups/internal/console"
 	"github.com/smartgroups/smartgroups/internal/httpapi"
 )
 
@@ -62,6 +63,7 @@ func (s *server) newAPI(partitions int32, advertise string) (*httpapi.API, func(
 		SpotTokens:   cfg.SpotTokens,
 		MaxBodyBytes: cfg.MaxRequestBytes,
 		Ready:        s.ready.Load,
+		Sizes:        s.st,
 		Logger:       s.log,
 	})
 	if err != nil {
@@ -120,6 +122,18 @@ func (s *server) serveHTTP(ln net.Listener, reg *prometheus.Registry, api *httpa
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	// The admin console: every other path.
+	spotTokens := make([]string, 0, len(s.cfg.SpotTokens))
+	for _, st := range s.cfg.SpotTokens {
+		spotTokens = append(spotTokens, st.Spot+":"+st.Token)
+	}
+	con, err := console.New(console.Config{API: api.Handler(), Open: s.cfg.APIToken == "" && len(s.cfg.SpotTokens) == 0,
+		Secret: console.SecretFromTokens(s.cfg.APIToken, spotTokens), Logger: s.log})
+	if err != nil {
+		s.log.Error("the admin console is off", "err", err)
+	} else {
+		mux.Handle("/", con.Handler())
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

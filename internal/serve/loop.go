@@ -164,6 +164,9 @@ func (s *server) publish(ctx context.Context, res *engine.Result) error {
 		return err
 	}
 	s.eng.ObserveLatency(res)
+	if s.api != nil && len(res.Events) > 0 {
+		s.api.Publish(res.Events)
+	}
 	if s.cfg.OnEvents != nil && len(res.Events) > 0 {
 		s.cfg.OnEvents(res.Events)
 	}

@@ -35,6 +35,7 @@ type server struct {
 	cfg      Config
 	log      *slog.Logger
 	eng      *engine.Engine
+	st       *state.Store
 	pub      *kafka.Publisher
 	instance string
 	api      *httpapi.API // nil when HTTP is off
@@ -156,7 +157,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	defer pub.Close()
 
-	s := &server{cfg: cfg, log: log, eng: eng, pub: pub, instance: instance, owned: map[int32]bool{}, deleteRetention: retention}
+	s := &server{cfg: cfg, log: log, eng: eng, st: st, pub: pub, instance: instance, owned: map[int32]bool{}, deleteRetention: retention}
 	pubCtx, stopPub := graceContext(ctx, publishGrace)
 	defer stopPub()
 	s.pubCtx = pubCtx
@@ -228,6 +229,23 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 	s.ready.Store(true)
+	if cfg.SizeInterval > 0 {
+		retention := cfg.SizeRetention
+		if retention <= 0 {
+			retention = DefaultConfig().SizeRetention
+		}
+		z := &sizeSampler{eng: eng, st: st, log: log, interval: cfg.SizeInterval, retention: retention}
+		zctx, stopSizes := context.WithCancel(ctx)
+		zdone := make(chan struct{})
+		go func() {
+			defer close(zdone)
+			z.run(zctx)
+		}()
+		defer func() {
+			stopSizes()
+			<-zdone
+		}()
+	}
 	log.Info("ready", "instance", instance, "partitions", partitions, "brokers", cfg.Kafka.Brokers)
 	if cfg.OnReady != nil {
 		cfg.OnReady(Ready{Brokers: cfg.Kafka.Brokers, HTTPAddr: httpAddr})
