@@ -23,7 +23,7 @@ type txn struct {
 	e         *Engine
 	b         *state.Batch
 	members   map[memberRef]*member
-	deltas    map[string]*postingDelta
+	deltas    map[deltaKey]*postingDelta
 	positions map[posKey]int64
 	events    []Event
 	access    []AccessEvent
@@ -59,7 +59,7 @@ type txn struct {
 
 func (e *Engine) begin() *txn {
 	return &txn{e: e, b: e.st.NewBatch(), members: map[memberRef]*member{},
-		deltas: map[string]*postingDelta{}, changelog: map[int32]*changelog{}, tombs: map[int32][]string{}, positions: map[posKey]int64{}}
+		deltas: map[deltaKey]*postingDelta{}, changelog: map[int32]*changelog{}, tombs: map[int32][]string{}, positions: map[posKey]int64{}}
 }
 
 // partState returns the in-memory state of a loaded partition.
@@ -368,7 +368,8 @@ func (e *Engine) commit(t *txn) (*Result, error) {
 			m.ss.slots[m.ord].blob = m.blob
 		}
 	}
-	for k, d := range t.deltas {
+	for dk, d := range t.deltas {
+		k := string(state.PostingKey(dk.part, dk.spot, dk.term))
 		bm := e.postings[k]
 		if bm == nil {
 			bm = roaring.New()
