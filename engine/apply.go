@@ -256,7 +256,7 @@ func (t *txn) evaluateGroups(m *member, sd *SpotDefs, groups []string) (timeEval
 		if want == m.InSmartGroup(rg.id) {
 			continue
 		}
-		if err := t.flip(m, rg.id, want); err != nil {
+		if err := t.flipTerm(m, rg.id, rg.term, want); err != nil {
 			return false, err
 		}
 		for _, r := range rg.dependents {

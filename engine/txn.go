@@ -184,8 +184,12 @@ func (t *txn) recycle() {
 
 // flip changes a member's membership in a smart group and emits the event.
 func (t *txn) flip(m *member, group string, in bool) error {
+	return t.flipTerm(m, group, termSmartGroup(group), in)
+}
+
+// flipTerm is flip with the group's posting term (termSmartGroup) at hand.
+func (t *txn) flipTerm(m *member, group, term string, in bool) error {
 	m.setGroup(group, in)
-	term := termSmartGroup(group)
 	var err error
 	if in {
 		err = t.postAdd(m.part, m.spot, term, m.ord)
