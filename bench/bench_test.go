@@ -162,6 +162,25 @@ func TestTenthMarks(t *testing.T) {
 	}
 }
 
+// TestMedianOfRepeats checks that --repeat reports the median of each
+// repetition's throughput stability and restore times, and lists each.
+func TestMedianOfRepeats(t *testing.T) {
+	reps := []Result{
+		{EventsPerSec: 100, ServeLastTenthOverFirst: 0.9, RestoreSeconds: 4, RestoreMembersPerSec: 250, RestartRestoreSeconds: 1},
+		{EventsPerSec: 300, ServeLastTenthOverFirst: 0.5, RestoreSeconds: 2, RestoreMembersPerSec: 500, RestartRestoreSeconds: 3},
+		{EventsPerSec: 200, ServeLastTenthOverFirst: 0.7, RestoreSeconds: 8, RestoreMembersPerSec: 125, RestartRestoreSeconds: 2},
+	}
+	r := reps[2]
+	r.median(reps)
+	if r.EventsPerSec != 200 || r.ServeLastTenthOverFirst != 0.7 || r.RestoreSeconds != 4 || r.RestoreMembersPerSec != 250 ||
+		r.RestartRestoreSeconds != 2 {
+		t.Errorf("medians: %+v", r)
+	}
+	if len(r.Details.Repeats) != 3 || r.Details.Repeats[1].Stability != 0.5 || r.Details.Repeats[2].Restore != 8 {
+		t.Errorf("repetitions: %+v", r.Details.Repeats)
+	}
+}
+
 // TestCommunityValid checks that every generated record is valid (the
 // naive evaluator, which uses the engine's decoders and definition
 // checks, dead-letters none) and that the groups cover every trigger kind.

@@ -25,6 +25,9 @@ type takeover struct {
 // directory restores from its local snapshot and the changelog after it.
 // members are the live members serve owned when it stopped.
 func (r *runner) restore(ctx context.Context, members float64) error {
+	if members <= 0 {
+		return fmt.Errorf("serve reported %.0f live members (smartgroups_members): nothing to restore", members)
+	}
 	dd := &r.res.Details
 	dir := filepath.Join(r.dir, "serve-restore")
 	if err := os.RemoveAll(dir); err != nil {
