@@ -28,7 +28,12 @@ measures, on the same records: a raw franz-go consumer (the input ceiling),
 serve end to end with exactly-once output, file mode, a naive evaluator that
 re-evaluates every group on every record, produce-to-visible latency at half
 the measured serve throughput, the backfill of a new group (index-narrowed
-and full scan), peak RSS and state size per member.
+and full scan), peak RSS and state size per member, serve's throughput over
+the last tenth of the live stream against the first
+(serve_last_tenth_over_first), and how long a new serve on an empty data
+dir takes to restore every partition from the changelog once serve has
+stopped (restore_seconds, restore_members_per_sec) and serve restarted on
+its data dir (restart_restore_seconds).
 
 Every mode evaluates the same records at the same instants: serve runs on
 the event clock in the throughput phases, like file mode and the naive
