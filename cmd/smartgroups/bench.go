@@ -116,6 +116,7 @@ by default its first 200,000 and 1,000,000 records (--naive-events,
 	f.DurationVar(&o.LatencyDuration, "latency-duration", o.LatencyDuration, "how long the fixed-load latency phase offers records")
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the serve throughput phase (live stream) to this file")
 	f.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile to this file when serve has caught up with the live stream")
+	f.StringVar(&o.ProcessCPUProfile, "cpuprofile-process", "", "write a CPU profile of file mode's live phase to this file")
 	f.StringVar(&o.LoadCPUProfile, "cpuprofile-load", "", "write a CPU profile of serve's initial load (definitions bootstrap and initial-load records) to this file")
 	f.BoolVar(&o.ServeOnly, "serve-only", false, "skip file mode, the backfill and the naive evaluator (to measure serve alone at large sizes; their numbers are then zero)")
 	f.BoolVar(&o.LoadOnly, "load-only", false, "stop after serve's initial load (to time or profile it alone; the live-stream numbers are then zero)")
