@@ -34,9 +34,8 @@ type txn struct {
 	changelog map[int32]*changelog
 	tombs     map[int32][]string
 
-	// instants is scratch space for rescheduleTimer, due for advance.
-	instants []rule.Millis
-	due      []timerEntry
+	// due is scratch space for advance.
+	due []timerEntry
 	// dueGroups is scratch space for fire, pending for evaluateGroups.
 	dueGroups []string
 	pending   []int
