@@ -125,6 +125,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := claimOutput(ctx, cfg, log); err != nil {
+		return err
+	}
 
 	stateDir := filepath.Join(cfg.DataDir, "state")
 	st, err := state.Open(stateDir, state.Options{CacheBytes: cfg.StateCacheBytes, FS: cfg.StateFS})
