@@ -82,6 +82,10 @@ type Summary struct {
 	// DefinitionsOverridden the definitions topic's records they replaced.
 	DefinitionsFromFile   int   `json:"definitions_from_file"`
 	DefinitionsOverridden int64 `json:"definitions_overridden"`
+	// ErasureTombstones are the definitions topic's tombstones written by
+	// the engine for the blacklist entries of erased members, skipped
+	// (and not counted in Records): the replay applies the erasures.
+	ErasureTombstones int64 `json:"erasure_tombstones_skipped"`
 	// Events and Access are the membership and access events written;
 	// the ...BeforeEmitFrom ones were computed but left out.
 	Events               int64 `json:"events"`
@@ -383,6 +387,10 @@ func (r *replayer) Next(maxRecs int) ([]engine.Record, error) {
 		if err != nil {
 			return out, fmt.Errorf("replay: reading the input: %w", err)
 		}
+		if p.kind == engine.KindDefinitions && erasureTombstone(kr) {
+			r.sum.ErasureTombstones++
+			continue
+		}
 		r.sum.Records++
 		if p.kind == engine.KindDefinitions {
 			if r.overridden[string(kr.Key)] {
@@ -395,6 +403,21 @@ func (r *replayer) Next(maxRecs int) ([]engine.Record, error) {
 		add(rec, pos{topic: kr.Topic, partition: kr.Partition, offset: kr.Offset})
 	}
 	return out, nil
+}
+
+// erasureTombstone reports whether a definitions record is a tombstone the
+// engine wrote for the blacklist entries of an erased member: the replay
+// applies the erasure itself.
+func erasureTombstone(r *kgo.Record) bool {
+	if r.Value != nil {
+		return false
+	}
+	for _, h := range r.Headers {
+		if h.Key == kafka.HeaderErasure {
+			return true
+		}
+	}
+	return false
 }
 
 // Write filters a batch's output and writes it: events and access events
