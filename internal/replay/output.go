@@ -49,18 +49,18 @@ func openFiles(cfg Config) (*fileOutputs, error) {
 // sink returns the file sink of the outputs (io.Discard for those not
 // asked for).
 func (f *fileOutputs) sink() *file.Sink {
-	var out, dead io.Writer = io.Discard, io.Discard
-	if f.out != nil {
-		out = f.out
-	}
-	if f.dead != nil {
-		dead = f.dead
-	}
-	s := file.NewSink(out, dead)
+	s := file.NewSink(orDiscard(f.out), orDiscard(f.dead))
 	if f.access != nil {
 		s.WithAccess(f.access)
 	}
 	return s
+}
+
+func orDiscard(f *os.File) io.Writer {
+	if f == nil {
+		return io.Discard
+	}
+	return f
 }
 
 func (f *fileOutputs) close() error {

@@ -155,7 +155,8 @@ func (m *merger) stop() {
 	// Drain so that a reader blocked on a full channel sees ctx.Done.
 	for _, p := range m.readers {
 		go func() {
-			for range p.ch { //nolint:revive // draining
+			for range p.ch {
+				// drained
 			}
 		}()
 	}
