@@ -32,7 +32,7 @@
 // with the same keys are skipped, so the file's groups are in force over
 // the whole history ("how would this rule have done over the last 90
 // days?"). A line the engine refuses at the start (it references a schema
-// declared later, say) is tried again after every batch that applied
-// definitions from the topic; only a line still refused at the end is
-// dead-lettered.
+// declared later, say) is tried again right after every later
+// definitions record of the topic (whatever the batch size); only a line
+// still refused at the end is dead-lettered.
 package replay

@@ -332,8 +332,8 @@ var (
 )
 
 // Next hands the engine the --definitions lines first, then the merged
-// topic records; refused --definitions lines again after every batch that
-// applied definitions from the topic (they may need a schema or group
+// topic records; refused --definitions lines again right after every
+// definitions record of the topic (they may need a schema or group
 // declared later).
 func (r *replayer) Next(maxRecs int) ([]engine.Record, error) {
 	r.batchMu.Lock()
@@ -392,15 +392,18 @@ func (r *replayer) Next(maxRecs int) ([]engine.Record, error) {
 			continue
 		}
 		r.sum.Records++
-		if p.kind == engine.KindDefinitions {
-			if r.overridden[string(kr.Key)] {
-				r.sum.DefinitionsOverridden++
-				continue
-			}
-			r.retry = true
+		if p.kind == engine.KindDefinitions && r.overridden[string(kr.Key)] {
+			r.sum.DefinitionsOverridden++
+			continue
 		}
 		rec := engine.Record{Kind: p.kind, Topic: kr.Topic, Key: kr.Key, Value: kr.Value, Produced: kr.Timestamp}
 		add(rec, pos{topic: kr.Topic, partition: kr.Partition, offset: kr.Offset})
+		if p.kind == engine.KindDefinitions && len(r.pending) > 0 {
+			// The refused --definitions lines are tried again right
+			// after this definition, whatever the batch size.
+			r.retry = true
+			return out, nil
+		}
 	}
 	return out, nil
 }
