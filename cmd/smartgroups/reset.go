@@ -47,7 +47,8 @@ broker: reset opens that broker (it must not be running) to reset it.
 
 Consumer-group offset tools (kafka-consumer-groups --reset-offsets) have no
 effect on a deployment: its input positions live in its state and changelog.
-Run reset on every instance's data dir (or delete each <data-dir>/state).`,
+An instance whose data dir was not reset drops its local state at start
+(its changelog topic is gone) and rebuilds too.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()

@@ -547,7 +547,9 @@ func TestOutputGuard(t *testing.T) {
 // nothing), prints its plan without --yes, and after a SIGKILL (the
 // instance stays a static member of the group) deletes the state; the
 // restarted deployment rebuilds it from the inputs: a fresh, well-formed
-// history (seqs from 1) that ends with the same memberships.
+// history (seqs from 1) that ends with the same memberships. Reset again
+// without the data dir: the instance drops its local state, taken from
+// the deleted changelog, and rebuilds again.
 func TestReset(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -612,6 +614,29 @@ func TestReset(t *testing.T) {
 		}
 	}
 
+	e.checkRebuild(ctx, s, w, 2*w.deadLetters())
+
+	// Reset without the data dir: the instance finds a local state taken
+	// from a changelog that no longer exists, drops it and rebuilds.
+	s.kill()
+	if text, code := e.runTool(append(args[:len(args)-4:len(args)-4], "--live-wait", "8s", "--yes")...); code != 0 {
+		t.Fatalf("reset without the data dir failed:\n%s", text)
+	}
+	// The definitions are kept in the data dir's global state: only the
+	// invalid member records are dead-lettered again.
+	e.checkRebuild(ctx, s, w, 3*w.deadLetters()-w.countInvalid(w.defs))
+	if log := s.runLog(s.runCount()); !strings.Contains(log, "dropping the local state") {
+		t.Errorf("the instance did not drop its local state of the old changelog:\n%s", tail(s.logPath(), 30))
+	}
+}
+
+// checkRebuild restarts s after a reset and checks that it rebuilds from
+// the inputs: the events it publishes after the restart are a fresh,
+// well-formed history (seqs from 1) ending in the reference memberships;
+// wantDead is the number of dead letters published by then.
+func (e *env) checkRebuild(ctx context.Context, s *serveProc, w *workload, wantDead int) {
+	t := e.t
+	t.Helper()
 	before := map[int32]int64{}
 	ends, err := e.adm.ListEndOffsets(ctx, e.cfg.MembershipsTopic())
 	if err != nil {
@@ -620,8 +645,8 @@ func TestReset(t *testing.T) {
 	ends.Each(func(o kadm.ListedOffset) { before[o.Partition] = o.Offset })
 	s.start()
 	s.waitReady(2 * time.Minute)
-	// Every invalid record is dead-lettered once more by the rebuild.
-	e.waitCaughtUp(3*time.Minute, 2*w.deadLetters(), s)
+	// Invalid records are dead-lettered once more by the rebuild.
+	e.waitCaughtUp(3*time.Minute, wantDead, s)
 	evs, err := e.readMemberships(ctx)
 	if err != nil {
 		t.Fatal(err)

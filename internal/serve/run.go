@@ -153,6 +153,13 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return err
 	}
+	clID, err := changelogTopicID(ctx, cfg.Kafka)
+	if err != nil {
+		return err
+	}
+	if _, err := reconcileChangelogID(st, eng, partitions, clID, log); err != nil {
+		return err
+	}
 	pub, err := kafka.NewPublisher(cfg.Kafka, instance, kmetrics)
 	if err != nil {
 		return err
