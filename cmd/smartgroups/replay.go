@@ -104,6 +104,9 @@ terminal.`,
 			cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 			sum, err := replay.Run(cmd.Context(), cfg)
 			if err != nil {
+				if v, ok := os.LookupEnv(envName("data-dir")); ok && v != "" && v == cfg.DataDir {
+					err = fmt.Errorf("%w (--data-dir comes from %s)", err, envName("data-dir"))
+				}
 				return err
 			}
 			return printSummary(cmd.OutOrStdout(), cfg, sum, asJSON)
