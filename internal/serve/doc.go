@@ -62,5 +62,8 @@
 // batch and its persistence; rebalance.go takes over partitions (restoring
 // them from the snapshot and the changelog) and hands them back; http.go
 // wires the HTTP API, /metrics, the health endpoints and pprof;
-// brokerhealth.go probes the brokers.
+// brokerhealth.go probes the brokers; owners.go claims the output topics
+// for the deployment in the owners topic (refusing topics another
+// deployment owns); changelogid.go drops a local state taken from a
+// changelog topic that no longer exists (after a reset).
 package serve
