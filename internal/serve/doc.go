@@ -4,8 +4,9 @@
 // # Lifecycle
 //
 // Run starts an embedded broker when no brokers are configured, creates
-// missing topics and checks co-partitioning, reads the changelog's
-// delete.retention.ms, opens the state store, reads the definitions topic
+// missing topics and checks co-partitioning, claims its output topics in
+// the owners topic, reads the changelog's delete.retention.ms, opens the
+// state store (dropping it if it comes from another changelog topic), reads the definitions topic
 // whole (from the position already applied), joins the consumer group of
 // the member topics, then loops: poll a batch, apply it to the engine's
 // memory, publish its output in one Kafka transaction per input partition
