@@ -80,9 +80,14 @@ func (f *fileOutputs) close() error {
 type kafkaOutput struct {
 	cl             *kgo.Client
 	events, access string
-	recs           []*kgo.Record
-	commits        int64
 	timeout        time.Duration
+	open           bool  // a transaction is open
+	n              int   // records produced in it
+	commits        int64 // transactions committed with records
+	err            error // the output failed: the replay stops
+
+	mu         sync.Mutex
+	produceErr error // first failed record of the open transaction
 }
 
 // openKafkaOutput checks the output topics (not a topic of the live
@@ -187,67 +192,84 @@ func ensureEmptyTopic(ctx context.Context, adm *kadm.Client, kc kafka.Config, to
 	}
 }
 
-// add buffers the records of a batch's kept output.
-func (k *kafkaOutput) add(res *engine.Result) {
+// add produces the records of a batch's kept output in the open
+// transaction (beginning one if none is): kgo buffers a bounded number of
+// records and sends them while the batch is being handed over.
+func (k *kafkaOutput) add(res *engine.Result) error {
+	if k.err != nil {
+		return k.err
+	}
+	if !k.open {
+		if err := k.cl.BeginTransaction(); err != nil {
+			k.err = fmt.Errorf("replay: beginning a transaction: %w", err)
+			return k.err
+		}
+		k.open = true
+	}
+	ctx := context.Background()
 	if k.events != "" {
 		for i := range res.Events {
 			e := &res.Events[i]
-			k.recs = append(k.recs, &kgo.Record{Topic: k.events, Key: []byte(e.Key()), Value: engine.AppendEventJSON(nil, e)})
+			k.n++
+			k.cl.Produce(ctx, &kgo.Record{Topic: k.events, Key: []byte(e.Key()), Value: engine.AppendEventJSON(nil, e)}, k.promise)
 		}
 	}
 	if k.access != "" {
 		for i := range res.Access {
 			a := &res.Access[i]
-			k.recs = append(k.recs, &kgo.Record{Topic: k.access, Key: []byte(a.Key()), Value: engine.AppendAccessEventJSON(nil, a)})
+			k.n++
+			k.cl.Produce(ctx, &kgo.Record{Topic: k.access, Key: []byte(a.Key()), Value: engine.AppendAccessEventJSON(nil, a)}, k.promise)
 		}
+	}
+	return nil
+}
+
+// promise records the first failed record of the open transaction.
+func (k *kafkaOutput) promise(r *kgo.Record, err error) {
+	if err == nil {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.produceErr == nil {
+		k.produceErr = fmt.Errorf("producing to %s: %w", r.Topic, err)
 	}
 }
 
-// commit writes the buffered records in one transaction. A failed record
-// aborts the transaction: kgo would commit the others.
+// commit flushes the open transaction and commits it; a failed record
+// aborts it instead (kgo would commit the others), and the replay stops.
 func (k *kafkaOutput) commit() error {
-	if len(k.recs) == 0 {
+	if k.err != nil {
+		return k.err
+	}
+	if !k.open {
 		return nil
 	}
-	recs := k.recs
-	k.recs = nil
+	k.open = false
 	ctx := context.Background()
-	if err := k.cl.BeginTransaction(); err != nil {
-		return fmt.Errorf("replay: beginning a transaction: %w", err)
-	}
-	var (
-		mu       sync.Mutex
-		firstErr error
-	)
-	for _, r := range recs {
-		k.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
-			if err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = fmt.Errorf("producing to %s: %w", r.Topic, err)
-				}
-				mu.Unlock()
-			}
-		})
-	}
 	ferr := k.cl.Flush(ctx)
 	endCtx, cancel := context.WithTimeout(ctx, k.timeout+10*time.Second)
 	defer cancel()
-	mu.Lock()
-	perr := firstErr
-	mu.Unlock()
+	k.mu.Lock()
+	perr := k.produceErr
+	k.mu.Unlock()
 	if perr == nil && ferr != nil {
 		perr = ferr
 	}
 	if perr != nil {
 		_ = k.cl.AbortBufferedRecords(endCtx)
 		_ = k.cl.EndTransaction(endCtx, kgo.TryAbort)
-		return fmt.Errorf("replay: output transaction aborted: %w", perr)
+		k.err = fmt.Errorf("replay: output transaction aborted: %w", perr)
+		return k.err
 	}
 	if err := k.cl.EndTransaction(endCtx, kgo.TryCommit); err != nil {
-		return fmt.Errorf("replay: committing an output transaction: %w", err)
+		k.err = fmt.Errorf("replay: committing an output transaction: %w", err)
+		return k.err
 	}
-	k.commits++
+	if k.n > 0 {
+		k.commits++
+	}
+	k.n = 0
 	return nil
 }
 

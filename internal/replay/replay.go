@@ -56,7 +56,8 @@ type Config struct {
 	// replay creates. Default (0): that of the member topics.
 	OutputPartitions int32
 	// BatchSize is the number of records per engine batch and output
-	// transaction. Default 5000.
+	// transaction. Default 1000, as process: a batch's output is held in memory
+	// and written to the store as one outbox entry.
 	BatchSize int
 	// Limits bound records and rules. Default engine.DefaultLimits().
 	Limits engine.Limits
@@ -69,7 +70,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
-	return Config{Kafka: kafka.DefaultConfig(), BatchSize: 5000, Limits: engine.DefaultLimits(),
+	return Config{Kafka: kafka.DefaultConfig(), BatchSize: 1000, Limits: engine.DefaultLimits(),
 		ProgressEvery: time.Second, Logger: slog.New(slog.DiscardHandler)}
 }
 
@@ -208,7 +209,7 @@ func (c *Config) validate() error {
 		return err
 	}
 	if c.BatchSize <= 0 {
-		c.BatchSize = 5000
+		c.BatchSize = 1000
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -475,7 +476,7 @@ func (r *replayer) Write(res *engine.Result) error {
 		return err
 	}
 	if r.out != nil {
-		r.out.add(&kept)
+		return r.out.add(&kept)
 	}
 	return nil
 }
