@@ -96,6 +96,7 @@ An instance whose data dir was not reset drops its local state at start
 	}
 	f := cmd.Flags()
 	addKafkaClientFlags(f, &cfg.Kafka, &brokers)
+	f.Lookup("brokers").Usage = "Kafka seed brokers, comma-separated (empty: open the embedded broker in --data-dir, with its serve stopped)"
 	f.StringVar(&cfg.Kafka.GroupID, "group-id", cfg.Kafka.GroupID, "consumer group of the deployment")
 	f.StringVar(&cfg.Kafka.TransactionalIDPrefix, "transactional-id-prefix", cfg.Kafka.TransactionalIDPrefix, "transactional id prefix of the deployment (identifies its claim on its output topics)")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "an instance's data dir whose local state to delete")
