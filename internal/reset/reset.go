@@ -156,7 +156,7 @@ func (r *Resetter) Inspect(ctx context.Context) (Plan, error) {
 	if r.cfg.DeleteOutputs {
 		candidates = append(candidates, outputs...)
 	}
-	details, err := r.adm.ListTopics(ctx, candidates...)
+	details, err := r.adm.ListTopics(kadm.WithAuthorizedOps(ctx), candidates...)
 	if err != nil {
 		return p, fmt.Errorf("reset: listing topics: %w", err)
 	}
