@@ -152,38 +152,60 @@ func (o *Owners) ensure(ctx context.Context) error {
 // Read returns the current claims, by topic, stale ones (the topic is gone
 // or was recreated) left out. It creates the owners topic when missing.
 func (o *Owners) Read(ctx context.Context) (map[string]Owner, error) {
+	claims, _, _, err := o.read(ctx, -1)
+	return claims, err
+}
+
+// claimRecord is one record of the owners topic; Owner is nil for a
+// tombstone.
+type claimRecord struct {
+	offset int64
+	topic  string
+	owner  *Owner
+}
+
+// read reads the owners topic: the current claims (stale ones left out),
+// the records at or after offset from (none for a negative from), and the
+// offset its read ended at.
+func (o *Owners) read(ctx context.Context, from int64) (map[string]Owner, []claimRecord, int64, error) {
 	if err := o.ensure(ctx); err != nil {
-		return nil, err
+		return nil, nil, 0, err
 	}
 	all := map[string]Owner{}
-	_, err := readPartitionToEnd(ctx, o.cl, o.cfg.OwnersTopic, 0, -1, func(r *kgo.Record) error {
+	var recs []claimRecord
+	end, err := readPartitionToEnd(ctx, o.cl, o.cfg.OwnersTopic, 0, -1, func(r *kgo.Record) error {
+		cr := claimRecord{offset: r.Offset, topic: string(r.Key)}
 		if r.Value == nil {
-			delete(all, string(r.Key))
-			return nil
+			delete(all, cr.topic)
+		} else {
+			var ow Owner
+			if err := json.Unmarshal(r.Value, &ow); err != nil {
+				return nil // not a claim: ignored
+			}
+			all[cr.topic] = ow
+			cr.owner = &ow
 		}
-		var ow Owner
-		if err := json.Unmarshal(r.Value, &ow); err != nil {
-			return nil // not a claim: ignored
+		if from >= 0 && r.Offset >= from {
+			recs = append(recs, cr)
 		}
-		all[string(r.Key)] = ow
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("kafka: reading the owners topic %s: %w", o.cfg.OwnersTopic, err)
+		return nil, nil, 0, fmt.Errorf("kafka: reading the owners topic %s: %w", o.cfg.OwnersTopic, err)
 	}
 	if len(all) == 0 {
-		return all, nil
+		return all, recs, end, nil
 	}
 	ids, err := o.topicIDs(ctx, keys(all)...)
 	if err != nil {
-		return nil, err
+		return nil, nil, 0, err
 	}
 	for t, ow := range all {
 		if id, ok := ids[t]; !ok || id != ow.TopicID {
 			delete(all, t)
 		}
 	}
-	return all, nil
+	return all, recs, end, nil
 }
 
 func keys(m map[string]Owner) []string {
@@ -214,30 +236,47 @@ func (o *Owners) topicIDs(ctx context.Context, topics ...string) (map[string]str
 // owned by another claimant stops it with an *OwnedError, unless takeOver:
 // then the claim is moved to me and the previous owners are returned (for
 // the caller to log). A topic already claimed by me is not written again.
-// After writing, the claims are read back: of two claimants racing for a
-// topic, the one written last wins and the other gets an *OwnedError.
+//
+// Two claimants racing for a topic both write their claim: the first
+// claim written after the read a claimant decided on wins (see settle).
 func (o *Owners) Claim(ctx context.Context, me Owner, topics []string, takeOver bool) ([]Owner, error) {
-	current, err := o.Read(ctx)
+	current, _, from, err := o.read(ctx, -1)
 	if err != nil {
 		return nil, err
 	}
+	recs, previous, err := o.claimRecords(ctx, me, topics, takeOver, current)
+	if err != nil || len(recs) == 0 {
+		return previous, err
+	}
+	if err := o.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return nil, fmt.Errorf("kafka: writing to the owners topic %s: %w", o.cfg.OwnersTopic, err)
+	}
+	if err := o.settle(ctx, me, recs, from); err != nil {
+		return nil, err
+	}
+	return previous, nil
+}
+
+// claimRecords returns the claim records to write for me, given the
+// current claims, and the owners taken over.
+func (o *Owners) claimRecords(ctx context.Context, me Owner, topics []string, takeOver bool, current map[string]Owner) ([]*kgo.Record, []Owner, error) {
 	ids, err := o.topicIDs(ctx, topics...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var previous []Owner
 	var recs []*kgo.Record
 	for _, t := range topics {
 		id, ok := ids[t]
 		if !ok {
-			return nil, fmt.Errorf("kafka: cannot claim topic %s: it does not exist", t)
+			return nil, nil, fmt.Errorf("kafka: cannot claim topic %s: it does not exist", t)
 		}
 		if cur, ok := current[t]; ok {
 			if cur.Same(me) {
 				continue
 			}
 			if !takeOver {
-				return nil, &OwnedError{Topic: t, Owner: cur}
+				return nil, nil, &OwnedError{Topic: t, Owner: cur}
 			}
 			previous = append(previous, cur)
 		}
@@ -245,33 +284,58 @@ func (o *Owners) Claim(ctx context.Context, me Owner, topics []string, takeOver 
 		c.Topic, c.TopicID, c.Since = t, id, time.Now().UTC()
 		v, err := json.Marshal(c)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		recs = append(recs, &kgo.Record{Topic: o.cfg.OwnersTopic, Partition: 0, Key: []byte(t), Value: v})
 	}
-	if len(recs) == 0 {
-		return nil, nil
-	}
-	if err := o.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		return nil, fmt.Errorf("kafka: writing to the owners topic %s: %w", o.cfg.OwnersTopic, err)
-	}
-	after, err := o.Read(ctx)
+	return recs, previous, nil
+}
+
+// settle reads back the claims written after offset from (where the read
+// that decided to write recs ended): for each topic, the first claim
+// written there wins. A claimant that did not see the winner's claim
+// before writing its own loses: it writes the winner's claim again (so
+// that it is the latest) and gets an *OwnedError.
+func (o *Owners) settle(ctx context.Context, me Owner, recs []*kgo.Record, from int64) error {
+	_, after, _, err := o.read(ctx, from)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	for _, t := range topics {
-		if cur, ok := after[t]; ok && !cur.Same(me) {
-			return nil, &OwnedError{Topic: t, Owner: cur}
+	var lost *OwnedError
+	var restore []*kgo.Record
+	for _, r := range recs {
+		t := string(r.Key)
+		for _, cr := range after {
+			if cr.topic != t || cr.owner == nil {
+				continue
+			}
+			if !cr.owner.Same(me) {
+				v, err := json.Marshal(cr.owner)
+				if err != nil {
+					return err
+				}
+				restore = append(restore, &kgo.Record{Topic: o.cfg.OwnersTopic, Partition: 0, Key: []byte(t), Value: v})
+				if lost == nil {
+					lost = &OwnedError{Topic: t, Owner: *cr.owner}
+				}
+			}
+			break
 		}
 	}
-	return previous, nil
+	if lost == nil {
+		return nil
+	}
+	if err := o.cl.ProduceSync(ctx, restore...).FirstErr(); err != nil {
+		return fmt.Errorf("kafka: writing to the owners topic %s: %w", o.cfg.OwnersTopic, err)
+	}
+	return lost
 }
 
 // Release removes the claims of the topics owned by a claimant that is
 // the same as me (Owner.Same), with tombstones; it returns the released
 // topics.
 func (o *Owners) Release(ctx context.Context, me Owner, topics []string) ([]string, error) {
-	current, err := o.Read(ctx)
+	current, _, _, err := o.read(ctx, -1)
 	if err != nil {
 		return nil, err
 	}

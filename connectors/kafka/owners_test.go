@@ -25,9 +25,26 @@ func TestOwners(t *testing.T) {
 	require.NoError(t, err)
 	defer ow.Close()
 	me := ServeOwner(e.cfg)
+	other := me
+	other.GroupID = e.cfg.GroupID + "-other"
+
+	// A race: other reads (nothing is claimed), me claims, other writes
+	// its claim. The first claim written after other's read wins: other
+	// is refused and puts me's claim back as the latest.
+	current, _, from, err := ow.read(ctx, -1)
+	require.NoError(t, err)
+	require.Empty(t, current)
+	otherRecs, _, err := ow.claimRecords(ctx, other, topics, false, current)
+	require.NoError(t, err)
 	prev, err := ow.Claim(ctx, me, topics, false)
 	require.NoError(t, err)
 	require.Empty(t, prev)
+	require.NoError(t, e.cl.ProduceSync(ctx, otherRecs...).FirstErr())
+	var owned *OwnedError
+	err = ow.settle(ctx, other, otherRecs, from)
+	require.True(t, errors.As(err, &owned), "the later claimant loses the race: %v", err)
+	require.True(t, owned.Owner.Same(me))
+
 	claims, err := ow.Read(ctx)
 	require.NoError(t, err)
 	require.Len(t, claims, 2)
@@ -40,10 +57,7 @@ func TestOwners(t *testing.T) {
 	require.NoError(t, err)
 
 	// Another deployment: refused, naming the owner.
-	other := me
-	other.GroupID = e.cfg.GroupID + "-other"
 	_, err = ow.Claim(ctx, other, topics, false)
-	var owned *OwnedError
 	require.True(t, errors.As(err, &owned), "%v", err)
 	require.Equal(t, e.cfg.MembershipsTopic(), owned.Topic)
 	require.Contains(t, err.Error(), `group id "`+e.cfg.GroupID+`"`)
