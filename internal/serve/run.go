@@ -126,6 +126,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := claimOutput(ctx, cfg, log); err != nil {
+		return err
+	}
 
 	stateDir := filepath.Join(cfg.DataDir, "state")
 	st, err := state.Open(stateDir, state.Options{CacheBytes: cfg.StateCacheBytes, FS: cfg.StateFS})
@@ -149,6 +152,13 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	instance, err := eng.InstanceID()
 	if err != nil {
+		return err
+	}
+	clID, err := changelogTopicID(ctx, cfg.Kafka)
+	if err != nil {
+		return err
+	}
+	if _, err := reconcileChangelogID(st, eng, partitions, clID, log); err != nil {
 		return err
 	}
 	pub, err := kafka.NewPublisher(cfg.Kafka, instance, kmetrics)
