@@ -71,6 +71,13 @@ type Config struct {
 	// re-delivery and is skipped (serve). Default false: a file's line
 	// numbers start again with every run.
 	DefinitionOffsets bool
+	// MaxTimersPerBatch bounds the timers one Process, Tick or Assign
+	// fires; the others stay due and fire in the next calls (Tick fires
+	// them without records). It keeps a jump of the clock (a restart
+	// after downtime, a gap in the event stream) from building one batch,
+	// and one transaction, of every member's time-driven changes. Default
+	// 0: no bound (process: strictly in order).
+	MaxTimersPerBatch int
 }
 
 // maxEventsHint bounds the capacity a batch's events slice starts at.

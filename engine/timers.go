@@ -23,8 +23,15 @@ func (t *txn) advance(now rule.Millis) error {
 		if err != nil {
 			return err
 		}
+		limit := -1
+		if max := t.e.cfg.MaxTimersPerBatch; max > 0 {
+			if limit = max - t.fired; limit <= 0 {
+				break
+			}
+		}
 		// Timers set while these fire are due after now.
-		t.due = ps.popDue(now, t.due[:0])
+		t.due = ps.popDue(now, t.due[:0], limit)
+		t.fired += len(t.due)
 		for _, d := range t.due {
 			spot := ps.spotList[d.spot].name
 			if err := t.del(state.TimerKey(p, d.due, spot, d.ord)); err != nil {

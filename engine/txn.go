@@ -34,8 +34,10 @@ type txn struct {
 	changelog map[int32]*changelog
 	tombs     map[int32][]string
 
-	// due is scratch space for advance.
-	due []timerEntry
+	// due is scratch space for advance; fired counts the timers fired
+	// (Config.MaxTimersPerBatch).
+	due   []timerEntry
+	fired int
 	// dueGroups is scratch space for fire, pending for evaluateGroups.
 	dueGroups []string
 	pending   []int
