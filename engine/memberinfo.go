@@ -143,4 +143,3 @@ func newMemberInfo(spot string, p int32, st *MemberState, acts []actTS, since ma
 	}
 	return info, nil
 }
-

@@ -131,3 +131,9 @@ func Partitions(r Reader) ([]int32, error) {
 		lo = PartitionPrefix(p + 1)
 	}
 }
+
+// MemberPartPrefix is the prefix of all member states of a partition.
+func MemberPartPrefix(part int32) []byte { return partKey(part, subMember, 0) }
+
+// PositionPrefix is the prefix of a partition's input positions.
+func PositionPrefix(part int32) []byte { return partKey(part, subPosition, 0) }

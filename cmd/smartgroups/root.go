@@ -19,6 +19,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newProcessCmd(), newServeCmd(), newDemoCmd(), newBenchCmd())
+	root.AddCommand(newExportCmd(), newInspectCmd())
 	for _, c := range root.Commands() {
 		c.PreRunE = chainEnv(c.PreRunE)
 	}
