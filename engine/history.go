@@ -2,7 +2,9 @@ package engine
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -111,18 +113,130 @@ type histCtx struct {
 	group string
 }
 
-// cause returns the cause of the flips being made.
-func (t *txn) cause() Cause {
-	switch t.reason {
-	case ReasonTime:
-		return Cause{Timer: true}
-	case ReasonDefinition, ReasonGroupDeleted, ReasonBlacklist:
-		return Cause{Definition: t.hist.group}
+// The binary encoding of a stored history entry: a version byte, the op,
+// the reason (indexes into historyOps and Reasons()), uvarint seq, varint
+// ts (Unix ms), the group (uvarint length, bytes) and the cause: a kind
+// byte, then for a record the topic (length, bytes), varint partition and
+// varint offset, for a definition the group (length, bytes).
+const historyVersion = 1
+
+const (
+	causeNone byte = iota
+	causeRecord
+	causeTimer
+	causeDefinition
+)
+
+var historyOps = []Op{OpAdd, OpRemove}
+
+var reasonCodes = func() map[Reason]byte {
+	m := map[Reason]byte{}
+	for i, r := range Reasons() {
+		m[r] = byte(i)
 	}
-	if r := t.hist.rec; r != nil {
-		return Cause{Record: &RecordRef{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}}
+	return m
+}()
+
+// appendHistoryValue appends the stored history entry of a flip of the
+// member's key of group, with the transaction's reason and cause.
+func (t *txn) appendHistoryValue(b []byte, group string, op Op, seq uint64, ts rule.Millis) []byte {
+	opCode := byte(0)
+	if op == OpRemove {
+		opCode = 1
 	}
-	return Cause{}
+	b = append(b, historyVersion, opCode, reasonCodes[t.reason])
+	b = binary.AppendUvarint(b, seq)
+	b = binary.AppendVarint(b, ts)
+	b = appendHistoryString(b, group)
+	switch {
+	case t.reason == ReasonTime:
+		b = append(b, causeTimer)
+	case t.reason == ReasonDefinition || t.reason == ReasonGroupDeleted || t.reason == ReasonBlacklist:
+		b = appendHistoryString(append(b, causeDefinition), t.hist.group)
+	case t.hist.rec != nil:
+		r := t.hist.rec
+		b = appendHistoryString(append(b, causeRecord), r.Topic)
+		b = binary.AppendVarint(b, int64(r.Partition))
+		b = binary.AppendVarint(b, r.Offset)
+	default:
+		b = append(b, causeNone)
+	}
+	return b
+}
+
+func appendHistoryString(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+// decodeHistoryValue decodes appendHistoryValue.
+func decodeHistoryValue(v []byte) (HistoryEntry, error) {
+	var h HistoryEntry
+	bad := errors.New("engine: malformed history entry")
+	if len(v) < 3 || v[0] != historyVersion || int(v[1]) >= len(historyOps) || int(v[2]) >= len(Reasons()) {
+		return h, bad
+	}
+	h.Op, h.Reason = historyOps[v[1]], Reasons()[v[2]]
+	r := v[3:]
+	uv := func() uint64 {
+		x, n := binary.Uvarint(r)
+		if n <= 0 {
+			r = nil
+			return 0
+		}
+		r = r[n:]
+		return x
+	}
+	sv := func() int64 {
+		x, n := binary.Varint(r)
+		if n <= 0 {
+			r = nil
+			return 0
+		}
+		r = r[n:]
+		return x
+	}
+	str := func() (string, bool) {
+		l := uv()
+		if r == nil || uint64(len(r)) < l {
+			return "", false
+		}
+		s := string(r[:l])
+		r = r[l:]
+		return s, true
+	}
+	h.Seq = uv()
+	ts := sv()
+	if r == nil {
+		return h, bad
+	}
+	h.TS = rule.FormatMillis(ts)
+	g, ok := str()
+	if !ok || len(r) == 0 {
+		return h, bad
+	}
+	h.Group = g
+	kind := r[0]
+	r = r[1:]
+	switch kind {
+	case causeTimer:
+		h.Cause.Timer = true
+	case causeDefinition:
+		if h.Cause.Definition, ok = str(); !ok {
+			return h, bad
+		}
+	case causeRecord:
+		topic, ok := str()
+		part := sv()
+		off := sv()
+		if !ok || r == nil {
+			return h, bad
+		}
+		h.Cause.Record = &RecordRef{Topic: topic, Partition: int32(part), Offset: off}
+	case causeNone:
+	default:
+		return h, bad
+	}
+	return h, nil
 }
 
 // transitions is the number of a member's transitions so far: each one
@@ -156,10 +270,7 @@ func (t *txn) noteTransition(m *member, group string, op Op, seq uint64, ts rule
 		return nil
 	}
 	n := transitions(m.buf.seqs)
-	v, err := json.Marshal(HistoryEntry{Group: group, Op: op, TS: t.tsText, Reason: t.reason, Seq: seq, Cause: t.cause()})
-	if err != nil {
-		return fmt.Errorf("engine: history entry: %w", err)
-	}
+	v := t.appendHistoryValue(make([]byte, 0, 32+len(group)), group, op, seq, ts)
 	if err := t.setOwned(state.HistoryKey(m.part, m.spot, m.ord, n), v); err != nil {
 		return err
 	}
@@ -220,8 +331,8 @@ func (e *Engine) committedRange(p int32, lo, hi []byte) (map[string][]byte, erro
 func decodeHistory(kv map[string][]byte) ([]HistoryEntry, error) {
 	out := make([]HistoryEntry, 0, len(kv))
 	for k, v := range kv {
-		var h HistoryEntry
-		if err := json.Unmarshal(v, &h); err != nil {
+		h, err := decodeHistoryValue(v)
+		if err != nil {
 			return nil, fmt.Errorf("engine: history entry %q: %w", k, err)
 		}
 		h.n = state.HistoryN([]byte(k))

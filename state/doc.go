@@ -74,8 +74,8 @@
 //	                                     the group this partition's access
 //	                                     reflects
 //	'h' spot 0 u32(ord) u64(n)        -> the member's n-th membership
-//	                                     transition (JSON: group, op, ts,
-//	                                     reason, seq, cause), the newest
+//	                                     transition (binary: op, reason,
+//	                                     seq, ts, group, cause), the newest
 //	                                     --history-per-member kept
 //	'j' spot 0 u32(ord) group         -> i64 Unix ms the member joined the
 //	                                     smart group, while in it
