@@ -252,22 +252,22 @@ func transitions(seqs []groupSeq) uint64 {
 
 // noteTransition records a flip of the member's key of group, just
 // emitted with seq at ts: the since key, and the history entry (trimming
-// the member's history to the bound). Erasure records none: the member's
-// history goes with it.
+// the member's history to the bound); nothing when the history is
+// disabled. Erasure records no entry: the member's history goes with it.
 func (t *txn) noteTransition(m *member, group string, op Op, seq uint64, ts rule.Millis) error {
+	bound := uint64(max(t.e.cfg.Limits.HistoryPerMember, 0))
+	if bound == 0 {
+		return nil
+	}
 	sk := state.SinceKey(m.part, m.spot, m.ord, group)
 	var err error
 	if op == OpAdd {
-		err = t.set(sk, state.EncodeI64(ts))
+		err = t.setOwned(sk, state.EncodeI64(ts))
 	} else {
 		err = t.del(sk)
 	}
-	if err != nil {
+	if err != nil || t.reason == ReasonErased {
 		return err
-	}
-	bound := uint64(max(t.e.cfg.Limits.HistoryPerMember, 0))
-	if bound == 0 || t.reason == ReasonErased {
-		return nil
 	}
 	n := transitions(m.buf.seqs)
 	v := t.appendHistoryValue(make([]byte, 0, 32+len(group)), group, op, seq, ts)
@@ -285,11 +285,14 @@ func (t *txn) noteTransition(m *member, group string, op Op, seq uint64, ts rule
 // newest bound numbers, which cover the batches not yet persisted and
 // this one.
 func (t *txn) eraseHistory(m *member) error {
-	hp := state.HistoryPrefix(m.part, m.spot, m.ord)
 	keys := map[string]bool{}
-	err := t.e.st.Scan(hp, state.PrefixEnd(hp), func(k, _ []byte) bool { keys[string(k)] = true; return true })
-	if err != nil {
-		return err
+	// Since keys left by a run that kept history, when this one keeps
+	// none (otherwise the erasure's flips deleted them).
+	for _, prefix := range [][]byte{state.HistoryPrefix(m.part, m.spot, m.ord), state.SincePrefix(m.part, m.spot, m.ord)} {
+		err := t.e.st.Scan(prefix, state.PrefixEnd(prefix), func(k, _ []byte) bool { keys[string(k)] = true; return true })
+		if err != nil {
+			return err
+		}
 	}
 	n := transitions(m.buf.seqs)
 	for i := uint64(0); i < uint64(max(t.e.cfg.Limits.HistoryPerMember, 0)) && i < n; i++ {

@@ -272,3 +272,44 @@ func TestHistoryRestored(t *testing.T) {
 	require.Equal(t, want, got)
 	require.Equal(t, "2026-11-01T12:00:00.000Z", got.Groups[0].Since)
 }
+
+// TestHistoryDisabled: with a bound of 0 nothing is written for the
+// history (no entry, no since key), and erasing a member whose history an
+// earlier run kept still deletes it.
+func TestHistoryDisabled(t *testing.T) {
+	dir := t.TempDir()
+	var f histFeed
+	run := func(eng *engine.Engine, recs ...engine.Record) {
+		res, err := eng.Process(context.Background(), recs)
+		require.NoError(t, err)
+		for _, o := range res.Outbox {
+			require.NoError(t, eng.Ack(o.Partition, o.ID))
+		}
+	}
+	keys := func(st *state.Store) int {
+		n := 0
+		pp := state.PartitionPrefix(0)
+		require.NoError(t, st.Scan(pp, state.PrefixEnd(pp), func(k, _ []byte) bool {
+			if _, sub, _ := state.PartitionOfKey(k); sub == state.SubHistory || sub == state.SubSince {
+				n++
+			}
+			return true
+		}))
+		return n
+	}
+	eng, st := openHistoryEngine(t, dir, 100, false)
+	run(eng, f.group("vips", `{"field":"profile.tags","op":"has_any","value":["vip"]}`))
+	run(eng, f.profile("u1", "2026-11-01T10:00:00Z", map[string]any{"status": "accepted", "tags": []string{"vip"}}))
+	require.Equal(t, 2, keys(st), "an entry and a since key")
+	require.NoError(t, st.Close())
+
+	eng, st = openHistoryEngine(t, dir, 0, false)
+	defer func() { _ = st.Close() }()
+	run(eng, f.profile("u2", "2026-11-01T11:00:00Z", map[string]any{"status": "accepted", "tags": []string{"vip"}}))
+	require.Equal(t, 2, keys(st), "nothing written for u2")
+	page, err := eng.MemberHistory("acme", "u2", "", 0, 10)
+	require.NoError(t, err)
+	require.Empty(t, page.Items)
+	run(eng, f.erase("u1"))
+	require.Equal(t, 0, keys(st), "u1's history and since key are erased")
+}
