@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -59,7 +60,7 @@ func (f *histFeed) blacklist(group, member string, on bool) engine.Record {
 	return f.rec(engine.KindDefinitions, "acme/blacklist/"+group+"/"+member, v)
 }
 
-func openHistoryEngine(t *testing.T, dir string, bound int, deferred bool) (*engine.Engine, *state.Store) {
+func openHistoryEngine(t testing.TB, dir string, bound int, deferred bool) (*engine.Engine, *state.Store) {
 	t.Helper()
 	st, err := state.Open(dir, state.Options{})
 	require.NoError(t, err)
@@ -312,4 +313,39 @@ func TestHistoryDisabled(t *testing.T) {
 	require.Empty(t, page.Items)
 	run(eng, f.erase("u1"))
 	require.Equal(t, 0, keys(st), "u1's history and since key are erased")
+}
+
+// BenchmarkRecordPathHistory measures what the membership history costs
+// the record path in steady state: the same community (20k members, 200
+// groups, loaded without history so that both start from the same store),
+// then the same records with the history off and with its default bound,
+// in process mode (synced batches of 1000 records).
+func BenchmarkRecordPathHistory(b *testing.B) {
+	for _, bound := range []int{0, 100} {
+		b.Run(fmt.Sprintf("bound=%d", bound), func(b *testing.B) {
+			const members, groups = 20_000, 200
+			dir := b.TempDir()
+			eng, st := openHistoryEngine(b, dir, 0, false)
+			loadSpot(b, eng, "bench", members, groups)
+			require.NoError(b, st.Close())
+			eng, st = openHistoryEngine(b, dir, bound, false)
+			defer func() { _ = st.Close() }()
+			r := rand.New(rand.NewSource(2))
+			recs := make([]engine.Record, b.N)
+			for i := range recs {
+				recs[i] = synthRecord(r, "bench", members, i)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < len(recs); i += 1000 {
+				res, err := eng.Process(context.Background(), recs[i:min(i+1000, len(recs))])
+				if err != nil {
+					b.Fatal(err)
+				}
+				ackAll(b, eng, res)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
 }
