@@ -40,7 +40,7 @@ func addLimitFlags(f *pflag.FlagSet, lim *engine.Limits) {
 	f.IntVar(&lim.MaxRuleNodes, "max-rule-nodes", lim.MaxRuleNodes, "most nodes of a smart group's rule (deployment-wide: the same on every instance)")
 	f.IntVar(&lim.MaxValues, "max-values", lim.MaxValues, "most entries of a value list in a trigger (deployment-wide: the same on every instance)")
 	f.IntVar(&lim.MaxTags, "max-tags", lim.MaxTags, "most tags of a member; a record giving more is dead-lettered")
-	f.IntVar(&lim.HistoryPerMember, "history-per-member", lim.HistoryPerMember, "membership transitions kept per member, every group together, in the state store (0: none)")
+	f.IntVar(&lim.HistoryPerMember, "history-per-member", lim.HistoryPerMember, "membership transitions kept per member, every group together, in the state store (0: none, and no since instants)")
 }
 
 // checkLimits reports every limit flag whose value is unusable: each must
