@@ -56,6 +56,7 @@ type txn struct {
 	// cause of the changes being made
 	reason Reason
 	ts     rule.Millis
+	hist   histCtx
 }
 
 func (e *Engine) begin() *txn {
@@ -218,7 +219,7 @@ func (t *txn) flipTerm(m *member, group, term string, in bool) error {
 	t.events = append(t.events, Event{Spot: m.spot, Group: group, Member: m.st.ID, Op: op,
 		TS: t.tsText, Reason: t.reason, Seq: seq, Partition: m.part})
 	t.countChange(op)
-	return nil
+	return t.noteTransition(m, group, op, seq, ts)
 }
 
 // changeCount counts the membership changes of one (op, reason).

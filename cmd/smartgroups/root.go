@@ -20,6 +20,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(newProcessCmd(), newServeCmd(), newDemoCmd(), newBenchCmd())
 	root.AddCommand(newReplayCmd(), newResetCmd())
+	root.AddCommand(newExportCmd(), newInspectCmd())
 	for _, c := range root.Commands() {
 		c.PreRunE = chainEnv(c.PreRunE)
 	}
