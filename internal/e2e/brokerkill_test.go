@@ -45,7 +45,8 @@ import (
 //     bit more, so the output transactions open at the kill time out: the
 //     restarted broker aborts them and serve must publish them again.
 //
-// Each kill comes a random moment (0-30ms) after the producer's next
+// The outages come once a third and two thirds of the input were
+// produced, each kill a random moment (0-30ms) after the producer's next
 // chunk, while serve processes it. serve is not restarted: it waits the
 // outages out (README, "Kafka is unreachable"), and the test fails if it
 // exits.
@@ -80,7 +81,16 @@ func TestBrokerKill9(t *testing.T) {
 		{"long", 35 * time.Second},
 	}
 	for i, o := range outages {
-		// serve is busy: it owns every partition and commits output.
+		// Spread over the input: outage i comes once (i+1)/3 of it was
+		// produced, while serve is busy (it owns every partition and
+		// commits output).
+		e.waitFor(4*time.Minute, "the producer to progress", func() (bool, string) {
+			if pr.finished() {
+				pr.wait(t, 0)
+				return true, "finished"
+			}
+			return pr.progress() >= (i+1)*len(recs)/(len(outages)+1), fmt.Sprintf("%d of %d records produced", pr.progress(), len(recs))
+		})
 		before := commits(ctx, s)
 		e.waitFor(3*time.Minute, "serve to process input", func() (bool, string) {
 			if !s.running() {
