@@ -86,7 +86,7 @@ func TestBrokerKill9(t *testing.T) {
 		// commits output).
 		e.waitFor(4*time.Minute, "the producer to progress", func() (bool, string) {
 			if pr.finished() {
-				pr.wait(t, 0)
+				pr.wait(t, time.Minute) // fails on its error
 				return true, "finished"
 			}
 			return pr.progress() >= (i+1)*len(recs)/(len(outages)+1), fmt.Sprintf("%d of %d records produced", pr.progress(), len(recs))
