@@ -21,6 +21,7 @@ var contractFields = []string{
 	"latency_p50_ms", "latency_p99_ms", "backfill_members_per_sec", "backfill_scan_members_per_sec",
 	"peak_rss_bytes", "state_bytes_per_member", "members", "groups", "events",
 	"events_per_record", "pipe_ceiling_events_per_sec", "serve_rss_bytes_per_member", "load_average",
+	"serve_last_tenth_over_first", "restore_seconds", "restore_members_per_sec", "restart_restore_seconds",
 }
 
 // TestRunTiny runs the whole harness on a tiny community and checks that
@@ -71,7 +72,7 @@ func TestRunTiny(t *testing.T) {
 	}
 	for _, k := range []string{"raw_consume_events_per_sec", "events_per_sec", "process_events_per_sec", "naive_events_per_sec",
 		"backfill_members_per_sec", "backfill_scan_members_per_sec", "peak_rss_bytes", "state_bytes_per_member",
-		"events_per_record", "pipe_ceiling_events_per_sec"} {
+		"events_per_record", "pipe_ceiling_events_per_sec", "restore_seconds", "restore_members_per_sec", "restart_restore_seconds"} {
 		if m[k] <= 0 {
 			t.Errorf("%s = %v, want > 0", k, m[k])
 		}
@@ -95,6 +96,13 @@ func TestRunTiny(t *testing.T) {
 	if d.ServeEvents == 0 || d.ProcessEvents == 0 || d.NaiveEvents == 0 {
 		t.Errorf("no membership events: serve %d, process %d, naive %d", d.ServeEvents, d.ProcessEvents, d.NaiveEvents)
 	}
+	if d.RestoreMembers != 300 || d.RestoreRecords <= 0 {
+		t.Errorf("the restore on an empty data dir took over %d members from %.0f changelog records, want 300 from some", d.RestoreMembers, d.RestoreRecords)
+	}
+	if d.RestartRestoreRecords >= d.RestoreRecords {
+		t.Errorf("the restart on the data dir read %.0f changelog records, the full restore %.0f: the snapshot was not used",
+			d.RestartRestoreRecords, d.RestoreRecords)
+	}
 	if d.BackfillScanEvals <= d.BackfillIndexedEvals {
 		t.Errorf("the scan backfill evaluated %d members, the indexed one %d: the index did not narrow", d.BackfillScanEvals, d.BackfillIndexedEvals)
 	}
@@ -106,6 +114,70 @@ func TestRunTiny(t *testing.T) {
 		if !strings.Contains(table.String(), k) {
 			t.Errorf("table lacks %s:\n%s", k, table.String())
 		}
+	}
+}
+
+// TestTenthMarks checks the timing of the first and the last tenth of a
+// stream from scrapes of a consumed counter: a serve that halves its rate
+// halfway through has a last tenth twice as long as its first.
+func TestTenthMarks(t *testing.T) {
+	const want = 2000.0
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	began := t0.Add(10 * time.Millisecond) // between two scrapes
+	// 1000 records/s up to 1000 records, then 500/s.
+	consumed := func(at time.Time) float64 {
+		s := at.Sub(began).Seconds()
+		switch {
+		case s <= 0:
+			return 0
+		case s <= 1:
+			return 1000 * s
+		}
+		return min(1000+500*(s-1), want)
+	}
+	m := newTenthMarks(want)
+	var first time.Time
+	prevAt, prevV := t0, 0.0
+	for at := t0.Add(25 * time.Millisecond); prevV < want; at = at.Add(25 * time.Millisecond) {
+		v := consumed(at)
+		if v != prevV {
+			if first.IsZero() {
+				first = prevAt.Add(at.Sub(prevAt) / 2)
+			}
+			m.observe(latest(prevAt, first), prevV, at, v)
+		}
+		prevAt, prevV = at, v
+	}
+	ft, lt := m.tenths(first)
+	// 200 records at 1000/s, 200 at 500/s; the start and the end are
+	// known to within one scrape interval.
+	if ft < 175*time.Millisecond || ft > 225*time.Millisecond || lt < 375*time.Millisecond || lt > 425*time.Millisecond {
+		t.Fatalf("first tenth %s, last tenth %s; want 200ms and 400ms", ft, lt)
+	}
+	if r := (catchUp{firstTenth: ft, lastTenth: lt}).stability(); r < 0.45 || r > 0.55 {
+		t.Errorf("last over first = %.3f, want 0.5", r)
+	}
+	if _, lt := newTenthMarks(want).tenths(first); lt != 0 {
+		t.Errorf("tenths without observations: %s", lt)
+	}
+}
+
+// TestMedianOfRepeats checks that --repeat reports the median of each
+// repetition's throughput stability and restore times, and lists each.
+func TestMedianOfRepeats(t *testing.T) {
+	reps := []Result{
+		{EventsPerSec: 100, ServeLastTenthOverFirst: 0.9, RestoreSeconds: 4, RestoreMembersPerSec: 250, RestartRestoreSeconds: 1},
+		{EventsPerSec: 300, ServeLastTenthOverFirst: 0.5, RestoreSeconds: 2, RestoreMembersPerSec: 500, RestartRestoreSeconds: 3},
+		{EventsPerSec: 200, ServeLastTenthOverFirst: 0.7, RestoreSeconds: 8, RestoreMembersPerSec: 125, RestartRestoreSeconds: 2},
+	}
+	r := reps[2]
+	r.median(reps)
+	if r.EventsPerSec != 200 || r.ServeLastTenthOverFirst != 0.7 || r.RestoreSeconds != 4 || r.RestoreMembersPerSec != 250 ||
+		r.RestartRestoreSeconds != 2 {
+		t.Errorf("medians: %+v", r)
+	}
+	if len(r.Details.Repeats) != 3 || r.Details.Repeats[1].Stability != 0.5 || r.Details.Repeats[2].Restore != 8 {
+		t.Errorf("repetitions: %+v", r.Details.Repeats)
 	}
 }
 

@@ -59,19 +59,29 @@
 //     transaction with record-caused events committed, read from /metrics
 //     every 25 ms; events_per_record is its membership events per record;
 //     serve_rss_bytes_per_member its process's peak RSS per member;
-//  6. latency: serve restarted on the wall clock; live records are
+//     serve_last_tenth_over_first its records/s over the last tenth of the
+//     stream divided by those over the first tenth (from the consumed
+//     counter, interpolated between scrapes);
+//  6. restore: with serve stopped, a serve on an empty data directory (the
+//     same group, transactional ids, topics and broker) restores every
+//     partition from the changelog; restore_seconds is from its start to
+//     owning every member with no restore running and /readyz answering,
+//     restore_members_per_sec the members / that time;
+//     restart_restore_seconds the same for serve restarted on its data
+//     directory (local snapshot and the changelog after it);
+//  7. latency: serve restarted on the wall clock; live records are
 //     offered at half the measured serve throughput; each record's (spot,
 //     member, ts) is matched with the first membership event carrying it,
 //     read by a read_committed consumer; p50 and p99 over the records that
 //     caused an event;
-//  7. pipe ceiling: a franz-go job reads the live stream and, per 1,000
+//  8. pipe ceiling: a franz-go job reads the live stream and, per 1,000
 //     records, publishes events_per_record × 1,000 records of serve's mean
 //     event size in one transaction: the I/O floor of this work, without
 //     the engine;
-//  8. optionally, PostgreSQL: the final member state is loaded into tables
+//  9. optionally, PostgreSQL: the final member state is loaded into tables
 //     and every group is recomputed with SQL.
 //
-// Repeat runs phases 1–7 (all but the backfill) that many times, each on
+// Repeat runs phases 1–8 (all but the backfill) that many times, each on
 // fresh topics, consumer group and state, and reports the medians.
 //
 // Throughputs count live member records per second; definitions are
@@ -99,7 +109,7 @@
 // runner (Run) with its first phases, generate, broker and produce; then
 // one file per phase: consume.go (raw consume), process.go (file mode),
 // backfill.go, naive.go (the naive evaluator and its phase), serve.go,
-// latency.go and postgres.go. metrics.go scrapes serve's /metrics,
+// restore.go, latency.go and postgres.go. metrics.go scrapes serve's /metrics,
 // sizes.go measures state and broker sizes, report.go holds Result and
 // prints it, and resources_*.go and rusage_*.go read the system's
 // resource statistics.

@@ -19,6 +19,10 @@ type scrape struct {
 	// recordEvents are the membership changes caused by records (every
 	// reason but time).
 	recordEvents float64
+	// members are the live members of the partitions serve owns;
+	// restoresRunning the partitions being restored from the changelog and
+	// restoreRecords the changelog records applied by restores.
+	members, restoresRunning, restoreRecords float64
 }
 
 func scrapeMetrics(ctx context.Context, url string) (scrape, error) {
@@ -50,6 +54,12 @@ func scrapeMetrics(ctx context.Context, url string) (scrape, error) {
 			if !strings.Contains(line, `reason="time"`) {
 				s.recordEvents += v
 			}
+		case strings.HasPrefix(line, "smartgroups_members "):
+			s.members = metricValue(line)
+		case strings.HasPrefix(line, "smartgroups_restores_running "):
+			s.restoresRunning = metricValue(line)
+		case strings.HasPrefix(line, "smartgroups_restore_records_total "):
+			s.restoreRecords = metricValue(line)
 		}
 	}
 	s.at = time.Now()

@@ -47,6 +47,9 @@ type Options struct {
 	// MemProfile, when set, receives a heap profile taken when serve has
 	// caught up with the live stream (after a GC).
 	MemProfile string
+	// ProcessCPUProfile, when set, receives a CPU profile of file mode's
+	// live phase (process.Run in this process).
+	ProcessCPUProfile string
 	// LoadCPUProfile, when set, receives a CPU profile of serve's initial
 	// load: from serve's start (definitions bootstrap included) until it
 	// has consumed the initial load and gone quiet.

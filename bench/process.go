@@ -43,7 +43,12 @@ func (r *runner) process(ctx context.Context) error {
 	r.log("process (file mode): initial load of %d records in %s: %.0f records/s, %d events", lst.Records, ld.Round(time.Millisecond),
 		float64(lst.Records)/ld.Seconds(), lst.Events)
 	tally.templates = map[string]int{}
+	stopProfile, err := startCPUProfile(r.o.ProcessCPUProfile)
+	if err != nil {
+		return err
+	}
 	st, d, err := one(r.live, dd.ProcessRecords)
+	stopProfile()
 	if err != nil {
 		return err
 	}

@@ -44,6 +44,20 @@ type Result struct {
 	// LoadAverage is the machine's 1-minute load average, the larger of
 	// the run's start and end (-1: unknown).
 	LoadAverage float64 `json:"load_average"`
+	// ServeLastTenthOverFirst is serve's throughput over the last tenth
+	// of the live stream divided by its throughput over the first tenth
+	// (1: steady; below 1: it slowed down as the stream went on).
+	ServeLastTenthOverFirst float64 `json:"serve_last_tenth_over_first"`
+	// RestoreSeconds is the time from starting serve on an empty data
+	// directory, once the throughput phase's serve has stopped, until it
+	// owns every member with every partition restored from the
+	// changelog; RestoreMembersPerSec is the members / that time.
+	RestoreSeconds       float64 `json:"restore_seconds"`
+	RestoreMembersPerSec float64 `json:"restore_members_per_sec"`
+	// RestartRestoreSeconds is the same for serve restarted on the
+	// throughput phase's data directory: its local snapshot and the
+	// changelog after it.
+	RestartRestoreSeconds float64 `json:"restart_restore_seconds"`
 
 	Details Details `json:"-"`
 }
@@ -72,6 +86,16 @@ type Details struct {
 	// ServePeakRSS is the serve process's peak RSS in the throughput
 	// phase (0: serve ran in the benchmark's process).
 	ServePeakRSS int64
+	// ServeFirstTenth and ServeLastTenth are the times serve took over
+	// the first and the last tenth of the live records (0: not measured).
+	ServeFirstTenth, ServeLastTenth time.Duration
+	// Restore and RestartRestore are the takeovers behind RestoreSeconds
+	// and RestartRestoreSeconds; RestoreRecords and
+	// RestartRestoreRecords the changelog records each applied;
+	// RestoreMembers the members restored.
+	Restore, RestartRestore               time.Duration
+	RestoreRecords, RestartRestoreRecords float64
+	RestoreMembers                        int64
 	// TemplateEvents counts file mode's membership events over the live
 	// records it was timed over, by rule template of the group.
 	TemplateEvents map[string]int
@@ -125,6 +149,8 @@ type Details struct {
 type Repeat struct {
 	Raw, Serve, Process, Naive, Pipe float64 // records/s
 	EventsPerRecord                  float64
+	Stability                        float64 // serve_last_tenth_over_first
+	Restore, RestartRestore          float64 // seconds
 }
 
 // Targets of the benchmark contract.
@@ -166,7 +192,8 @@ func (r *Result) WriteJSON(w io.Writer) error {
 	for _, f := range []*float64{&clean.RawConsumeEventsPerSec, &clean.EventsPerSec, &clean.ProcessEventsPerSec,
 		&clean.NaiveEventsPerSec, &clean.LatencyP50Ms, &clean.LatencyP99Ms, &clean.BackfillMembersPerSec,
 		&clean.BackfillScanMembersPerSec, &clean.StateBytesPerMember, &clean.EventsPerRecord, &clean.PipeCeilingEventsPerSec,
-		&clean.ServeRSSBytesPerMember, &clean.LoadAverage} {
+		&clean.ServeRSSBytesPerMember, &clean.LoadAverage, &clean.ServeLastTenthOverFirst, &clean.RestoreSeconds,
+		&clean.RestoreMembersPerSec, &clean.RestartRestoreSeconds} {
 		if math.IsNaN(*f) || math.IsInf(*f, 0) {
 			*f = -1
 		} else {
@@ -243,6 +270,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 		r.PipeCeilingEventsPerSec, r.EventsPerRecord, d.PipeEventBytes, d.Pipe.Round(time.Millisecond))
 	p("  events_per_sec\t%.0f\tserve (%s clock), exactly-once, first consumed -> last committed, %s, %d membership events (events_per_record %.2f)",
 		r.EventsPerSec, d.ServeClock, d.Serve.Round(time.Millisecond), d.ServeEvents, r.EventsPerRecord)
+	p("  serve_last_tenth_over_first\t%.2f\t%s", r.ServeLastTenthOverFirst, tenthsText(d, r.Events))
 	p("  process_events_per_sec\t%.0f\tfile mode (event clock), %s, %s, %d events, %d dead letters%s", r.ProcessEventsPerSec,
 		over(d.ProcessRecords), d.Process.Round(time.Millisecond), d.ProcessEvents, d.ProcessDeadLetters, perCPU("process", d.ProcessRecords))
 	p("  naive_events_per_sec\t%.0f\tevery group of the spot on each record, in memory, %s (%d members loaded), %s, %d evaluations", r.NaiveEventsPerSec,
@@ -250,6 +278,12 @@ func (r *Result) WriteTable(w io.Writer) error {
 	p("latency at %.0f records/s offered (half of events_per_sec), %s\t\t", d.LatencyOffered, d.LatencyDuration)
 	p("  latency_p50_ms\t%.1f\t%d of %d records caused an event; max %.1f ms", r.LatencyP50Ms, d.LatencySamples, d.LatencyRecords, d.LatencyMaxMs)
 	p("  latency_p99_ms\t%.1f\tproduce -> visible to a read_committed consumer", r.LatencyP99Ms)
+	p("restore after serve stopped (the same group, topics and broker)\t\t")
+	p("  restore_members_per_sec\t%.0f\t%d members restored on an empty data dir", r.RestoreMembersPerSec, d.RestoreMembers)
+	p("  restore_seconds\t%.2f\tserve start -> every partition owned and restored from the whole changelog (%.0f records)",
+		r.RestoreSeconds, d.RestoreRecords)
+	p("  restart_restore_seconds\t%.2f\tthe same, restarted on its data dir: local snapshot + the %.0f changelog records after it",
+		r.RestartRestoreSeconds, d.RestartRestoreRecords)
 	p("backfill of a new group over %d members\t\t", d.BackfillSpotMembers)
 	p("  backfill_members_per_sec\t%.0f\tindexed rule: %s, %d members evaluated, %d added", r.BackfillMembersPerSec,
 		d.BackfillIndexed.Round(time.Microsecond), d.BackfillIndexedEvals, d.BackfillIndexedEvents)
@@ -305,6 +339,17 @@ func (r *Result) WriteTable(w io.Writer) error {
 	return tw.Flush()
 }
 
+// tenthsText details serve_last_tenth_over_first.
+func tenthsText(d Details, events int) string {
+	if d.ServeFirstTenth <= 0 || d.ServeLastTenth <= 0 {
+		return "not measured: the stream went by between too few scrapes of serve's metrics"
+	}
+	n := float64(events) / 10
+	return fmt.Sprintf("serve's records/s over the last tenth of the live stream (%.0f in %s) / over the first (%.0f in %s)",
+		n/d.ServeLastTenth.Seconds(), d.ServeLastTenth.Round(time.Millisecond), n/d.ServeFirstTenth.Seconds(),
+		d.ServeFirstTenth.Round(time.Millisecond))
+}
+
 func cpuText(s float64) string {
 	if s < 0 {
 		return "unknown (server not local)"
@@ -354,9 +399,10 @@ func writeRepeats(p func(string, ...any), reps []Repeat) {
 		return
 	}
 	p("\t")
-	p("repetitions (records/s; the headline is the median)\traw / pipe / serve / process / naive\tevents per record")
+	p("repetitions (records/s; the headline is the median)\traw / pipe / serve / process / naive\tevents per record; serve last/first tenth; restore / restart s")
 	for i, x := range reps {
-		p("  %d\t%.0f / %.0f / %.0f / %.0f / %.0f\t%.2f", i+1, x.Raw, x.Pipe, x.Serve, x.Process, x.Naive, x.EventsPerRecord)
+		p("  %d\t%.0f / %.0f / %.0f / %.0f / %.0f\t%.2f; %.2f; %.2f / %.2f", i+1, x.Raw, x.Pipe, x.Serve, x.Process, x.Naive, x.EventsPerRecord,
+			x.Stability, x.Restore, x.RestartRestore)
 	}
 }
 
@@ -380,7 +426,8 @@ func (r *Result) median(reps []Result) {
 	r.Details.Repeats = r.Details.Repeats[:0]
 	for _, x := range reps {
 		r.Details.Repeats = append(r.Details.Repeats, Repeat{Raw: x.RawConsumeEventsPerSec, Serve: x.EventsPerSec,
-			Process: x.ProcessEventsPerSec, Naive: x.NaiveEventsPerSec, Pipe: x.PipeCeilingEventsPerSec, EventsPerRecord: x.EventsPerRecord})
+			Process: x.ProcessEventsPerSec, Naive: x.NaiveEventsPerSec, Pipe: x.PipeCeilingEventsPerSec, EventsPerRecord: x.EventsPerRecord,
+			Stability: x.ServeLastTenthOverFirst, Restore: x.RestoreSeconds, RestartRestore: x.RestartRestoreSeconds})
 	}
 	r.RawConsumeEventsPerSec = med(func(x Result) float64 { return x.RawConsumeEventsPerSec })
 	r.EventsPerSec = med(func(x Result) float64 { return x.EventsPerSec })
@@ -392,6 +439,10 @@ func (r *Result) median(reps []Result) {
 	r.LatencyP99Ms = med(func(x Result) float64 { return x.LatencyP99Ms })
 	r.ServeRSSBytesPerMember = med(func(x Result) float64 { return x.ServeRSSBytesPerMember })
 	r.StateBytesPerMember = med(func(x Result) float64 { return x.StateBytesPerMember })
+	r.ServeLastTenthOverFirst = med(func(x Result) float64 { return x.ServeLastTenthOverFirst })
+	r.RestoreSeconds = med(func(x Result) float64 { return x.RestoreSeconds })
+	r.RestoreMembersPerSec = med(func(x Result) float64 { return x.RestoreMembersPerSec })
+	r.RestartRestoreSeconds = med(func(x Result) float64 { return x.RestartRestoreSeconds })
 }
 
 // loadAvg1 is the 1-minute load average of a loadAvg text, or -1.

@@ -143,7 +143,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if o.Repeat > 1 {
 			r.log("repetition %d of %d", rep, o.Repeat)
 		}
-		for _, dir := range []string{"serve", "process"} {
+		for _, dir := range []string{"serve", "serve-restore", "process"} {
 			if err := os.RemoveAll(filepath.Join(r.dir, dir)); err != nil {
 				return r.res, fmt.Errorf("bench: %w", err)
 			}

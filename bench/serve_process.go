@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,10 +17,10 @@ import (
 )
 
 // startServeProcess runs `<ServeCommand> serve` as a separate process on
-// the benchmark's broker, topics and state directory, and waits until its
-// /readyz answers. Its memory is then its own: neither the broker nor the
+// the benchmark's broker and topics with the given data directory, and
+// waits until its /readyz answers. Its memory is then its own: neither the broker nor the
 // generator is in it.
-func (r *runner) startServeProcess(ctx context.Context, clock engine.ClockMode) (*serveInstance, func() error, error) {
+func (r *runner) startServeProcess(ctx context.Context, clock engine.ClockMode, dataDir string) (*serveInstance, func() error, error) {
 	addr, err := freeLoopbackAddr()
 	if err != nil {
 		return nil, nil, err
@@ -36,7 +35,7 @@ func (r *runner) startServeProcess(ctx context.Context, clock engine.ClockMode) 
 		"--group-id", r.kc.GroupID,
 		"--transactional-id-prefix", r.kc.TransactionalIDPrefix,
 		"--partitions", strconv.Itoa(int(r.kc.Partitions)),
-		"--data-dir", filepath.Join(r.dir, "serve"),
+		"--data-dir", dataDir,
 		"--http", addr,
 		"--clock", clk,
 		"--batch-size", strconv.Itoa(r.o.BatchSize),

@@ -14,6 +14,7 @@ import (
 // applyMemberRecord decodes, validates and applies a member record, then
 // emits the access changes it causes.
 func (t *txn) applyMemberRecord(rec *Record) error {
+	t.hist.rec = rec
 	if err := t.applyMember(rec); err != nil {
 		return err
 	}
@@ -256,7 +257,7 @@ func (t *txn) evaluateGroups(m *member, sd *SpotDefs, groups []string) (timeEval
 		if want == m.InSmartGroup(rg.id) {
 			continue
 		}
-		if err := t.flip(m, rg.id, want); err != nil {
+		if err := t.flipTerm(m, rg.id, rg.term, want); err != nil {
 			return false, err
 		}
 		for _, r := range rg.dependents {
@@ -337,6 +338,9 @@ func (t *txn) erase(part int32, spot, id string) error {
 	}
 	ip := state.ActivityIDPrefix(part, spot, m.ord)
 	if err := t.delRange(ip, state.PrefixEnd(ip)); err != nil {
+		return err
+	}
+	if err := t.eraseHistory(m); err != nil {
 		return err
 	}
 	if err := t.del(state.MemberKey(part, spot, m.ord)); err != nil {

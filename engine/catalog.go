@@ -457,7 +457,7 @@ func (s *SpotDefs) derive() {
 	s.ranked = make([]rankedGroup, len(order))
 	for i, id := range order {
 		rg := &s.ranked[i]
-		rg.id, rg.compiled = id, s.Groups[id].compiled
+		rg.id, rg.term, rg.compiled = id, termSmartGroup(id), s.Groups[id].compiled
 		for _, d := range s.dependents[id] {
 			if r, ok := s.rank[d]; ok {
 				rg.dependents = append(rg.dependents, r)
@@ -469,7 +469,7 @@ func (s *SpotDefs) derive() {
 
 // rankedGroup is what evaluation needs of a smart group, by rank.
 type rankedGroup struct {
-	id         string
+	id, term   string // the group id and its posting term
 	compiled   *rule.Rule
 	dependents []int // ranks of the smart groups with a group trigger on it, ascending
 }

@@ -98,5 +98,9 @@
 // partition writes and snapshot tags), outbox_codec.go (what the outbox
 // stores), resources.go (groups' linked resources), access.go (access per
 // member and resource: grants, revokes, resource-list reconciliation) and
-// access_query.go (access queries and dry runs).
+// access_query.go (access queries and dry runs), history.go (the
+// membership history and since keys: written in the store and the
+// changelog beside the member, never held in memory), memberinfo.go
+// (everything about one member, for the API and inspect) and offline.go
+// (StateReader: export and inspect of a stopped store).
 package engine

@@ -71,6 +71,13 @@ type Config struct {
 	// re-delivery and is skipped (serve). Default false: a file's line
 	// numbers start again with every run.
 	DefinitionOffsets bool
+	// MaxTimersPerBatch bounds the timers one Process, Tick or Assign
+	// fires; the others stay due and fire in the next calls (Tick fires
+	// them without records). It keeps a jump of the clock (a restart
+	// after downtime, a gap in the event stream) from building one batch,
+	// and one transaction, of every member's time-driven changes. Default
+	// 0: no bound (process: strictly in order).
+	MaxTimersPerBatch int
 }
 
 // maxEventsHint bounds the capacity a batch's events slice starts at.
@@ -84,13 +91,16 @@ type Limits struct {
 	MaxRuleNodes   int // nodes of a rule, default 1,000
 	MaxValues      int // entries in a trigger's value list, default 1,000
 	MaxTags        int // tags per member, default 1,000
+	// HistoryPerMember bounds the membership transitions kept per member
+	// (history.go), default 100; 0 keeps none.
+	HistoryPerMember int
 }
 
 // DefaultLimits returns the limits of SPEC §4.
 func DefaultLimits() Limits {
 	r := rule.DefaultLimits()
 	return Limits{MaxRecordBytes: 1 << 20, MaxRuleDepth: r.MaxRuleDepth, MaxRuleNodes: r.MaxRuleNodes,
-		MaxValues: r.MaxValues, MaxTags: 1000}
+		MaxValues: r.MaxValues, MaxTags: 1000, HistoryPerMember: 100}
 }
 
 // MaxRecordBytesLimit is the largest MaxRecordBytes accepted: runtimes
@@ -111,6 +121,9 @@ func (l Limits) Validate() error {
 		if c.v <= 0 {
 			errs = append(errs, fmt.Errorf("engine: the %s limit must be positive, not %d", c.name, c.v))
 		}
+	}
+	if l.HistoryPerMember < 0 || l.HistoryPerMember > MaxHistoryPerMember {
+		errs = append(errs, fmt.Errorf("engine: the history per member must be from 0 to %d, not %d", MaxHistoryPerMember, l.HistoryPerMember))
 	}
 	if l.MaxRecordBytes > MaxRecordBytesLimit {
 		errs = append(errs, fmt.Errorf("engine: the max record bytes limit must be at most %d, not %d", MaxRecordBytesLimit, l.MaxRecordBytes))

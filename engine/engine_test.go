@@ -1226,3 +1226,35 @@ func TestEnginePositionsCoverDeadLetters(t *testing.T) {
 		t.Skipf("BUG: Engine.Process dead-letters a record with Err set but does not advance its position (%d, want 3): after a restart it is read and dead-lettered again", off)
 	}
 }
+
+// TestEngineMaxTimersPerBatch: a jump of the clock makes every member's
+// timer due at once; with MaxTimersPerBatch each batch fires at most that
+// many, the rest fire in the next calls (a Tick without records too), and
+// the memberships end as without the bound.
+func TestEngineMaxTimersPerBatch(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxTimersPerBatch = 4
+	h := newHarness(t, cfg)
+	h.events(smart("fresh", `{"field":"profile.registered_at","op":"within_last","value":{"hours":2}}`))
+	var recs []in
+	for i := 0; i < 10; i++ {
+		recs = append(recs, prof(fmt.Sprintf("u%d", i), at(0), `{"status":"accepted","registered_at":"`+at(0)+`"}`))
+	}
+	require.Len(t, h.events(recs...), 10)
+	// The clock jumps past every window: four leave with this record.
+	got := h.events(prof("late", at(5*time.Hour), `{"status":"rejected"}`))
+	require.Len(t, got, 4)
+	left := len(got)
+	for i := 0; i < 5 && left < 10; i++ {
+		tick := h.tick()
+		require.LessOrEqual(t, len(tick), 4)
+		left += len(tick)
+		got = append(got, tick...)
+	}
+	require.Equal(t, 10, left)
+	for _, e := range got {
+		require.Contains(t, e, "remove fresh/")
+		require.Contains(t, e, " time #2 ")
+	}
+	require.Empty(t, h.tick())
+}

@@ -164,9 +164,8 @@ func (t *txn) base(key string) *roaring.Bitmap {
 // posting returns a posting list as this transaction sees it, for reading
 // only.
 func (t *txn) posting(part int32, spot, term string) (*roaring.Bitmap, error) {
-	k := string(state.PostingKey(part, spot, term))
-	bm := t.base(k)
-	if d := t.deltas[k]; d != nil {
+	bm := t.base(string(state.PostingKey(part, spot, term)))
+	if d := t.deltas[deltaKey{part, spot, term}]; d != nil {
 		bm = bm.Clone()
 		bm.Or(d.adds)
 		bm.AndNot(d.removes)
@@ -174,8 +173,15 @@ func (t *txn) posting(part int32, spot, term string) (*roaring.Bitmap, error) {
 	return bm, nil
 }
 
+// deltaKey names a posting list changed by a transaction; commit turns it
+// into the list's key (state.PostingKey) once per list, not per change.
+type deltaKey struct {
+	part       int32
+	spot, term string
+}
+
 func (t *txn) delta(part int32, spot, term string) *postingDelta {
-	k := string(state.PostingKey(part, spot, term))
+	k := deltaKey{part, spot, term}
 	d := t.deltas[k]
 	if d == nil {
 		d = &postingDelta{adds: roaring.New(), removes: roaring.New()}

@@ -499,6 +499,9 @@ type Explanation struct {
 	EvaluatedAt string `json:"evaluated_at"`
 	// Resources are the resources the group gives access to.
 	Resources []Resource `json:"resources"`
+	// Since is when the member joined the smart group, while in it
+	// (empty for a membership older than the history).
+	Since string `json:"since,omitempty"`
 }
 
 // ExplainMember explains the membership of a member in a group. The
@@ -522,6 +525,9 @@ func (e *Engine) ExplainMember(spot, group, member string) (*Explanation, error)
 		return x, nil
 	}
 	x.InGroup = m.InSmartGroup(group)
+	if x.InGroup {
+		x.Since, _ = e.sinceOf(spot, member, group)
+	}
 	x.Blacklisted = sd.Blacklist[group][member]
 	_, tree, err := rule.Explain(g.compiled, m, e.now)
 	if err != nil {

@@ -153,6 +153,7 @@ func (t *txn) syncBlacklist(p int32, spot, group, id string) error {
 	if sd == nil {
 		return nil
 	}
+	t.hist.group = group
 	m, err := t.memberByID(p, spot, id, false)
 	if err != nil || m == nil {
 		return err
@@ -183,7 +184,7 @@ func (t *txn) reconcileGroups(p int32, spot string) error {
 				continue
 			}
 		}
-		t.reason = ReasonGroupDeleted
+		t.reason, t.hist.group = ReasonGroupDeleted, g
 		if err := t.emptyGroup(p, spot, g); err != nil {
 			return err
 		}
@@ -212,7 +213,7 @@ func (t *txn) reconcileGroups(p int32, spot string) error {
 		if applied[g] == fp {
 			continue
 		}
-		t.reason = ReasonDefinition
+		t.reason, t.hist.group = ReasonDefinition, g
 		if err := t.backfill(p, sd, g); err != nil {
 			return err
 		}

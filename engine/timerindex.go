@@ -80,10 +80,10 @@ func (ps *partState) next() (timerEntry, bool) {
 	return timerEntry{}, false
 }
 
-// popDue removes and returns the timers due by now, in order. Their
-// members are left without a timer.
-func (ps *partState) popDue(now rule.Millis, out []timerEntry) []timerEntry {
-	for {
+// popDue removes and returns the timers due by now, in order, at most
+// limit of them (negative: all). Their members are left without a timer.
+func (ps *partState) popDue(now rule.Millis, out []timerEntry, limit int) []timerEntry {
+	for n := 0; limit < 0 || n < limit; n++ {
 		x, ok := ps.next()
 		if !ok || x.due > now {
 			return out
@@ -93,6 +93,7 @@ func (ps *partState) popDue(now rule.Millis, out []timerEntry) []timerEntry {
 		ps.timers.live--
 		out = append(out, x)
 	}
+	return out
 }
 
 func (ps *partState) push(x timerEntry) {

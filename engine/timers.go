@@ -23,8 +23,15 @@ func (t *txn) advance(now rule.Millis) error {
 		if err != nil {
 			return err
 		}
+		limit := -1
+		if max := t.e.cfg.MaxTimersPerBatch; max > 0 {
+			if limit = max - t.fired; limit <= 0 {
+				break
+			}
+		}
 		// Timers set while these fire are due after now.
-		t.due = ps.popDue(now, t.due[:0])
+		t.due = ps.popDue(now, t.due[:0], limit)
+		t.fired += len(t.due)
 		for _, d := range t.due {
 			spot := ps.spotList[d.spot].name
 			if err := t.del(state.TimerKey(p, d.due, spot, d.ord)); err != nil {
@@ -56,19 +63,20 @@ func (t *txn) advance(now rule.Millis) error {
 const maxMillis = int64(^uint64(0) >> 1)
 
 // fire re-evaluates a member whose timer, set for due, fired at the
-// current instant: only the time-dependent groups with a flip instant
-// between due and now (and the groups depending on one that flips), then
-// sets the next timer from the same instants.
+// current instant: only the time-dependent groups with a trigger that
+// changes value between due and now (and the groups depending on one that
+// flips), then sets the next timer from the same triggers.
 //
-// The timer is always at or before the earliest flip instant of every
-// time-dependent group after that group was last evaluated (rescheduleTimer
-// takes the minimum over all of them, and every change to the member's
-// data re-evaluates the groups it concerns and moves the timer earlier
-// when it adds an instant), so a group without an instant in [due, now]
-// has the value it had: evaluating it again would change nothing. Flip
-// instants depend on the member's data only, which firing does not change
-// (a flip changes memberships, and a group trigger has no instants), so
-// the instants after now computed here are the next timer's.
+// The timer is always at or before the next change of every
+// time-dependent trigger after its group was last evaluated
+// (rescheduleTimer takes the minimum over all of them, and every change
+// to the member's data re-evaluates the groups it concerns and moves the
+// timer earlier when it brings a change before it), so a group without a
+// change in [due, now] has the value it had: evaluating it again would
+// change nothing. A trigger's changes depend on the member's data only,
+// which firing does not change (a flip changes memberships, and a group
+// trigger never changes with time), so the next changes after now found
+// here are the next timer's.
 func (t *txn) fire(m *member, sd *SpotDefs, due rule.Millis) error {
 	if !m.eligible() {
 		return t.reevaluate(m, sd, sd.timeGroups)
@@ -161,35 +169,36 @@ func (t *txn) setTimer(m *member, next *rule.Millis) error {
 }
 
 // rescheduleAfterActivity moves the member's timer earlier when a new
-// activity adds a flip instant before it. A new activity only adds
-// instants (those of the activity itself and of the newer last activity
-// date), so the earliest one is the current timer or one of those;
-// instants a newer last_activity_at removed at most make the timer fire
-// early, and firing recomputes it in full.
+// activity brings a trigger's next flip before it. A new activity changes
+// the flips of the activity triggers on its type and of the date triggers
+// on last_activity_at only: their next flips are computed again, the
+// others' are at or after the current timer. A flip the activity moved
+// later at most makes the timer fire early, and firing recomputes it.
 func (t *txn) rescheduleAfterActivity(m *member, sd *SpotDefs, a *rule.Activity) error {
 	if !m.eligible() {
 		return t.rescheduleTimer(m, sd)
 	}
-	instants := t.instants[:0]
-	for _, n := range sd.timeActs[a.Type] {
-		instants = n.ActivityFlips(a, t.e.now, instants)
-	}
-	if la, ok := m.LastActivity(); ok && la == a.TS {
-		for _, n := range sd.timeLastAct {
-			var err error
-			if instants, err = rule.FlipInstants(n, m, t.e.now, instants); err != nil {
-				return err
-			}
-		}
-	}
-	t.instants = instants
 	best := maxMillis
 	if m.st.Timer != nil {
 		best = *m.st.Timer
 	}
-	for _, at := range instants {
-		if at > t.e.now && at < best {
+	consider := func(n *rule.Node) error {
+		at, ok, err := rule.LeafNextFlip(n, m, t.e.now)
+		if err == nil && ok && at < best {
 			best = at
+		}
+		return err
+	}
+	for _, n := range sd.timeActs[a.Type] {
+		if err := consider(n); err != nil {
+			return err
+		}
+	}
+	if la, ok := m.LastActivity(); ok && la == a.TS {
+		for _, n := range sd.timeLastAct {
+			if err := consider(n); err != nil {
+				return err
+			}
 		}
 	}
 	if best == maxMillis || (m.st.Timer != nil && best == *m.st.Timer) {

@@ -23,7 +23,7 @@ type txn struct {
 	e         *Engine
 	b         *state.Batch
 	members   map[memberRef]*member
-	deltas    map[string]*postingDelta
+	deltas    map[deltaKey]*postingDelta
 	positions map[posKey]int64
 	events    []Event
 	access    []AccessEvent
@@ -34,9 +34,10 @@ type txn struct {
 	changelog map[int32]*changelog
 	tombs     map[int32][]string
 
-	// instants is scratch space for rescheduleTimer, due for advance.
-	instants []rule.Millis
-	due      []timerEntry
+	// due is scratch space for advance; fired counts the timers fired
+	// (Config.MaxTimersPerBatch).
+	due   []timerEntry
+	fired int
 	// dueGroups is scratch space for fire, pending for evaluateGroups.
 	dueGroups []string
 	pending   []int
@@ -55,11 +56,12 @@ type txn struct {
 	// cause of the changes being made
 	reason Reason
 	ts     rule.Millis
+	hist   histCtx
 }
 
 func (e *Engine) begin() *txn {
 	return &txn{e: e, b: e.st.NewBatch(), members: map[memberRef]*member{},
-		deltas: map[string]*postingDelta{}, changelog: map[int32]*changelog{}, tombs: map[int32][]string{}, positions: map[posKey]int64{}}
+		deltas: map[deltaKey]*postingDelta{}, changelog: map[int32]*changelog{}, tombs: map[int32][]string{}, positions: map[posKey]int64{}}
 }
 
 // partState returns the in-memory state of a loaded partition.
@@ -184,8 +186,12 @@ func (t *txn) recycle() {
 
 // flip changes a member's membership in a smart group and emits the event.
 func (t *txn) flip(m *member, group string, in bool) error {
+	return t.flipTerm(m, group, termSmartGroup(group), in)
+}
+
+// flipTerm is flip with the group's posting term (termSmartGroup) at hand.
+func (t *txn) flipTerm(m *member, group, term string, in bool) error {
 	m.setGroup(group, in)
-	term := termSmartGroup(group)
 	var err error
 	if in {
 		err = t.postAdd(m.part, m.spot, term, m.ord)
@@ -213,7 +219,7 @@ func (t *txn) flip(m *member, group string, in bool) error {
 	t.events = append(t.events, Event{Spot: m.spot, Group: group, Member: m.st.ID, Op: op,
 		TS: t.tsText, Reason: t.reason, Seq: seq, Partition: m.part})
 	t.countChange(op)
-	return nil
+	return t.noteTransition(m, group, op, seq, ts)
 }
 
 // changeCount counts the membership changes of one (op, reason).
@@ -368,7 +374,8 @@ func (e *Engine) commit(t *txn) (*Result, error) {
 			m.ss.slots[m.ord].blob = m.blob
 		}
 	}
-	for k, d := range t.deltas {
+	for dk, d := range t.deltas {
+		k := string(state.PostingKey(dk.part, dk.spot, dk.term))
 		bm := e.postings[k]
 		if bm == nil {
 			bm = roaring.New()

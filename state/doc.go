@@ -73,10 +73,20 @@
 //	'R' spot 0 group                  -> fingerprint of the resource list of
 //	                                     the group this partition's access
 //	                                     reflects
+//	'h' spot 0 u32(ord) u64(n)        -> the member's n-th membership
+//	                                     transition (binary: op, reason,
+//	                                     seq, ts, group, cause), the newest
+//	                                     --history-per-member kept
+//	'j' spot 0 u32(ord) group         -> i64 Unix ms the member joined the
+//	                                     smart group, while in it
 //
 // Ordinals are allocated per (partition, spot) and never reused, so posting
 // lists are 32-bit roaring bitmaps. A live member's output sequence numbers
 // are part of its state; when the member is erased they move to 's' keys
 // and come back if the member reappears, so seq keeps increasing by one per
 // output key. They hold no member data beyond the key.
+//
+// OpenSnapshot opens a store no process has open, read-only, for the
+// export and inspect tools; Pebble's directory lock makes it fail with
+// ErrInUse while an engine runs on it.
 package state

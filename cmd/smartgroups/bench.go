@@ -28,7 +28,12 @@ measures, on the same records: a raw franz-go consumer (the input ceiling),
 serve end to end with exactly-once output, file mode, a naive evaluator that
 re-evaluates every group on every record, produce-to-visible latency at half
 the measured serve throughput, the backfill of a new group (index-narrowed
-and full scan), peak RSS and state size per member.
+and full scan), peak RSS and state size per member, serve's throughput over
+the last tenth of the live stream against the first
+(serve_last_tenth_over_first), and how long a new serve on an empty data
+dir takes to restore every partition from the changelog once serve has
+stopped (restore_seconds, restore_members_per_sec) and serve restarted on
+its data dir (restart_restore_seconds).
 
 Every mode evaluates the same records at the same instants: serve runs on
 the event clock in the throughput phases, like file mode and the naive
@@ -111,6 +116,7 @@ by default its first 200,000 and 1,000,000 records (--naive-events,
 	f.DurationVar(&o.LatencyDuration, "latency-duration", o.LatencyDuration, "how long the fixed-load latency phase offers records")
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the serve throughput phase (live stream) to this file")
 	f.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile to this file when serve has caught up with the live stream")
+	f.StringVar(&o.ProcessCPUProfile, "cpuprofile-process", "", "write a CPU profile of file mode's live phase to this file")
 	f.StringVar(&o.LoadCPUProfile, "cpuprofile-load", "", "write a CPU profile of serve's initial load (definitions bootstrap and initial-load records) to this file")
 	f.BoolVar(&o.ServeOnly, "serve-only", false, "skip file mode, the backfill and the naive evaluator (to measure serve alone at large sizes; their numbers are then zero)")
 	f.BoolVar(&o.LoadOnly, "load-only", false, "stop after serve's initial load (to time or profile it alone; the live-stream numbers are then zero)")

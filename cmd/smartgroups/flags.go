@@ -40,6 +40,7 @@ func addLimitFlags(f *pflag.FlagSet, lim *engine.Limits) {
 	f.IntVar(&lim.MaxRuleNodes, "max-rule-nodes", lim.MaxRuleNodes, "most nodes of a smart group's rule (deployment-wide: the same on every instance)")
 	f.IntVar(&lim.MaxValues, "max-values", lim.MaxValues, "most entries of a value list in a trigger (deployment-wide: the same on every instance)")
 	f.IntVar(&lim.MaxTags, "max-tags", lim.MaxTags, "most tags of a member; a record giving more is dead-lettered")
+	f.IntVar(&lim.HistoryPerMember, "history-per-member", lim.HistoryPerMember, "membership transitions kept per member, every group together, in the state store (0: none, and no since instants)")
 }
 
 // checkLimits reports every limit flag whose value is unusable: each must
@@ -56,6 +57,9 @@ func checkLimits(lim engine.Limits) error {
 		if c.v <= 0 {
 			errs = append(errs, fmt.Errorf("--%s must be positive, not %d", c.flag, c.v))
 		}
+	}
+	if lim.HistoryPerMember < 0 || lim.HistoryPerMember > engine.MaxHistoryPerMember {
+		errs = append(errs, fmt.Errorf("--history-per-member must be from 0 to %d, not %d", engine.MaxHistoryPerMember, lim.HistoryPerMember))
 	}
 	if lim.MaxRecordBytes > engine.MaxRecordBytesLimit {
 		errs = append(errs, fmt.Errorf("--max-record-bytes must be at most %d, not %d", engine.MaxRecordBytesLimit, lim.MaxRecordBytes))

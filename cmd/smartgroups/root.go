@@ -19,6 +19,8 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newProcessCmd(), newServeCmd(), newDemoCmd(), newBenchCmd())
+	root.AddCommand(newReplayCmd(), newResetCmd())
+	root.AddCommand(newExportCmd(), newInspectCmd())
 	for _, c := range root.Commands() {
 		c.PreRunE = chainEnv(c.PreRunE)
 	}

@@ -29,6 +29,7 @@ func addServeFlags(f *pflag.FlagSet, cfg *serve.Config, sf *serveFlags) {
 	f.StringVar(&cfg.Kafka.TopicPrefix, "topic-prefix", cfg.Kafka.TopicPrefix, "prefix of every topic name")
 	f.Int32Var(&cfg.Kafka.Partitions, "partitions", cfg.Kafka.Partitions, "partitions of the topics it creates")
 	f.StringVar(&cfg.Kafka.TransactionalIDPrefix, "transactional-id-prefix", cfg.Kafka.TransactionalIDPrefix, "prefix of the output transactional ids")
+	f.StringVar(&cfg.Kafka.OwnersTopic, "owners-topic", cfg.Kafka.OwnersTopic, "compacted topic recording which deployment owns which output topic (the same for every deployment of a cluster)")
 	f.StringVar(&sf.clock, "clock", "wall", "engine clock: wall or event (largest ts seen)")
 	f.IntVar(&cfg.BatchSize, "batch-size", cfg.BatchSize, "most input records per committed batch")
 	f.IntVar(&cfg.MemberCache, "member-cache", cfg.MemberCache, "deprecated, ignored: the members of owned partitions are always held in memory")
@@ -86,7 +87,9 @@ func newServeCmd() *cobra.Command {
 		Long: `Consumes the member and definitions topics, maintains every smart group and
 publishes membership changes exactly once to <prefix>memberships. Creates
 missing topics and refuses to start when the member topics are not
-co-partitioned. Serves the HTTP API (/v1, bearer tokens from --api-token
+co-partitioned, and refuses to start when its output topics belong to
+another deployment (another --group-id or --transactional-id-prefix; see
+--owners-topic and --take-over-output). Serves the HTTP API (/v1, bearer tokens from --api-token
 and --spot-tokens), /metrics, /healthz and /readyz on --http. Stops
 gracefully on SIGINT or SIGTERM.`,
 		Args: cobra.NoArgs,
@@ -98,5 +101,6 @@ gracefully on SIGINT or SIGTERM.`,
 		},
 	}
 	addServeFlags(cmd.Flags(), &cfg, &sf)
+	cmd.Flags().BoolVar(&cfg.TakeOverOutput, "take-over-output", false, "publish to output topics another deployment owns, moving the claim to this one (logged as a warning); for a deliberate move only")
 	return cmd
 }

@@ -102,6 +102,11 @@ type Config struct {
 	// no higher than the broker's message.max.bytes: batches of many small
 	// records grow up to it. serve sets it for the embedded broker.
 	MaxMessageBytes int32
+	// OwnersTopic is the compacted topic in which deployments record
+	// which output topics they own (see owners.go). It is shared by every
+	// deployment of a cluster, whatever its TopicPrefix: give them all the
+	// same one. Default "smartgroups.owners".
+	OwnersTopic string
 
 	TLS  TLSConfig
 	SASL SASLConfig
@@ -120,6 +125,7 @@ func DefaultConfig() Config {
 		ClientID:              "smartgroups",
 		TransactionTimeout:    30 * time.Second,
 		DialTimeout:           10 * time.Second,
+		OwnersTopic:           DefaultOwnersTopic,
 	}
 }
 
@@ -155,6 +161,9 @@ func (c Config) Validate() error {
 	}
 	if len(c.TopicPrefix)+len(SuffixMemberships) > maxTopicLen {
 		bad("topic prefix %q is too long (topic names are at most %d characters)", c.TopicPrefix, maxTopicLen)
+	}
+	if c.OwnersTopic == "" || len(c.OwnersTopic) > maxTopicLen || !validTopicChars(c.OwnersTopic) {
+		bad("owners topic %q: 1 to %d ASCII letters, digits, '.', '_' and '-'", c.OwnersTopic, maxTopicLen)
 	}
 	if c.Partitions < 1 {
 		bad("partitions must be at least 1, got %d", c.Partitions)

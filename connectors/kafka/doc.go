@@ -22,6 +22,23 @@
 // The three member topics must be co-partitioned; CheckTopics refuses to
 // start otherwise and names every topic with its partition count.
 //
+// # Owners
+//
+// One more topic is shared by every deployment of a cluster, whatever its
+// prefix: Config.OwnersTopic (default smartgroups.owners, one partition,
+// compacted). Owners records in it which deployment (group id and
+// transactional id prefix, or a replay's transactional id) owns which
+// output topic, keyed by the topic's name, with the topic's id so that a
+// claim on a deleted or recreated topic no longer counts. Claim refuses a
+// topic owned by someone else (an *OwnedError naming the owner) unless
+// told to take it over.
+//
+// # Bounded reads
+//
+// Ranges and ReadRange read topic partitions read_committed from their
+// start up to the end offsets listed at one instant, without a consumer
+// group (for replays).
+//
 // # Exactly once
 //
 // The Kafka transaction is the commit (Kafka Streams' exactly-once v2

@@ -95,6 +95,11 @@ const (
 	// hex SHA-256, as in the value's "size" and "sha256" fields.
 	HeaderSize   = "size"
 	HeaderSHA256 = "sha256"
+	// HeaderErasure marks the tombstones the engine writes to the
+	// definitions topic for the blacklist entries of an erased member:
+	// a consequence of the erasure record, which a replay applies itself,
+	// so a replay skips them.
+	HeaderErasure = "smartgroups-erasure"
 )
 
 // Publisher publishes outbox batches exactly once (SPEC §4.2): each Batch is
@@ -438,7 +443,8 @@ func (p *Publisher) records(b Batch) ([]*kgo.Record, error) {
 		recs = append(recs, ChangelogRecord(p.cfg.ChangelogTopic(), b.Partition, c))
 	}
 	for _, k := range b.DefinitionTombstones {
-		recs = append(recs, &kgo.Record{Topic: p.cfg.Topic(engine.KindDefinitions), Partition: 0, Key: []byte(k)})
+		recs = append(recs, &kgo.Record{Topic: p.cfg.Topic(engine.KindDefinitions), Partition: 0, Key: []byte(k),
+			Headers: []kgo.RecordHeader{{Key: HeaderErasure, Value: []byte("1")}}})
 	}
 	marker, err := json.Marshal(ProgressMarker{Partition: b.Partition, OutboxID: b.OutboxID, Instance: p.instance, Run: p.run})
 	if err != nil {

@@ -80,12 +80,12 @@ func (d *DateCond) nextFlip(t, after Millis) (Millis, bool) {
 }
 
 // NextFlip returns the earliest instant after `after` at which a relative
-// date trigger in the tree can change value for the member: the minimum
-// of FlipInstants(n, m, after), ok false when it lists none. It finds it
-// without listing every instant: an activity trigger's instants grow with
-// the activity's ts, so it binary-searches the member's activities, which
-// m.Activities must return sorted by ts (the engine's are). The error is
-// the member view's, from reading activities.
+// date trigger in the tree changes value for the member (LeafNextFlip of
+// each), ok false when none will: the rule's value cannot change before
+// it, and it is one of FlipInstants(n, m, after). It reads the member's
+// activities with binary searches, so m.Activities must return them
+// sorted by ts (the engine's are). The error is the member view's, from
+// reading activities.
 func NextFlip(n *Node, m MemberView, after Millis) (Millis, bool, error) {
 	var best Millis
 	found := false
@@ -105,7 +105,7 @@ func NextFlip(n *Node, m MemberView, after Millis) (Millis, bool, error) {
 		}
 	case NodeField, NodeActivity:
 		if n.TimeDependent() {
-			at, ok, err := leafNextFlip(n, m, after)
+			at, ok, err := LeafNextFlip(n, m, after)
 			if err != nil {
 				return 0, false, err
 			}
@@ -124,7 +124,7 @@ func (r *Rule) NextFlip(m MemberView, after Millis) (Millis, bool, error) {
 	var best Millis
 	found := false
 	for _, n := range r.timeLeaves {
-		at, ok, err := leafNextFlip(n, m, after)
+		at, ok, err := LeafNextFlip(n, m, after)
 		if err != nil {
 			return 0, false, err
 		}
@@ -135,8 +135,13 @@ func (r *Rule) NextFlip(m MemberView, after Millis) (Millis, bool, error) {
 	return best, found, nil
 }
 
-// leafNextFlip is NextFlip of a time-dependent trigger.
-func leafNextFlip(n *Node, m MemberView, after Millis) (Millis, bool, error) {
+// LeafNextFlip is NextFlip of one time-dependent trigger (a relative
+// date filter on a field or an activity trigger): the earliest instant
+// after `after` at which its value differs from its value at after. For
+// an activity trigger it is exact: the count of activities in the window
+// only matters where it crosses the trigger's count condition, so an
+// activity leaving a window that still holds enough of them is no flip.
+func LeafNextFlip(n *Node, m MemberView, after Millis) (Millis, bool, error) {
 	if n.Kind == NodeField {
 		if v, ok := fieldValue(n, m); ok {
 			at, ok := n.date.nextFlip(v.t, after)
@@ -144,28 +149,88 @@ func leafNextFlip(n *Node, m MemberView, after Millis) (Millis, bool, error) {
 		}
 		return 0, false, nil
 	}
+	if n.Kind != NodeActivity || !n.TimeDependent() {
+		return 0, false, nil
+	}
 	acts, err := m.Activities(n.Activity)
 	if err != nil {
 		return 0, false, err
 	}
-	w := n.When
-	// An activity at t flips at t+A+1 (leaving the window, or becoming
-	// old enough) and, for within_last, at t itself (entering it, for an
-	// activity ts ahead of the clock). Both grow with t: the first
-	// matching activity past each bound gives the earliest of each kind.
-	at, ok := firstActivityAfter(n, acts, after-w.A-1, w.A+1)
-	if w.Op == "within_last" {
-		if at2, ok2 := firstActivityAfter(n, acts, after, 0); ok2 && (!ok || at2 < at) {
-			at, ok = at2, true
-		}
-	}
+	at, ok := activityNextFlip(n, acts, after)
 	return at, ok, nil
 }
 
-// firstActivityAfter returns ts+shift of the first activity in acts
-// (sorted by ts) with ts > bound that counts for activity trigger n's
-// resources.
-func firstActivityAfter(n *Node, acts []Activity, bound, shift Millis) (Millis, bool) {
+// activityNextFlip finds the first instant after `after` at which the
+// count of n's matching activities (sorted by ts) crosses n's count
+// condition. An activity at t counts for within_last A from t to t+A
+// (it enters at t and leaves at t+A+1), for more_than_ago A from t+A+1 on.
+func activityNextFlip(n *Node, acts []Activity, after Millis) (Millis, bool) {
+	w := n.When
+	within := w.Op == "within_last"
+	// The count at after.
+	var c int64
+	for i := range acts {
+		if n.hasResource(acts[i].Resource) && w.test(acts[i].TS, after) {
+			c++
+		}
+	}
+	v0 := compareCount(n.CountOp, c, n.CountN)
+	// Two streams of instants, each increasing with the activities' ts:
+	// enters (within_last: t > after; more_than_ago: t+A+1 > after) and
+	// leaves (within_last only: t+A+1 > after).
+	shift := w.A + 1
+	var ei, li int
+	if within {
+		ei = searchTS(acts, after)
+		li = searchTS(acts, after-shift)
+	} else {
+		ei = searchTS(acts, after-shift)
+		li = len(acts)
+	}
+	next := func(i int) int {
+		for i < len(acts) && !n.hasResource(acts[i].Resource) {
+			i++
+		}
+		return i
+	}
+	ei, li = next(ei), next(li)
+	for ei < len(acts) || li < len(acts) {
+		x := maxMillis
+		if ei < len(acts) {
+			x = acts[ei].TS
+			if !within {
+				x += shift
+			}
+		}
+		if li < len(acts) && acts[li].TS+shift < x {
+			x = acts[li].TS + shift
+		}
+		// Everything at instant x, then the value at x.
+		for ei < len(acts) && enterAt(acts[ei].TS, within, shift) == x {
+			c++
+			ei = next(ei + 1)
+		}
+		for li < len(acts) && acts[li].TS+shift == x {
+			c--
+			li = next(li + 1)
+		}
+		if compareCount(n.CountOp, c, n.CountN) != v0 {
+			return x, true
+		}
+	}
+	return 0, false
+}
+
+// enterAt is the instant an activity at t starts counting.
+func enterAt(t Millis, within bool, shift Millis) Millis {
+	if within {
+		return t
+	}
+	return t + shift
+}
+
+// searchTS returns the index of the first activity with ts > bound.
+func searchTS(acts []Activity, bound Millis) int {
 	lo, hi := 0, len(acts)
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
@@ -175,10 +240,7 @@ func firstActivityAfter(n *Node, acts []Activity, bound, shift Millis) (Millis, 
 			hi = mid
 		}
 	}
-	for i := lo; i < len(acts); i++ {
-		if n.hasResource(acts[i].Resource) {
-			return acts[i].TS + shift, true
-		}
-	}
-	return 0, false
+	return lo
 }
+
+const maxMillis = Millis(^uint64(0) >> 1)

@@ -96,16 +96,7 @@ func FuzzCompileRule(f *testing.F) {
 				if !r.TimeDependent && len(inst) > 0 {
 					t.Fatalf("time-independent rule with timers %v", inst)
 				}
-				next, ok, err := NextFlip(r.Root, m, now)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if want, wantOK := minInstant(inst); ok != wantOK || next != want {
-					t.Fatalf("NextFlip %d %v, first flip instant %d %v", next, ok, want, wantOK)
-				}
-				if next2, ok2, _ := r.NextFlip(m, now); ok2 != ok || next2 != next {
-					t.Fatalf("Rule.NextFlip %d %v, NextFlip %d %v", next2, ok2, next, ok)
-				}
+				checkNextFlip(t, r, m, now, false)
 			}
 		}
 	})

@@ -51,6 +51,20 @@
 // reference's. Dead letters are checked for exactly-once too: one per
 // invalid input record, never two for the same input offset.
 //
+// # Data-engineer tools
+//
+// tools_test.go runs `replay`, `reset` and the output guard as a user
+// does. The replay tests run against the embedded broker of a running
+// `serve` (serve started without --brokers; with KAFKA_BROKERS, the real
+// broker): records are produced with increasing record timestamps, so
+// the replay's merge order is the production order, and the expected
+// output is `process` (in-process) over the same lines, compared byte for
+// byte with the replay's files and event for event with its output
+// topic. The backtest checks that the live topics' end offsets do not
+// move. The reset test kills serve (a static member stays in the group),
+// resets, restarts and checks that the events published after the
+// restart form a fresh history ending in the reference memberships.
+//
 // # Running
 //
 //	go test -race -count=1 ./internal/e2e/                 # embedded broker

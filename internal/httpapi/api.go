@@ -209,6 +209,8 @@ func (a *API) routes() {
 	spot("DELETE /v1/spots/{spot}/groups/{id}/blacklist/{member}", a.deleteBlacklist)
 	spot("GET /v1/spots/{spot}/groups/{id}/explain/{member}", a.explain)
 	spot("GET /v1/spots/{spot}/members/{member}/groups", a.memberGroups)
+	spot("GET /v1/spots/{spot}/members/{member}", a.getMember)
+	spot("GET /v1/spots/{spot}/members/{member}/history", a.memberHistory)
 	spot("GET /v1/spots/{spot}/groups/{id}/resources", a.groupResources)
 	spot("GET /v1/spots/{spot}/groups/{id}/size", a.groupSize)
 	spot("GET /v1/spots/{spot}/members/{member}/resources", a.memberResources)

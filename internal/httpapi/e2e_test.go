@@ -409,6 +409,7 @@ func TestOpenAPIDocument(t *testing.T) {
 		"PATCH /v1/spots/a/groups/g", "DELETE /v1/spots/a/groups/g", "GET /v1/spots/a/groups/g/members",
 		"PUT /v1/spots/a/groups/g/blacklist/m", "DELETE /v1/spots/a/groups/g/blacklist/m", "GET /v1/spots/a/groups/g/blacklist",
 		"GET /v1/spots/a/groups/g/explain/m", "GET /v1/spots/a/members/m/groups", "GET /v1/spots/a/references",
+		"GET /v1/spots/a/members/m", "GET /v1/spots/a/members/m/history",
 		"PUT /v1/spots/a/properties/p", "DELETE /v1/spots/a/properties/p", "PUT /v1/spots/a/questions/q",
 		"DELETE /v1/spots/a/questions/q", "GET /v1/openapi.yaml", "POST /v1/internal/spots/a/partial",
 	} {

@@ -134,6 +134,10 @@ const (
 	opMemberResources = "member_resources"
 	// opSize: the size points an instance recorded for a group.
 	opSize = "size"
+	// opMember: everything about a member; opHistory: a page of its
+	// membership history.
+	opMember  = "member"
+	opHistory = "history"
 )
 
 type filter struct {
@@ -162,6 +166,8 @@ type partialRequest struct {
 	// From and To bound a size request (epoch milliseconds).
 	From int64 `json:"from,omitempty"`
 	To   int64 `json:"to,omitempty"`
+	// Before is where a history page starts (engine.HistoryPage.Next).
+	Before uint64 `json:"before,omitempty"`
 }
 
 // partial is the internal endpoint answering a partialRequest for
@@ -208,7 +214,7 @@ func (a *API) answer(ctx context.Context, spot string, req *partialRequest) (any
 		return a.localSizes(spot, req)
 	case opAccessDiff:
 		return a.eng.DiffAccess(ctx, req.Partitions, spot, req.Group, req.Rule, req.Resources)
-	case opExplain, opMemberGroups, opMemberResources:
+	case opExplain, opMemberGroups, opMemberResources, opMember, opHistory:
 		if len(req.Partitions) != 1 || req.Partitions[0] != a.eng.PartitionOf(spot, req.Member) {
 			return nil, errorf(http.StatusBadRequest, CodeInvalidRequest, "member %q is in partition %d", req.Member, a.eng.PartitionOf(spot, req.Member))
 		}
@@ -217,6 +223,12 @@ func (a *API) answer(ctx context.Context, spot string, req *partialRequest) (any
 		}
 		if req.Op == opMemberResources {
 			return a.eng.MemberResources(spot, req.Member)
+		}
+		if req.Op == opMember {
+			return a.eng.MemberInfo(spot, req.Member)
+		}
+		if req.Op == opHistory {
+			return a.eng.MemberHistory(spot, req.Member, req.Group, req.Before, max(req.Limit, 1))
 		}
 		return a.eng.MemberGroups(spot, req.Member)
 	}

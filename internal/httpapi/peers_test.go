@@ -167,6 +167,14 @@ func TestAPITwoInstances(t *testing.T) {
 			c.must(200, "GET", "/v1/spots/acme/members/"+m.id+"/groups", nil, &mg)
 			require.Equal(t, x.InGroup, len(mg.Items) == 1, m.id)
 		}
+		// The member and its history, from either instance, are the
+		// owner's answer.
+		ra := ca.must(200, "GET", "/v1/spots/acme/members/"+m.id, nil, nil)
+		rb := cb.must(200, "GET", "/v1/spots/acme/members/"+m.id, nil, nil)
+		require.JSONEq(t, string(ra.body), string(rb.body), m.id)
+		ha := ca.must(200, "GET", "/v1/spots/acme/members/"+m.id+"/history", nil, nil)
+		hb := cb.must(200, "GET", "/v1/spots/acme/members/"+m.id+"/history", nil, nil)
+		require.JSONEq(t, string(ha.body), string(hb.body), m.id)
 	}
 
 	// Read-after-write across instances: a blacklist entry written on A is

@@ -42,9 +42,47 @@ type Stats struct {
 	DeadLetters int
 }
 
+// Source yields the input records of a run, in the order they are
+// applied: up to max records per call, and io.EOF (possibly with the last
+// records) once exhausted. *file.Source reads NDJSON lines; replay merges
+// Kafka topics.
+type Source interface {
+	Next(max int) ([]engine.Record, error)
+}
+
+// Sink receives the output of each committed batch: Write with its
+// events, access events and dead letters, then Flush. A run acknowledges
+// a batch's outbox once Flush returned, so what Flush returned for is
+// never written again. *file.Sink writes NDJSON.
+type Sink interface {
+	Write(res *engine.Result) error
+	Flush() error
+}
+
+var _ Sink = (*file.Sink)(nil)
+
 // Run reads in, applies every record in order and writes membership events
 // to out and dead letters to dead.
 func Run(ctx context.Context, o Options, in io.Reader, out, dead io.Writer) (stats Stats, err error) {
+	sink := file.NewSink(out, dead)
+	if o.Access != nil {
+		sink.WithAccess(o.Access)
+	}
+	maxRecord := o.Limits.MaxRecordBytes
+	if o.Limits == (engine.Limits{}) {
+		maxRecord = engine.DefaultLimits().MaxRecordBytes
+	}
+	// A line holds a record value, maybe escaped as a JSON string: leave
+	// room for values over the size limit, which are dead-lettered.
+	src := file.NewSourceMax(in, max(file.MaxLineBytes, 8*maxRecord))
+	return RunSource(ctx, o, src, sink)
+}
+
+// RunSource is Run over any source and sink: the engine of `process`
+// (one partition, the event clock unless Options fix now, one synced
+// batch per BatchSize records), fed by src, its output written to sink.
+// Options.Access is not used: the sink decides what to write.
+func RunSource(ctx context.Context, o Options, src Source, sink Sink) (stats Stats, err error) {
 	if o.BatchSize <= 0 {
 		o.BatchSize = 1000
 	}
@@ -78,18 +116,16 @@ func Run(ctx context.Context, o Options, in io.Reader, out, dead io.Writer) (sta
 	if err != nil {
 		return stats, err
 	}
-	sink := file.NewSink(out, dead)
-	if o.Access != nil {
-		sink.WithAccess(o.Access)
-	}
 	// Output committed by an earlier run that crashed before writing it.
 	for _, p := range []int32{engine.DefPartition, 0} {
 		pending, err := eng.Pending(p)
 		if err != nil {
 			return stats, err
 		}
-		if err := sink.WriteOutbox(pending); err != nil {
-			return stats, err
+		for _, en := range pending {
+			if err := sink.Write(&engine.Result{Events: en.Events, Access: en.Access, DeadLetters: en.DeadLetters}); err != nil {
+				return stats, err
+			}
 		}
 		if err := sink.Flush(); err != nil {
 			return stats, err
@@ -107,9 +143,6 @@ func Run(ctx context.Context, o Options, in io.Reader, out, dead io.Writer) (sta
 	if err := emit(eng, sink, res, &stats); err != nil {
 		return stats, err
 	}
-	// A line holds a record value, maybe escaped as a JSON string: leave
-	// room for values over the size limit, which are dead-lettered.
-	src := file.NewSourceMax(in, max(file.MaxLineBytes, 8*cfg.Limits.MaxRecordBytes))
 	for {
 		recs, rerr := src.Next(o.BatchSize)
 		if len(recs) > 0 {
@@ -131,7 +164,7 @@ func Run(ctx context.Context, o Options, in io.Reader, out, dead io.Writer) (sta
 	}
 }
 
-func emit(eng *engine.Engine, sink *file.Sink, res *engine.Result, stats *Stats) error {
+func emit(eng *engine.Engine, sink Sink, res *engine.Result, stats *Stats) error {
 	if err := sink.Write(res); err != nil {
 		return err
 	}

@@ -67,6 +67,12 @@ type Config struct {
 	SizeInterval time.Duration
 	// SizeRetention is how long size points are kept. Default 7 days.
 	SizeRetention time.Duration
+	// TakeOverOutput moves the claim on the output topics to this
+	// deployment when another one owns them (the owners topic,
+	// kafka.Owners), with a warning, instead of refusing to start. For a
+	// deliberate move of the topics from one deployment to another.
+	// Default false.
+	TakeOverOutput bool
 	// Logger logs lifecycle events. Default: text to stderr.
 	Logger *slog.Logger
 	// OnEvents, when set, is called with the membership changes of every

@@ -4,8 +4,9 @@
 // # Lifecycle
 //
 // Run starts an embedded broker when no brokers are configured, creates
-// missing topics and checks co-partitioning, reads the changelog's
-// delete.retention.ms, opens the state store, reads the definitions topic
+// missing topics and checks co-partitioning, claims its output topics in
+// the owners topic, reads the changelog's delete.retention.ms, opens the
+// state store (dropping it if it comes from another changelog topic), reads the definitions topic
 // whole (from the position already applied), joins the consumer group of
 // the member topics, then loops: poll a batch, apply it to the engine's
 // memory, publish its output in one Kafka transaction per input partition
@@ -72,5 +73,9 @@
 // batch and its persistence; rebalance.go takes over partitions (restoring
 // them from the snapshot and the changelog) and hands them back; http.go
 // wires the HTTP API, the console, /metrics, the health endpoints and
-// pprof; sizes.go samples group sizes; brokerhealth.go probes the brokers.
+// pprof; sizes.go samples group sizes; brokerhealth.go probes the brokers;
+// owners.go claims the output topics
+// for the deployment in the owners topic (refusing topics another
+// deployment owns); changelogid.go drops a local state taken from a
+// changelog topic that no longer exists (after a reset).
 package serve

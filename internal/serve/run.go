@@ -126,6 +126,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := claimOutput(ctx, cfg, log); err != nil {
+		return err
+	}
 
 	stateDir := filepath.Join(cfg.DataDir, "state")
 	st, err := state.Open(stateDir, state.Options{CacheBytes: cfg.StateCacheBytes, FS: cfg.StateFS})
@@ -143,12 +146,23 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	// partition state in memory until its output committed (Persist).
 	ecfg.Changelog, ecfg.DefinitionOffsets, ecfg.DeferPartitionWrites = true, true, true
 	ecfg.PartitionOf = partitionOf(cfg.Kafka.Topic(engine.KindProfiles), partitions)
+	// A jump of the clock (a restart after downtime, a gap in the stream)
+	// fires the overdue timers over several batches and ticks, not in one
+	// transaction holding every member's time-driven changes.
+	ecfg.MaxTimersPerBatch = timersPerBatch * cfg.BatchSize
 	eng, err := engine.New(st, ecfg)
 	if err != nil {
 		return err
 	}
 	instance, err := eng.InstanceID()
 	if err != nil {
+		return err
+	}
+	clID, err := changelogTopicID(ctx, cfg.Kafka)
+	if err != nil {
+		return err
+	}
+	if _, err := reconcileChangelogID(st, eng, partitions, clID, log); err != nil {
 		return err
 	}
 	pub, err := kafka.NewPublisher(cfg.Kafka, instance, kmetrics)
@@ -360,3 +374,7 @@ func registerAll(reg prometheus.Registerer, cs ...prometheus.Collector) error {
 	}
 	return nil
 }
+
+// timersPerBatch × the batch size bounds the timers a batch or a tick
+// fires (engine.Config.MaxTimersPerBatch).
+const timersPerBatch = 4
