@@ -81,6 +81,15 @@
 //	E2E_RACE=1       build serve with -race too
 //	E2E_KEEP=1       keep every test's logs and data dirs (paths are logged)
 //	E2E_KNOWN_BUGS=1 run the tests of reported, unfixed bugs
+//	E2E_OWN_KAFKA=1  run TestBrokerKill9 without KAFKA_BROKERS
+//
+// TestBrokerKill9 kills the broker itself: it starts an Apache Kafka of its
+// own with scripts/kafka (free ports, a data dir of its own, never the
+// KAFKA_BROKERS one), so it runs only when Kafka is installed
+// (scripts/kafka/install.sh) and KAFKA_BROKERS or E2E_OWN_KAFKA=1 is set.
+//
+// A failed test sends SIGQUIT to its running serve processes before it
+// kills them: their goroutine stacks end their run's log.
 //
 // On a real broker a failed test leaves its topics for inspection; a passing
 // one deletes them.

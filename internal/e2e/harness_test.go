@@ -145,6 +145,12 @@ type env struct {
 // deployment with a unique prefix.
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvOn(t, realBrokers())
+}
+
+// newEnvOn is newEnv on the given brokers; nil starts an embedded one.
+func newEnvOn(t *testing.T, brokers []string) *env {
+	t.Helper()
 	e := &env{t: t, dir: t.TempDir()}
 	if os.Getenv("E2E_KEEP") == "1" { // keep logs and data dirs for a post-mortem
 		dir, err := os.MkdirTemp("", "smartgroups-e2e-"+nonNameChars.ReplaceAllString(t.Name(), "-")+"-")
@@ -154,8 +160,8 @@ func newEnv(t *testing.T) *env {
 		e.dir = dir
 		t.Logf("E2E_KEEP=1: logs and data dirs are kept in %s", dir)
 	}
-	if bs := realBrokers(); bs != nil {
-		e.brokers = bs
+	if brokers != nil {
+		e.brokers = brokers
 	} else {
 		emb, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Addr: "127.0.0.1:0", DataDir: filepath.Join(e.dir, "broker")})
 		if err != nil {
@@ -208,6 +214,14 @@ func (e *env) cleanup() {
 	procs := append([]*serveProc(nil), e.procs...)
 	e.mu.Unlock()
 	for _, p := range procs {
+		if p.running() && e.t.Failed() {
+			// A hang shows in the goroutine stacks: SIGQUIT makes the Go
+			// runtime write them to the run's log, and exit.
+			p.signal(syscall.SIGQUIT)
+			if p.wait(10 * time.Second) {
+				e.t.Logf("serve %s: goroutine stacks (SIGQUIT) at the end of %s", p.name, p.logPath())
+			}
+		}
 		if p.running() {
 			p.signal(syscall.SIGKILL)
 			p.wait(30 * time.Second)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts one Apache Kafka broker in KRaft combined mode (broker + controller,
 # node.id=1) on the loopback interface, in the background, with settings meant
-# for tests. Wipes and formats its data dir first. Prints, on stdout only:
+# for tests. Wipes and formats its data dir first (unless KAFKA_KEEP_DATA=1
+# and the dir holds a formatted broker: a restart). Prints, on stdout only:
 #   KAFKA_BROKERS=127.0.0.1:<port>
 #
 # Environment:
@@ -9,6 +10,8 @@
 #   KAFKA_PORT             client (PLAINTEXT) port (default: 19092)
 #   KAFKA_CONTROLLER_PORT  KRaft controller port (default: KAFKA_PORT+1)
 #   KAFKA_DATA_DIR         data + log dir, wiped on start (default: $KAFKA_HOME/data-$KAFKA_PORT)
+#   KAFKA_KEEP_DATA        1: restart on the data dir of an earlier start (a crashed or
+#                          stopped broker) instead of wiping it, when it is formatted
 #   KAFKA_PID_FILE         PID file (default: $KAFKA_HOME/kafka-$KAFKA_PORT.pid)
 #   KAFKA_HEAP_OPTS        JVM heap options (default: -Xms256m -Xmx512m)
 #   KAFKA_START_TIMEOUT    seconds to wait for the broker (default: 90)
@@ -26,6 +29,7 @@ KAFKA_PID_FILE=${KAFKA_PID_FILE:-$KAFKA_HOME/kafka-$KAFKA_PORT.pid}
 KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}
 KAFKA_START_TIMEOUT=${KAFKA_START_TIMEOUT:-90}
 KAFKA_LOG_LEVEL=${KAFKA_LOG_LEVEL:-INFO}
+KAFKA_KEEP_DATA=${KAFKA_KEEP_DATA:-0}
 export KAFKA_HOME KAFKA_PORT KAFKA_PID_FILE
 
 HOST=127.0.0.1
@@ -69,7 +73,13 @@ done
 case "$KAFKA_DATA_DIR" in
   "" | / | "$HOME" | "$KAFKA_HOME") die "refusing to use $KAFKA_DATA_DIR as KAFKA_DATA_DIR" ;;
 esac
-rm -rf "$KAFKA_DATA_DIR"
+# A restart keeps the logs (and the cluster id) of the broker formatted there.
+restart=0
+if [[ $KAFKA_KEEP_DATA == 1 && -f $KAFKA_DATA_DIR/kraft-logs/meta.properties ]]; then
+  restart=1
+else
+  rm -rf "$KAFKA_DATA_DIR"
+fi
 mkdir -p "$KAFKA_DATA_DIR/kraft-logs" "$(dirname "$KAFKA_PID_FILE")"
 
 cat >"$CONFIG" <<EOF
@@ -121,15 +131,24 @@ write_log4j_config "$TOOLS_LOG4J_CONFIG" WARN
 java_opts=(-Djava.awt.headless=true)
 tool=(java "${java_opts[@]}" -Dlog4j2.configurationFile="$TOOLS_LOG4J_CONFIG" -cp "$LIB_DIR/*")
 
-log "formatting $KAFKA_DATA_DIR/kraft-logs"
-cluster_id=${KAFKA_CLUSTER_ID:-$("${tool[@]}" kafka.tools.StorageTool random-uuid 2>>"$LOG_FILE")}
-if ! "${tool[@]}" kafka.tools.StorageTool format \
-  -t "$cluster_id" -c "$CONFIG" >>"$LOG_FILE" 2>&1; then
-  dump_log
-  die "storage format failed"
+if [[ $restart == 1 ]]; then
+  log "restarting on the existing data in $KAFKA_DATA_DIR/kraft-logs"
+else
+  log "formatting $KAFKA_DATA_DIR/kraft-logs"
+  cluster_id=${KAFKA_CLUSTER_ID:-$("${tool[@]}" kafka.tools.StorageTool random-uuid 2>>"$LOG_FILE")}
+  if ! "${tool[@]}" kafka.tools.StorageTool format \
+    -t "$cluster_id" -c "$CONFIG" >>"$LOG_FILE" 2>&1; then
+    dump_log
+    die "storage format failed"
+  fi
 fi
 
 log "starting broker on $HOST:$KAFKA_PORT (controller $HOST:$KAFKA_CONTROLLER_PORT, log $LOG_FILE)"
+# Readiness looks only at what this start logs (a restart appends).
+log_start=1
+if [[ -f $LOG_FILE ]]; then
+  log_start=$(($(wc -c <"$LOG_FILE") + 1))
+fi
 read -r -a heap_opts <<<"$KAFKA_HEAP_OPTS"
 # setsid detaches the broker from the caller's session and process group; the
 # inner shell records its own PID and then becomes the JVM (exec), so the PID
@@ -159,7 +178,7 @@ ready() {
   if [[ $have_kcat -eq 1 ]]; then
     kcat -b "$HOST:$KAFKA_PORT" -L -m 1 >/dev/null 2>&1
   else
-    port_open "$KAFKA_PORT" && grep -q 'Kafka Server started' "$LOG_FILE"
+    port_open "$KAFKA_PORT" && tail -c "+$log_start" "$LOG_FILE" | grep -q 'Kafka Server started'
   fi
 }
 
