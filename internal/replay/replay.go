@@ -191,6 +191,9 @@ func Run(ctx context.Context, cfg Config) (sum Summary, err error) {
 	if err := r.finish(); err != nil {
 		return sum, err
 	}
+	for _, p := range m.readers {
+		sum.ErasureTombstones += p.skipped.Load()
+	}
 	sum.Seconds = time.Since(start).Seconds()
 	if sum.Seconds > 0 {
 		sum.RecordsPerS = float64(sum.Records) / sum.Seconds
@@ -387,10 +390,6 @@ func (r *replayer) Next(maxRecs int) ([]engine.Record, error) {
 		}
 		if err != nil {
 			return out, fmt.Errorf("replay: reading the input: %w", err)
-		}
-		if p.kind == engine.KindDefinitions && erasureTombstone(kr) {
-			r.sum.ErasureTombstones++
-			continue
 		}
 		r.sum.Records++
 		if p.kind == engine.KindDefinitions && r.overridden[string(kr.Key)] {

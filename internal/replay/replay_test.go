@@ -212,3 +212,45 @@ func TestDefinitionsFile(t *testing.T) {
 	require.Equal(t, strings.SplitAfter(out, "\n")[1], outFrom)
 	require.Equal(t, int64(1), sum.EventsBeforeEmitFrom)
 }
+
+// TestMergeSkipsErasureTombstones: serve writes the tombstones of an
+// erased member's blacklist entries into the definitions topic stamped
+// with the instant it wrote them, between definitions admins wrote; the
+// merge leaves them out, so the definitions after one keep their place
+// among the member records instead of waiting behind it.
+func TestMergeSkipsErasureTombstones(t *testing.T) {
+	e := newEnv(t)
+	e.put(t, engine.KindDefinitions, 0, 1, "s/group/g1", "{}")
+	tomb := &kgo.Record{Topic: e.cfg.Topic(engine.KindDefinitions), Partition: 0, Key: []byte("s/blacklist/g1/u9"),
+		Timestamp: e.at(100), Headers: []kgo.RecordHeader{{Key: kafka.HeaderErasure, Value: []byte("1")}}}
+	require.NoError(t, e.cl.ProduceSync(context.Background(), tomb).FirstErr())
+	e.put(t, engine.KindDefinitions, 0, 3, "s/group/g2", "{}")
+	e.put(t, engine.KindProfiles, 0, 2, "s/a", "{}")
+	e.put(t, engine.KindProfiles, 0, 4, "s/b", "{}")
+
+	ctx := context.Background()
+	topics := append(e.cfg.MemberTopics(), e.cfg.Topic(engine.KindDefinitions))
+	ranges, err := kafka.Ranges(ctx, e.adm, topics...)
+	require.NoError(t, err)
+	kinds := map[string]engine.Kind{}
+	for _, tp := range topics {
+		kinds[tp], _ = e.cfg.Kind(tp)
+	}
+	m := newMerger(ranges, kinds)
+	m.start(ctx, e.cl)
+	defer m.stop()
+	var got []string
+	for {
+		r, _, err := m.next()
+		if err != nil {
+			break
+		}
+		got = append(got, string(r.Key))
+	}
+	require.Equal(t, []string{"s/group/g1", "s/a", "s/group/g2", "s/b"}, got)
+	var skipped int64
+	for _, p := range m.readers {
+		skipped += p.skipped.Load()
+	}
+	require.Equal(t, int64(1), skipped)
+}

@@ -32,12 +32,25 @@ type partReader struct {
 	i    int
 	// reached is the offset after the last record merged (for progress).
 	reached atomic.Int64
+	// skipped counts the engine's erasure tombstones left out of the
+	// merge (definitions partitions only).
+	skipped atomic.Int64
 }
 
 func (p *partReader) run(ctx context.Context, cl *kgo.Client) {
 	defer close(p.ch)
 	buf := make([]*kgo.Record, 0, chunkSize)
 	err := kafka.ReadRange(ctx, cl, p.rng, func(r *kgo.Record) error {
+		// The engine's erasure tombstones carry the instant serve wrote
+		// them, not one in the input's order: left in, one would hold the
+		// whole partition back in the merge (a head stamped after every
+		// record still to come), so the definitions behind it would be
+		// applied after member records they precede. The replay applies
+		// the erasures itself.
+		if p.kind == engine.KindDefinitions && erasureTombstone(r) {
+			p.skipped.Add(1)
+			return nil
+		}
 		buf = append(buf, r)
 		if len(buf) == chunkSize {
 			select {
