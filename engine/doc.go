@@ -54,10 +54,14 @@
 // The clock (ClockFixed, ClockEvent, ClockWall) gives now. Rules with
 // within_last or more_than_ago are time-dependent; for each eligible member
 // the engine keeps ONE timer, at the earliest future instant at which one
-// of those triggers can change value for that member, in the partition's
-// in-memory timer index (and the store's timer keys). Advancing the clock fires due timers through the same batch as the
-// records, so a restart fires overdue timers at once. Nothing rescans all
-// members on a clock tick.
+// of those triggers changes value for that member (rule.NextFlip: for an
+// activity trigger, where its count crosses its condition), in the
+// partition's in-memory timer index (and the store's timer keys).
+// Advancing the clock fires due timers through the same batch as the
+// records (at most Config.MaxTimersPerBatch per batch; serve bounds it, so
+// a restart fires overdue timers over a few batches); firing re-evaluates
+// only the time groups with a trigger that changed since the timer was
+// set (timers.go, fire). Nothing rescans all members on a clock tick.
 //
 // # Durability
 //

@@ -26,8 +26,9 @@
 // Date filters within_last and more_than_ago make a rule time-dependent:
 // its value can change with time alone. FlipInstants lists the instants
 // after now at which a rule's time-dependent triggers can change value for
-// a member, so a caller can keep one timer per member instead of
-// rescanning.
+// a member; NextFlip (and Rule.NextFlip, LeafNextFlip) finds the earliest
+// instant one of them actually changes, so a caller can keep one timer per
+// member instead of rescanning.
 //
 // # Values
 //
