@@ -9,16 +9,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t="${1:-15s}"
+# count prints how many files a corpus directory holds (0 when it has none).
+count() { if [ -d "$1" ]; then find "$1" -type f | wc -l; else echo 0; fi; }
 for pkg in $(go list ./...); do
   dir=$(go list -f '{{.Dir}}' "$pkg")
   for f in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
     echo "-- $pkg $f"
     corpus="$dir/testdata/fuzz/$f"
-    before=$(ls "$corpus" 2>/dev/null | wc -l)
+    before=$(count "$corpus")
     if go test "$pkg" -run '^$' -fuzz "^${f}\$" -fuzztime "$t"; then
       continue
     fi
-    after=$(ls "$corpus" 2>/dev/null | wc -l)
+    after=$(count "$corpus")
     if [ "$after" -ne "$before" ]; then
       echo "fuzz: $f wrote a failing input under $corpus" >&2
       exit 1
