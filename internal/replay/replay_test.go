@@ -104,25 +104,7 @@ func TestMergeOrder(t *testing.T) {
 	e.put(t, engine.KindDefinitions, 0, 2, "s/group/g", "{}")
 	e.put(t, engine.KindProperties, 0, 0, "s/e", "{}")
 
-	ctx := context.Background()
-	topics := append(e.cfg.MemberTopics(), e.cfg.Topic(engine.KindDefinitions))
-	ranges, err := kafka.Ranges(ctx, e.adm, topics...)
-	require.NoError(t, err)
-	kinds := map[string]engine.Kind{}
-	for _, tp := range topics {
-		kinds[tp], _ = e.cfg.Kind(tp)
-	}
-	m := newMerger(ranges, kinds)
-	m.start(ctx, e.cl)
-	defer m.stop()
-	var got []string
-	for {
-		r, _, err := m.next()
-		if err != nil {
-			break
-		}
-		got = append(got, string(r.Key))
-	}
+	m, got := mergeAll(t, e)
 	require.Equal(t, []string{"s/e", "s/group/g", "s/d", "s/c", "s/a", "s/b"}, got)
 	n, total := m.done()
 	require.Equal(t, int64(6), total)
@@ -228,6 +210,19 @@ func TestMergeSkipsErasureTombstones(t *testing.T) {
 	e.put(t, engine.KindProfiles, 0, 2, "s/a", "{}")
 	e.put(t, engine.KindProfiles, 0, 4, "s/b", "{}")
 
+	m, got := mergeAll(t, e)
+	require.Equal(t, []string{"s/group/g1", "s/a", "s/group/g2", "s/b"}, got)
+	var skipped int64
+	for _, p := range m.readers {
+		skipped += p.skipped.Load()
+	}
+	require.Equal(t, int64(1), skipped)
+}
+
+// mergeAll merges every input partition of e and returns the merger
+// (stopped) and the keys in merge order.
+func mergeAll(t *testing.T, e *testEnv) (*merger, []string) {
+	t.Helper()
 	ctx := context.Background()
 	topics := append(e.cfg.MemberTopics(), e.cfg.Topic(engine.KindDefinitions))
 	ranges, err := kafka.Ranges(ctx, e.adm, topics...)
@@ -247,10 +242,5 @@ func TestMergeSkipsErasureTombstones(t *testing.T) {
 		}
 		got = append(got, string(r.Key))
 	}
-	require.Equal(t, []string{"s/group/g1", "s/a", "s/group/g2", "s/b"}, got)
-	var skipped int64
-	for _, p := range m.readers {
-		skipped += p.skipped.Load()
-	}
-	require.Equal(t, int64(1), skipped)
+	return m, got
 }
