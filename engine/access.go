@@ -305,7 +305,7 @@ func (t *txn) saveAccessSeqs(m *member) error {
 	}
 	saved := make([]groupSeq, len(m.st.accessSeqs))
 	for i, s := range m.st.accessSeqs {
-		saved[i] = groupSeq{strings.Clone(s.group), s.seq}
+		saved[i] = groupSeq{group: strings.Clone(s.group), seq: s.seq}
 		if err := t.set(state.SeqKey(m.part, m.spot, m.st.ID, erasedAccessPrefix+s.group), state.EncodeU64(s.seq)); err != nil {
 			return err
 		}

@@ -103,8 +103,9 @@
 // stores), resources.go (groups' linked resources), access.go (access per
 // member and resource: grants, revokes, resource-list reconciliation) and
 // access_query.go (access queries and dry runs), history.go (the
-// membership history and since keys: written in the store and the
-// changelog beside the member, never held in memory), memberinfo.go
+// membership history: one key per member per batch in the store and the
+// changelog beside the member, whose state lists the keys and holds the
+// since instants), memberinfo.go
 // (everything about one member, for the API and inspect) and offline.go
 // (StateReader: export and inspect of a stopped store).
 package engine

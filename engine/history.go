@@ -8,20 +8,29 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/smartgroups/smartgroups/engine/rule"
 	"github.com/smartgroups/smartgroups/state"
 )
 
 // This file keeps the membership history: every transition of a (member,
-// group) with its cause, in the store only ('h' keys, numbered per member
-// by n, the member's transitions so far, every group together), the newest
-// Limits.HistoryPerMember of each member; and when the member joined each
-// smart group it is in ('j' keys). Both are written like the member's
+// group) with its cause, numbered per member by n (the member's
+// transitions so far, every group together), the newest
+// Limits.HistoryPerMember of each member. A transaction's transitions of
+// a member go into one history key ('h' keys, numbered by the first
+// transition they hold; the value is the entries one after the other), so
+// a batch writes one key per member whatever its flips; the member's state
+// lists its history keys, which lets the commit delete the keys whose
+// entries have all fallen out of the bound without reading the store. When
+// the member joined each smart group it is in is in its state too (the
+// since of its odd seqs). Stores written before that also hold one 'h' key
+// per transition and one 'j' key per joined group: they are read, trimmed
+// and erased the same way. History keys are written like the member's
 // state (after the commit in serve, in the synced batch in process) and
-// travel in the changelog as keys of their own, so the new owner of a
-// partition restores them and compaction drops the trimmed ones. Nothing
-// of it is held in memory.
+// travel in the changelog, so the new owner of a partition restores them
+// and compaction drops the trimmed ones. Only the key numbers and since
+// instants are held in memory, in the member's state.
 
 // RecordRef is the position of an input record.
 type RecordRef struct {
@@ -168,12 +177,40 @@ func appendHistoryString(b []byte, s string) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }
 
-// decodeHistoryValue decodes appendHistoryValue.
-func decodeHistoryValue(v []byte) (HistoryEntry, error) {
+// decodeHistoryValue decodes the entries of a history value, in order.
+func decodeHistoryValue(v []byte) ([]HistoryEntry, error) {
+	var out []HistoryEntry
+	for len(v) > 0 {
+		h, rest, err := decodeHistoryEntry(v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+		v = rest
+	}
+	if len(out) == 0 {
+		return nil, errors.New("engine: empty history value")
+	}
+	return out, nil
+}
+
+// historyEntries counts the entries of a history value (0 when it is
+// malformed).
+func historyEntries(v []byte) int {
+	hs, err := decodeHistoryValue(v)
+	if err != nil {
+		return 0
+	}
+	return len(hs)
+}
+
+// decodeHistoryEntry decodes one entry appended by appendHistoryValue and
+// returns the bytes after it.
+func decodeHistoryEntry(v []byte) (HistoryEntry, []byte, error) {
 	var h HistoryEntry
 	bad := errors.New("engine: malformed history entry")
 	if len(v) < 3 || v[0] != historyVersion || int(v[1]) >= len(historyOps) || int(v[2]) >= len(Reasons()) {
-		return h, bad
+		return h, nil, bad
 	}
 	h.Op, h.Reason = historyOps[v[1]], Reasons()[v[2]]
 	r := v[3:]
@@ -207,12 +244,12 @@ func decodeHistoryValue(v []byte) (HistoryEntry, error) {
 	h.Seq = uv()
 	ts := sv()
 	if r == nil {
-		return h, bad
+		return h, nil, bad
 	}
 	h.TS = rule.FormatMillis(ts)
 	g, ok := str()
 	if !ok || len(r) == 0 {
-		return h, bad
+		return h, nil, bad
 	}
 	h.Group = g
 	kind := r[0]
@@ -222,21 +259,21 @@ func decodeHistoryValue(v []byte) (HistoryEntry, error) {
 		h.Cause.Timer = true
 	case causeDefinition:
 		if h.Cause.Definition, ok = str(); !ok {
-			return h, bad
+			return h, nil, bad
 		}
 	case causeRecord:
 		topic, ok := str()
 		part := sv()
 		off := sv()
 		if !ok || r == nil {
-			return h, bad
+			return h, nil, bad
 		}
 		h.Cause.Record = &RecordRef{Topic: topic, Partition: int32(part), Offset: off}
 	case causeNone:
 	default:
-		return h, bad
+		return h, nil, bad
 	}
-	return h, nil
+	return h, r, nil
 }
 
 // transitions is the number of a member's transitions so far: each one
@@ -251,53 +288,113 @@ func transitions(seqs []groupSeq) uint64 {
 }
 
 // noteTransition records a flip of the member's key of group, just
-// emitted with seq at ts: the since key, and the history entry (trimming
-// the member's history to the bound); nothing when the history is
-// disabled. Erasure records no entry: the member's history goes with it.
+// emitted with seq at ts, in the member's history entries of the
+// transaction (flushHistory writes them at commit); nothing when the
+// history is disabled. Erasure records no entry: the member's history
+// goes with it.
 func (t *txn) noteTransition(m *member, group string, op Op, seq uint64, ts rule.Millis) error {
-	bound := uint64(max(t.e.cfg.Limits.HistoryPerMember, 0))
-	if bound == 0 {
+	if t.e.cfg.Limits.HistoryPerMember <= 0 || t.reason == ReasonErased {
 		return nil
 	}
-	sk := state.SinceKey(m.part, m.spot, m.ord, group)
-	var err error
-	if op == OpAdd {
-		err = t.setOwned(sk, state.EncodeI64(ts))
-	} else {
-		err = t.del(sk)
+	if len(m.hist) == 0 {
+		m.histFirst = transitions(m.buf.seqs)
 	}
-	if err != nil || t.reason == ReasonErased {
-		return err
-	}
-	n := transitions(m.buf.seqs)
-	v := t.appendHistoryValue(make([]byte, 0, 32+len(group)), group, op, seq, ts)
-	if err := t.setOwned(state.HistoryKey(m.part, m.spot, m.ord, n), v); err != nil {
-		return err
-	}
-	if n > bound {
-		return t.del(state.HistoryKey(m.part, m.spot, m.ord, n-bound))
-	}
+	m.hist = t.appendHistoryValue(m.hist, group, op, seq, ts)
 	return nil
 }
 
-// eraseHistory deletes a member's history: the keys the store holds
-// (written by earlier batches, perhaps with a larger bound) and the
-// newest bound numbers, which cover the batches not yet persisted and
-// this one.
+// flushHistory writes the member's history entries of the transaction as
+// one key and deletes the keys whose entries are now all older than the
+// bound (key i holds the transitions up to the number of key i+1). A
+// member whose state lists no keys but had transitions before may have
+// keys of a store written before the state listed them: those are found
+// once by a scan of the store.
+func (t *txn) flushHistory(m *member) error {
+	if len(m.hist) == 0 {
+		return nil
+	}
+	keys := m.st.histKeys
+	if len(keys) == 0 && m.histFirst > 1 {
+		var err error
+		if keys, err = t.adoptOldHistory(m); err != nil {
+			return err
+		}
+	}
+	if err := t.setOwned(state.HistoryKey(m.part, m.spot, m.ord, m.histFirst), m.hist); err != nil {
+		return err
+	}
+	keys = append(keys, m.histFirst)
+	m.hist = nil
+	total := transitions(m.buf.seqs)
+	if bound := uint64(t.e.cfg.Limits.HistoryPerMember); total > bound {
+		// Entries up to total-bound are out: key i goes when key i+1
+		// starts at or before total-bound+1.
+		limit, d := total-bound+1, 0
+		for d+1 < len(keys) && keys[d+1] <= limit {
+			if err := t.del(state.HistoryKey(m.part, m.spot, m.ord, keys[d])); err != nil {
+				return err
+			}
+			d++
+		}
+		keys = keys[d:]
+	}
+	m.st.histKeys = keys
+	return nil
+}
+
+// adoptOldHistory finds the history keys of a member in a store written
+// before member states listed them, and moves its since keys into its
+// state (the since of the groups it is still in; the keys are deleted).
+// It runs once per such member: afterwards the state lists its keys.
+func (t *txn) adoptOldHistory(m *member) ([]uint64, error) {
+	var keys []uint64
+	hp := state.HistoryPrefix(m.part, m.spot, m.ord)
+	err := t.e.st.Scan(hp, state.PrefixEnd(hp), func(k, _ []byte) bool {
+		keys = append(keys, state.HistoryN(k))
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	sp := state.SincePrefix(m.part, m.spot, m.ord)
+	old := map[string][]byte{}
+	err = t.e.st.Scan(sp, state.PrefixEnd(sp), func(k, v []byte) bool {
+		old[string(k)] = slices.Clone(v)
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range slices.Sorted(maps.Keys(old)) {
+		group := k[len(sp):]
+		if i, ok := slices.BinarySearchFunc(m.buf.seqs, group, func(s groupSeq, g string) int { return strings.Compare(s.group, g) }); ok {
+			if s := &m.buf.seqs[i]; s.seq%2 == 1 && s.since == 0 && len(old[k]) == 8 {
+				s.since = state.DecodeI64(old[k])
+			}
+		}
+		if err := t.del([]byte(k)); err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
+}
+
+// eraseHistory deletes a member's history and since keys: those its
+// state lists and those the store holds (written by a store that did not
+// list them, or before a bound was lowered); the entries of this
+// transaction are dropped.
 func (t *txn) eraseHistory(m *member) error {
 	keys := map[string]bool{}
-	// Since keys left by a run that kept history, when this one keeps
-	// none (otherwise the erasure's flips deleted them).
 	for _, prefix := range [][]byte{state.HistoryPrefix(m.part, m.spot, m.ord), state.SincePrefix(m.part, m.spot, m.ord)} {
 		err := t.e.st.Scan(prefix, state.PrefixEnd(prefix), func(k, _ []byte) bool { keys[string(k)] = true; return true })
 		if err != nil {
 			return err
 		}
 	}
-	n := transitions(m.buf.seqs)
-	for i := uint64(0); i < uint64(max(t.e.cfg.Limits.HistoryPerMember, 0)) && i < n; i++ {
-		keys[string(state.HistoryKey(m.part, m.spot, m.ord, n-i))] = true
+	for _, n := range m.st.histKeys {
+		keys[string(state.HistoryKey(m.part, m.spot, m.ord, n))] = true
 	}
+	m.hist, m.st.histKeys = nil, nil
 	for _, k := range slices.Sorted(maps.Keys(keys)) {
 		if err := t.del([]byte(k)); err != nil {
 			return err
@@ -334,12 +431,15 @@ func (e *Engine) committedRange(p int32, lo, hi []byte) (map[string][]byte, erro
 func decodeHistory(kv map[string][]byte) ([]HistoryEntry, error) {
 	out := make([]HistoryEntry, 0, len(kv))
 	for k, v := range kv {
-		h, err := decodeHistoryValue(v)
+		hs, err := decodeHistoryValue(v)
 		if err != nil {
-			return nil, fmt.Errorf("engine: history entry %q: %w", k, err)
+			return nil, fmt.Errorf("engine: history key %q: %w", k, err)
 		}
-		h.n = state.HistoryN([]byte(k))
-		out = append(out, h)
+		first := state.HistoryN([]byte(k))
+		for i := range hs {
+			hs[i].n = first + uint64(i)
+		}
+		out = append(out, hs...)
 	}
 	slices.SortFunc(out, func(a, b HistoryEntry) int {
 		switch {
@@ -393,14 +493,22 @@ func (e *Engine) memberHistory(p int32, spot string, ord uint32, seqs []groupSeq
 }
 
 // memberSince reads when a loaded member joined each smart group it is in
-// (those joined before the history existed have none). Called under e.mu.
-func (e *Engine) memberSince(p int32, spot string, ord uint32) (map[string]rule.Millis, error) {
+// (those joined before the history existed have none): from its state,
+// or the since keys of a store written before the state held them.
+// Called under e.mu.
+func (e *Engine) memberSince(p int32, spot string, ord uint32, st *MemberState) (map[string]rule.Millis, error) {
 	sp := state.SincePrefix(p, spot, ord)
 	kv, err := e.committedRange(p, sp, state.PrefixEnd(sp))
 	if err != nil {
 		return nil, err
 	}
-	return decodeSince(len(sp), kv), nil
+	return mergeSince(decodeSince(len(sp), kv), st), nil
+}
+
+// mergeSince adds the since instants of a state to those of since keys.
+func mergeSince(keys map[string]rule.Millis, st *MemberState) map[string]rule.Millis {
+	maps.Copy(keys, st.since)
+	return keys
 }
 
 func decodeSince(prefixLen int, kv map[string][]byte) map[string]rule.Millis {
@@ -475,7 +583,7 @@ func (e *Engine) MemberInfo(spot, member string) (*MemberInfo, error) {
 	for i, a := range acts {
 		list[i] = actTS{typ: actTypeNames[a.typ], ts: a.ts}
 	}
-	since, err := e.memberSince(p, spot, ord)
+	since, err := e.memberSince(p, spot, ord, st)
 	if err != nil {
 		return nil, err
 	}
@@ -490,9 +598,16 @@ func (e *Engine) MemberInfo(spot, member string) (*MemberInfo, error) {
 // when it is not in it or joined before the history existed). Called
 // under e.mu.
 func (e *Engine) sinceOf(spot, member, group string) (string, bool) {
-	p, _, ord, _, err := e.loaded(spot, member)
+	p, _, ord, blob, err := e.loaded(spot, member)
 	if err != nil {
 		return "", false
+	}
+	st, err := DecodeMemberState(blob)
+	if err != nil {
+		return "", false
+	}
+	if ms, ok := st.since[group]; ok {
+		return rule.FormatMillis(ms), true
 	}
 	k := state.SinceKey(p, spot, ord, group)
 	kv, err := e.committedRange(p, k, append(slices.Clone(k), 0))

@@ -26,9 +26,22 @@ func TestHistoryValueCodec(t *testing.T) {
 	} {
 		tx := &txn{reason: tc.reason, hist: tc.hist}
 		v := tx.appendHistoryValue(nil, "vips", OpRemove, 7, ms("2026-11-01T10:00:00Z"))
-		h, err := decodeHistoryValue(v)
+		hs, err := decodeHistoryValue(v)
 		require.NoError(t, err)
-		require.Equal(t, HistoryEntry{Group: "vips", Op: OpRemove, TS: "2026-11-01T10:00:00.000Z", Reason: tc.reason, Seq: 7, Cause: tc.cause}, h)
+		want := HistoryEntry{Group: "vips", Op: OpRemove, TS: "2026-11-01T10:00:00.000Z", Reason: tc.reason, Seq: 7, Cause: tc.cause}
+		require.Equal(t, []HistoryEntry{want}, hs)
+		// A value holds a transaction's entries one after the other.
+		two := tx.appendHistoryValue(append([]byte(nil), v...), "all", OpAdd, 1, ms("2026-11-01T10:00:00Z"))
+		hs, err = decodeHistoryValue(two)
+		require.NoError(t, err)
+		require.Len(t, hs, 2)
+		require.Equal(t, want, hs[0])
+		require.Equal(t, "all", hs[1].Group)
+		require.Equal(t, OpAdd, hs[1].Op)
+		for i := len(v) + 1; i < len(two); i++ {
+			_, err := decodeHistoryValue(two[:i])
+			require.Error(t, err, "a second entry cut after %d bytes", i-len(v))
+		}
 		for i := range len(v) {
 			_, err := decodeHistoryValue(v[:i])
 			require.Error(t, err, "prefix of %d bytes", i)

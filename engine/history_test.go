@@ -231,6 +231,63 @@ func TestHistoryBoundAndErasureInStore(t *testing.T) {
 	require.Len(t, history(t, eng, "u2", ""), 1)
 }
 
+// TestHistoryOneKeyPerBatch: the transitions of a member in one batch go
+// into one history key, whatever their number, and the keys whose
+// entries are all older than the bound are deleted as newer ones come,
+// while the history shows exactly the newest bound transitions.
+func TestHistoryOneKeyPerBatch(t *testing.T) {
+	dir := t.TempDir()
+	eng, st := openHistoryEngine(t, dir, 4, false)
+	defer func() { _ = st.Close() }()
+	var f histFeed
+	run := func(recs ...engine.Record) {
+		res, err := eng.Process(context.Background(), recs)
+		require.NoError(t, err)
+		for _, o := range res.Outbox {
+			require.NoError(t, eng.Ack(o.Partition, o.ID))
+		}
+	}
+	// keys returns the numbers of u1's history keys (its ordinal is 0, the
+	// first member of the spot) and the entries they hold.
+	keys := func() (ns []uint64, entries int) {
+		hp := state.HistoryPrefix(0, "acme", 0)
+		require.NoError(t, st.Scan(hp, state.PrefixEnd(hp), func(k, v []byte) bool {
+			ns = append(ns, state.HistoryN(k))
+			entries += engine.HistoryEntriesOf(v)
+			return true
+		}))
+		return ns, entries
+	}
+	for _, g := range []string{"a", "b", "c"} {
+		run(f.group(g, `{"field":"profile.tags","op":"has_any","value":["`+g+`","all"]}`))
+	}
+	flip := func(ts string, tags ...string) {
+		run(f.profile("u1", ts, map[string]any{"status": "accepted", "tags": tags}))
+	}
+	flip("2026-11-01T10:00:00Z", "all")
+	ns, n := keys()
+	require.Equal(t, []uint64{1}, ns, "three joins in one batch: one key")
+	require.Equal(t, 3, n)
+	flip("2026-11-01T11:00:00Z")
+	ns, n = keys()
+	require.Equal(t, []uint64{1, 4}, ns, "the first key still holds the 3rd transition, within the bound of 4")
+	require.Equal(t, 6, n)
+	flip("2026-11-01T12:00:00Z", "all")
+	ns, n = keys()
+	require.Equal(t, []uint64{4, 7}, ns, "transitions 1-3 are out of the bound: their key is deleted")
+	require.Equal(t, 6, n)
+	hs := history(t, eng, "u1", "")
+	require.Len(t, hs, 4, "the history shows the newest bound transitions")
+	require.Equal(t, "2026-11-01T12:00:00.000Z", hs[0].TS, "newest first")
+	require.Equal(t, "2026-11-01T11:00:00.000Z", hs[3].TS)
+	info, err := eng.MemberInfo("acme", "u1")
+	require.NoError(t, err)
+	require.Len(t, info.Groups, 3)
+	for _, g := range info.Groups {
+		require.Equal(t, "2026-11-01T12:00:00.000Z", g.Since, "since of %s", g.Group)
+	}
+}
+
 // TestHistoryRestored checks that a partition restored from the changelog
 // has the same history and since instants as the original.
 func TestHistoryRestored(t *testing.T) {
@@ -275,8 +332,8 @@ func TestHistoryRestored(t *testing.T) {
 }
 
 // TestHistoryDisabled: with a bound of 0 nothing is written for the
-// history (no entry, no since key), and erasing a member whose history an
-// earlier run kept still deletes it.
+// history (no entry, no since instant), and erasing a member whose history
+// an earlier run kept still deletes it.
 func TestHistoryDisabled(t *testing.T) {
 	dir := t.TempDir()
 	var f histFeed
@@ -301,18 +358,22 @@ func TestHistoryDisabled(t *testing.T) {
 	eng, st := openHistoryEngine(t, dir, 100, false)
 	run(eng, f.group("vips", `{"field":"profile.tags","op":"has_any","value":["vip"]}`))
 	run(eng, f.profile("u1", "2026-11-01T10:00:00Z", map[string]any{"status": "accepted", "tags": []string{"vip"}}))
-	require.Equal(t, 2, keys(st), "an entry and a since key")
+	require.Equal(t, 1, keys(st), "one history key (the since instant is in the state)")
 	require.NoError(t, st.Close())
 
 	eng, st = openHistoryEngine(t, dir, 0, false)
 	defer func() { _ = st.Close() }()
 	run(eng, f.profile("u2", "2026-11-01T11:00:00Z", map[string]any{"status": "accepted", "tags": []string{"vip"}}))
-	require.Equal(t, 2, keys(st), "nothing written for u2")
+	require.Equal(t, 1, keys(st), "nothing written for u2")
 	page, err := eng.MemberHistory("acme", "u2", "", 0, 10)
 	require.NoError(t, err)
 	require.Empty(t, page.Items)
+	info, err := eng.MemberInfo("acme", "u2")
+	require.NoError(t, err)
+	require.Len(t, info.Groups, 1)
+	require.Empty(t, info.Groups[0].Since, "no since instant without history")
 	run(eng, f.erase("u1"))
-	require.Equal(t, 0, keys(st), "u1's history and since key are erased")
+	require.Equal(t, 0, keys(st), "u1's history is erased")
 }
 
 // BenchmarkRecordPathHistory measures what the membership history costs

@@ -34,6 +34,11 @@ type member struct {
 	erasing   bool
 	accReason Reason
 	accTS     rule.Millis
+	// hist holds the history entries of the member's transitions in this
+	// transaction, the first numbered histFirst: written at commit as one
+	// history key (history.go).
+	hist      []byte
+	histFirst uint64
 }
 
 // newMember returns an empty member of a transaction, reusing a free one.
@@ -53,6 +58,7 @@ func (e *Engine) newMember(t *txn, part int32, ss *spotState, ord uint32) *membe
 	}
 	m.t, m.part, m.spot, m.ss, m.ord, m.dirty, m.blob, m.actsOK = t, part, ss.name, ss, ord, false, nil, 0
 	m.accMarked, m.erasing = false, false
+	m.hist, m.histFirst = nil, 0
 	m.st = &m.buf.st
 	return m
 }
@@ -70,8 +76,9 @@ func (e *Engine) reuse(m *member) {
 }
 
 // nextSeq increments and returns the output seq of the member's key of a
-// group.
-func (m *member) nextSeq(group string) uint64 {
+// group, noting since as when the member joined when the seq becomes odd
+// (0: not kept).
+func (m *member) nextSeq(group string, since rule.Millis) uint64 {
 	seqs := m.buf.seqs
 	i, ok := slices.BinarySearchFunc(seqs, group, func(s groupSeq, g string) int { return strings.Compare(s.group, g) })
 	if !ok {
@@ -79,6 +86,10 @@ func (m *member) nextSeq(group string) uint64 {
 		m.buf.seqs = seqs
 	}
 	seqs[i].seq++
+	seqs[i].since = 0
+	if seqs[i].seq%2 == 1 {
+		seqs[i].since = since
+	}
 	return seqs[i].seq
 }
 

@@ -94,12 +94,17 @@ func (s *StateReader) Memberships(spot, group string, fn func(Membership) error)
 				continue
 			}
 			m := Membership{Spot: sp, Group: g, Member: st.ID, Seq: st.Seqs[g]}
-			v, ok, err := s.r.Get(state.SinceKey(p, sp, ord, g))
-			if err != nil {
-				return err
-			}
-			if ok && len(v) == 8 {
-				m.Since = rule.FormatMillis(state.DecodeI64(v))
+			if ms, ok := st.since[g]; ok {
+				m.Since = rule.FormatMillis(ms)
+			} else {
+				// A store written before states held since.
+				v, ok, err := s.r.Get(state.SinceKey(p, sp, ord, g))
+				if err != nil {
+					return err
+				}
+				if ok && len(v) == 8 {
+					m.Since = rule.FormatMillis(state.DecodeI64(v))
+				}
 			}
 			if err := fn(m); err != nil {
 				return err
@@ -180,7 +185,7 @@ func (s *StateReader) Member(spot, id string) (*MemberInfo, error) {
 		if err != nil {
 			return nil, err
 		}
-		return newMemberInfo(spot, p, st, acts, decodeSince(len(sp), sinceKV), hist)
+		return newMemberInfo(spot, p, st, acts, mergeSince(decodeSince(len(sp), sinceKV), st), hist)
 	}
 	return nil, fmt.Errorf("%w: %q in spot %q", ErrUnknownMember, id, spot)
 }
@@ -292,7 +297,7 @@ func (s *StateReader) Stats() (*Stats, error) {
 			case state.SubMember:
 				ps.Members++
 			case state.SubHistory:
-				ps.HistoryEntries++
+				ps.HistoryEntries += historyEntries(v)
 			case state.SubSnapshot:
 				off, ms, ok := state.DecodeSnapshotTag(v)
 				if !ok {

@@ -101,10 +101,10 @@ func (e *Engine) loadPartition(p int32) error {
 			ss := ps.spot(spot)
 			id, g := string(rest[:j]), string(rest[j+1:])
 			if r, ok := strings.CutPrefix(g, erasedAccessPrefix); ok {
-				ss.erasedAccess[id] = append(ss.erasedAccess[id], groupSeq{r, state.DecodeU64(v)})
+				ss.erasedAccess[id] = append(ss.erasedAccess[id], groupSeq{group: r, seq: state.DecodeU64(v)})
 				return true
 			}
-			ss.erased[id] = append(ss.erased[id], groupSeq{g, state.DecodeU64(v)})
+			ss.erased[id] = append(ss.erased[id], groupSeq{group: g, seq: state.DecodeU64(v)})
 		case state.SubApplied:
 			if ps.applied[spot] == nil {
 				ps.applied[spot] = map[string]string{}

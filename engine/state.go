@@ -36,6 +36,11 @@ type MemberState struct {
 	// accessSeqs is Access as a slice sorted by resource: what the binary
 	// codec and the transaction work with.
 	accessSeqs []groupSeq
+	// since is when the member joined each group it is in, where known
+	// (history kept); histKeys are the numbers of its history keys, in
+	// order (history.go).
+	since    map[string]rule.Millis
+	histKeys []uint64
 }
 
 // EncodeMemberState encodes a member's stored state (binary).
@@ -43,7 +48,13 @@ func EncodeMemberState(st *MemberState) ([]byte, error) {
 	var enc stateEncoder
 	c := *st
 	c.accessSeqs = sortedSeqs(st.Access)
-	return enc.append(make([]byte, 0, 256), &c, sortedSeqs(st.Seqs)), nil
+	seqs := sortedSeqs(st.Seqs)
+	for i := range seqs {
+		if seqs[i].seq%2 == 1 {
+			seqs[i].since = st.since[seqs[i].group]
+		}
+	}
+	return enc.append(make([]byte, 0, 256), &c, seqs), nil
 }
 
 // DecodeMemberState decodes EncodeMemberState, or any JSON that

@@ -25,9 +25,15 @@ package engine
 //	list groups                            sorted; absent with bit 12
 //	seqs                                   (count, (str group, uvarint seq)...),
 //	                                        groups strictly increasing
+//	                                        with bit 14, an odd seq is followed by
+//	                                        varint since (Unix ms the member joined;
+//	                                        0: unknown)
 //	access                                 with bit 13 only: the access seqs
 //	                                        (count, (str resource, uvarint seq)...),
 //	                                        resources strictly increasing
+//	history keys                           with bit 15 only: the transition numbers
+//	                                        of the member's history keys (count,
+//	                                        uvarint first, uvarint increments)
 
 import (
 	"encoding/binary"
@@ -57,7 +63,13 @@ const (
 	flagGroupsBySeq
 	// flagAccess: the access seqs follow the group seqs.
 	flagAccess
-	flagsKnown = flagAccess<<1 - 1
+	// flagSince: each odd group seq is followed by when the member
+	// joined the group.
+	flagSince
+	// flagHistory: the numbers of the member's history keys follow the
+	// access seqs.
+	flagHistory
+	flagsKnown = flagHistory<<1 - 1
 )
 
 const numStateInstants = 5
@@ -67,10 +79,13 @@ const timerInstant = 4
 
 var errBinaryState = errors.New("engine: malformed binary member state")
 
-// groupSeq is the last output seq of one of a member's smart-group keys.
+// groupSeq is the last output seq of one of a member's smart-group keys
+// and, when the seq is odd (the member is in the group) and the history is
+// kept, when the member joined (0: unknown).
 type groupSeq struct {
 	group string
 	seq   uint64
+	since rule.Millis
 }
 
 // stateEncoder encodes member states; it keeps scratch space across calls.
@@ -108,6 +123,15 @@ func (enc *stateEncoder) append(b []byte, st *MemberState, seqs []groupSeq) []by
 	if len(st.accessSeqs) > 0 {
 		flags |= flagAccess
 	}
+	for _, s := range seqs {
+		if s.seq%2 == 1 && s.since != 0 {
+			flags |= flagSince
+			break
+		}
+	}
+	if len(st.histKeys) > 0 {
+		flags |= flagHistory
+	}
 	b = append(b, binaryStateVersion)
 	b = binary.AppendUvarint(b, flags)
 	b = appendStr(b, st.ID)
@@ -135,12 +159,23 @@ func (enc *stateEncoder) append(b []byte, st *MemberState, seqs []groupSeq) []by
 	for _, s := range seqs {
 		b = appendStr(b, s.group)
 		b = binary.AppendUvarint(b, s.seq)
+		if flags&flagSince != 0 && s.seq%2 == 1 {
+			b = binary.AppendVarint(b, s.since)
+		}
 	}
 	if len(st.accessSeqs) > 0 {
 		b = binary.AppendUvarint(b, uint64(len(st.accessSeqs)))
 		for _, s := range st.accessSeqs {
 			b = appendStr(b, s.group)
 			b = binary.AppendUvarint(b, s.seq)
+		}
+	}
+	if len(st.histKeys) > 0 {
+		b = binary.AppendUvarint(b, uint64(len(st.histKeys)))
+		prev := uint64(0)
+		for _, n := range st.histKeys {
+			b = binary.AppendUvarint(b, n-prev)
+			prev = n
 		}
 	}
 	return b
@@ -203,7 +238,7 @@ func appendSortedMap[V any](b []byte, enc *stateEncoder, m map[string]V, val fun
 func sortedSeqs(m map[string]uint64) []groupSeq {
 	out := make([]groupSeq, 0, len(m))
 	for _, g := range slices.Sorted(maps.Keys(m)) {
-		out = append(out, groupSeq{g, m[g]})
+		out = append(out, groupSeq{group: g, seq: m[g]})
 	}
 	return out
 }
@@ -217,6 +252,7 @@ type stateBuf struct {
 	lists  []string
 	seqs   []groupSeq
 	access []groupSeq
+	hist   []uint64
 	utm    map[string]string
 	cust   map[string]json.RawMessage
 	form   map[string]json.RawMessage
@@ -230,6 +266,7 @@ func (d *stateBuf) reset() {
 	d.seqs = d.seqs[:0]
 	clear(d.access)
 	d.access = d.access[:0]
+	d.hist = d.hist[:0]
 	clear(d.utm)
 	clear(d.cust)
 	clear(d.form)
@@ -276,7 +313,10 @@ func (d *stateBuf) decode(v []byte) error {
 	}
 	n := r.count(2)
 	for range n {
-		g := groupSeq{r.str(), r.uvarint()}
+		g := groupSeq{group: r.str(), seq: r.uvarint()}
+		if flags&flagSince != 0 && g.seq%2 == 1 {
+			g.since = r.varint()
+		}
 		if len(d.seqs) > 0 && d.seqs[len(d.seqs)-1].group >= g.group {
 			return errBinaryState
 		}
@@ -285,13 +325,26 @@ func (d *stateBuf) decode(v []byte) error {
 	if flags&flagAccess != 0 {
 		n := r.count(2)
 		for range n {
-			a := groupSeq{r.str(), r.uvarint()}
+			a := groupSeq{group: r.str(), seq: r.uvarint()}
 			if len(d.access) > 0 && d.access[len(d.access)-1].group >= a.group {
 				return errBinaryState
 			}
 			d.access = append(d.access, a)
 		}
 		st.accessSeqs = d.access
+	}
+	if flags&flagHistory != 0 {
+		n := r.count(1)
+		prev := uint64(0)
+		for i := range n {
+			inc := r.uvarint()
+			if i > 0 && inc == 0 {
+				return errBinaryState
+			}
+			prev += inc
+			d.hist = append(d.hist, prev)
+		}
+		st.histKeys = d.hist
 	}
 	if flags&flagGroupsBySeq != 0 {
 		groups[0] = len(d.lists)
@@ -341,6 +394,12 @@ func decodeBinaryState(v []byte) (*MemberState, error) {
 		st.Seqs = make(map[string]uint64, len(d.seqs))
 		for _, s := range d.seqs {
 			st.Seqs[s.group] = s.seq
+			if s.since != 0 {
+				if st.since == nil {
+					st.since = map[string]rule.Millis{}
+				}
+				st.since[s.group] = s.since
+			}
 		}
 	}
 	if len(d.access) > 0 {
@@ -350,6 +409,7 @@ func decodeBinaryState(v []byte) (*MemberState, error) {
 		}
 	}
 	st.accessSeqs = nil
+	st.histKeys = slices.Clone(d.hist)
 	return &st, nil
 }
 

@@ -132,7 +132,7 @@ func TestBinaryStateAccess(t *testing.T) {
 	if err := buf.decode(enc); err != nil {
 		t.Fatal(err)
 	}
-	want := []groupSeq{{"course-2", 4}, {"live-1", 1}}
+	want := []groupSeq{{group: "course-2", seq: 4}, {group: "live-1", seq: 1}}
 	if !reflect.DeepEqual(buf.st.accessSeqs, want) {
 		t.Fatalf("in-place access seqs %v, want %v", buf.st.accessSeqs, want)
 	}

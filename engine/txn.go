@@ -201,14 +201,18 @@ func (t *txn) flipTerm(m *member, group, term string, in bool) error {
 	if err != nil {
 		return err
 	}
-	seq := m.nextSeq(group)
-	op := OpRemove
-	if in {
-		op = OpAdd
-	}
 	ts := t.ts
 	if ts == noTS {
 		ts = t.e.now
+	}
+	since := rule.Millis(0)
+	if t.e.cfg.Limits.HistoryPerMember > 0 {
+		since = ts
+	}
+	seq := m.nextSeq(group, since)
+	op := OpRemove
+	if in {
+		op = OpAdd
 	}
 	if ts != t.tsMillis || t.tsText == "" {
 		t.tsMillis, t.tsText = ts, rule.FormatMillis(ts)
@@ -257,6 +261,9 @@ func (e *Engine) commit(t *txn) (*Result, error) {
 	for r, m := range t.members {
 		if !m.dirty {
 			continue
+		}
+		if err := t.flushHistory(m); err != nil {
+			return nil, e.fail(t, err)
 		}
 		m.blob = e.enc.append(make([]byte, 0, len(m.ss.blob(m.ord))+64), m.st, m.buf.seqs)
 		if err := t.setOwned(state.MemberKey(r.part, r.spot, r.ord), m.blob); err != nil {
@@ -440,7 +447,7 @@ func (t *txn) saveSeqs(m *member) error {
 	}
 	saved := make([]groupSeq, len(m.buf.seqs))
 	for i, s := range m.buf.seqs {
-		saved[i] = groupSeq{strings.Clone(s.group), s.seq}
+		saved[i] = groupSeq{group: strings.Clone(s.group), seq: s.seq}
 		if err := t.set(state.SeqKey(m.part, m.spot, m.st.ID, s.group), state.EncodeU64(s.seq)); err != nil {
 			return err
 		}

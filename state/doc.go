@@ -73,12 +73,14 @@
 //	'R' spot 0 group                  -> fingerprint of the resource list of
 //	                                     the group this partition's access
 //	                                     reflects
-//	'h' spot 0 u32(ord) u64(n)        -> the member's n-th membership
-//	                                     transition (binary: op, reason,
-//	                                     seq, ts, group, cause), the newest
-//	                                     --history-per-member kept
+//	'h' spot 0 u32(ord) u64(n)        -> the member's membership
+//	                                     transitions of one batch, the first
+//	                                     numbered n (binary entries: op,
+//	                                     reason, seq, ts, group, cause), the
+//	                                     newest --history-per-member kept
 //	'j' spot 0 u32(ord) group         -> i64 Unix ms the member joined the
-//	                                     smart group, while in it
+//	                                     smart group (stores of the first
+//	                                     history layout; now in the state)
 //
 // Ordinals are allocated per (partition, spot) and never reused, so posting
 // lists are 32-bit roaring bitmaps. A live member's output sequence numbers

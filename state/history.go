@@ -22,9 +22,10 @@ const (
 	subSince   = 'j'
 )
 
-// HistoryKey is the key of one membership transition of a member: n
-// numbers the member's transitions (every group together) from 1, so the
-// keys of a member are in the order of its transitions.
+// HistoryKey is the key of a member's membership transitions of one batch,
+// numbered by the first of them: n numbers the member's transitions (every
+// group together) from 1, so the keys of a member are in the order of its
+// transitions.
 func HistoryKey(part int32, spot string, ord uint32, n uint64) []byte {
 	return appendU64(appendU32(spotKey(part, subHistory, spot, 12), ord), n)
 }
@@ -38,7 +39,8 @@ func HistoryPrefix(part int32, spot string, ord uint32) []byte {
 func HistoryN(key []byte) uint64 { return binary.BigEndian.Uint64(key[len(key)-8:]) }
 
 // SinceKey holds when a member joined a smart group it is in (i64 Unix
-// ms); it exists only while the member is in the group.
+// ms), in stores of the first history layout (the member state holds it
+// now).
 func SinceKey(part int32, spot string, ord uint32, group string) []byte {
 	return append(appendU32(spotKey(part, subSince, spot, 4+len(group)), ord), group...)
 }
