@@ -324,6 +324,8 @@ func (t *txn) erase(part int32, spot, id string) error {
 		}
 	}
 	if m.st.Timer != nil {
+		// Stores of earlier versions kept a key per timer besides the
+		// state: erasure deletes it.
 		if err := t.del(state.TimerKey(part, *m.st.Timer, spot, m.ord)); err != nil {
 			return err
 		}

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"github.com/smartgroups/smartgroups/engine/rule"
-	"github.com/smartgroups/smartgroups/state"
 )
 
 // advance moves now forward and fires every timer due by then, in due
@@ -34,9 +33,6 @@ func (t *txn) advance(now rule.Millis) error {
 		t.fired += len(t.due)
 		for _, d := range t.due {
 			spot := ps.spotList[d.spot].name
-			if err := t.del(state.TimerKey(p, d.due, spot, d.ord)); err != nil {
-				return err
-			}
 			t.e.timers.Add(-1)
 			t.e.metrics.TimersFired.Inc()
 			m, err := t.memberByOrd(p, spot, d.ord)
@@ -136,23 +132,19 @@ func (t *txn) rescheduleTimer(m *member, sd *SpotDefs) error {
 	return t.setTimer(m, next)
 }
 
-// setTimer replaces the member's timer (nil: none).
+// setTimer replaces the member's timer (nil: none). The timer is part of
+// the member's state, which a load reads to rebuild the partition's timer
+// queue: nothing else is stored for it.
 func (t *txn) setTimer(m *member, next *rule.Millis) error {
 	cur := m.st.Timer
 	if (cur == nil && next == nil) || (cur != nil && next != nil && *cur == *next) {
 		return nil
 	}
 	if cur != nil {
-		if err := t.del(state.TimerKey(m.part, *cur, m.spot, m.ord)); err != nil {
-			return err
-		}
 		t.e.timers.Add(-1)
 	}
 	due := rule.Millis(noTimer)
 	if next != nil {
-		if err := t.set(state.TimerKey(m.part, *next, m.spot, m.ord), nil); err != nil {
-			return err
-		}
 		t.e.timers.Add(1)
 		due = *next
 		next = &m.buf.ins[timerInstant]

@@ -58,7 +58,8 @@
 //	                                     erased member; group is 0 resource
 //	                                     for the access key
 //	                                     <spot>/<resource>/<member>
-//	't' i64(due) spot 0 u32(ord)      -> timer: re-evaluate the member at due
+//	't' i64(due) spot 0 u32(ord)      -> timer of earlier versions (the member
+//	                                     state holds it; erasure deletes it)
 //	'o' topic                         -> i64 next input offset to read
 //	'e' u64(id)                       -> outbox entry not yet acknowledged
 //	                                     (file mode; in serve only for the

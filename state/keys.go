@@ -173,31 +173,14 @@ func SeqMemberPrefix(part int32, spot, member string) []byte {
 	return append(append(spotKey(part, subSeq, spot, len(member)+1), member...), 0)
 }
 
-// TimerKey is the key of a member's timer.
+// TimerKey is the key of a member's timer in stores of earlier versions,
+// which kept one besides the member's state (which holds the timer now);
+// erasure deletes it.
 func TimerKey(part int32, due int64, spot string, ord uint32) []byte {
 	b := appendI64(partKey(part, subTimer, 8+len(spot)+5), due)
 	b = append(b, spot...)
 	b = append(b, 0)
 	return appendU32(b, ord)
-}
-
-// TimerPrefix is the prefix of a partition's timers.
-func TimerPrefix(part int32) []byte { return partKey(part, subTimer, 0) }
-
-// TimerBound is the first timer key strictly after instant due.
-func TimerBound(part int32, due int64) []byte { return appendI64(partKey(part, subTimer, 8), due+1) }
-
-// DecodeTimerKey splits a timer key.
-func DecodeTimerKey(key []byte) (due int64, spot string, ord uint32, ok bool) {
-	const head = 6
-	if len(key) < head+8+1+4 {
-		return 0, "", 0, false
-	}
-	due = decodeI64(key[head : head+8])
-	rest := key[head+8:]
-	spot = string(rest[:len(rest)-5])
-	ord = binary.BigEndian.Uint32(rest[len(rest)-4:])
-	return due, spot, ord, true
 }
 
 // PositionKey is the key of the next input offset of a topic partition.
