@@ -22,6 +22,7 @@ var contractFields = []string{
 	"peak_rss_bytes", "state_bytes_per_member", "members", "groups", "events",
 	"events_per_record", "pipe_ceiling_events_per_sec", "serve_rss_bytes_per_member", "load_average",
 	"serve_last_tenth_over_first", "restore_seconds", "restore_members_per_sec", "restart_restore_seconds",
+	"latency_timer_catchup_seconds",
 }
 
 // TestRunTiny runs the whole harness on a tiny community and checks that

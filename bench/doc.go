@@ -69,8 +69,11 @@
 //     restore_members_per_sec the members / that time;
 //     restart_restore_seconds the same for serve restarted on its data
 //     directory (local snapshot and the changelog after it);
-//  7. latency: serve restarted on the wall clock; live records are
-//     offered at half the measured serve throughput; each record's (spot,
+//  7. latency: serve restarted on the wall clock; once it has fired the
+//     timers the jump from the event clock made overdue (its
+//     smartgroups_timer_lag_seconds is 0; the time is
+//     latency_timer_catchup_seconds), live records are offered at half the
+//     measured serve throughput; each record's (spot,
 //     member, ts) is matched with the first membership event carrying it,
 //     read by a read_committed consumer; p50 and p99 over the records that
 //     caused an event;

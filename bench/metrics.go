@@ -23,6 +23,9 @@ type scrape struct {
 	// restoresRunning the partitions being restored from the changelog and
 	// restoreRecords the changelog records applied by restores.
 	members, restoresRunning, restoreRecords float64
+	// timerLag is how far behind its clock serve's earliest due timer
+	// is (seconds; 0: none overdue).
+	timerLag float64
 }
 
 func scrapeMetrics(ctx context.Context, url string) (scrape, error) {
@@ -60,6 +63,8 @@ func scrapeMetrics(ctx context.Context, url string) (scrape, error) {
 			s.restoresRunning = metricValue(line)
 		case strings.HasPrefix(line, "smartgroups_restore_records_total "):
 			s.restoreRecords = metricValue(line)
+		case strings.HasPrefix(line, "smartgroups_timer_lag_seconds "):
+			s.timerLag = metricValue(line)
 		}
 	}
 	s.at = time.Now()

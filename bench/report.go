@@ -58,6 +58,11 @@ type Result struct {
 	// throughput phase's data directory: its local snapshot and the
 	// changelog after it.
 	RestartRestoreSeconds float64 `json:"restart_restore_seconds"`
+	// LatencyCatchupSeconds is how long serve, restarted on the wall
+	// clock for the latency phase, took to fire the timers that the jump
+	// from the event clock made overdue (-1: it had not caught up within
+	// the wait); the latency phase starts after it, in steady state.
+	LatencyCatchupSeconds float64 `json:"latency_timer_catchup_seconds"`
 
 	Details Details `json:"-"`
 }
@@ -193,7 +198,7 @@ func (r *Result) WriteJSON(w io.Writer) error {
 		&clean.NaiveEventsPerSec, &clean.LatencyP50Ms, &clean.LatencyP99Ms, &clean.BackfillMembersPerSec,
 		&clean.BackfillScanMembersPerSec, &clean.StateBytesPerMember, &clean.EventsPerRecord, &clean.PipeCeilingEventsPerSec,
 		&clean.ServeRSSBytesPerMember, &clean.LoadAverage, &clean.ServeLastTenthOverFirst, &clean.RestoreSeconds,
-		&clean.RestoreMembersPerSec, &clean.RestartRestoreSeconds} {
+		&clean.RestoreMembersPerSec, &clean.RestartRestoreSeconds, &clean.LatencyCatchupSeconds} {
 		if math.IsNaN(*f) || math.IsInf(*f, 0) {
 			*f = -1
 		} else {
@@ -276,6 +281,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 	p("  naive_events_per_sec\t%.0f\tevery group of the spot on each record, in memory, %s (%d members loaded), %s, %d evaluations", r.NaiveEventsPerSec,
 		over(d.NaiveRecords), d.NaiveMembers, d.Naive.Round(time.Millisecond), d.NaiveEvals)
 	p("latency at %.0f records/s offered (half of events_per_sec), %s\t\t", d.LatencyOffered, d.LatencyDuration)
+	p("  latency_timer_catchup_seconds\t%.1f\tserve restarted on the wall clock, until it had fired the timers overdue at its start (offering starts after)", r.LatencyCatchupSeconds)
 	p("  latency_p50_ms\t%.1f\t%d of %d records caused an event; max %.1f ms", r.LatencyP50Ms, d.LatencySamples, d.LatencyRecords, d.LatencyMaxMs)
 	p("  latency_p99_ms\t%.1f\tproduce -> visible to a read_committed consumer", r.LatencyP99Ms)
 	p("restore after serve stopped (the same group, topics and broker)\t\t")
@@ -437,6 +443,7 @@ func (r *Result) median(reps []Result) {
 	r.EventsPerRecord = med(func(x Result) float64 { return x.EventsPerRecord })
 	r.LatencyP50Ms = med(func(x Result) float64 { return x.LatencyP50Ms })
 	r.LatencyP99Ms = med(func(x Result) float64 { return x.LatencyP99Ms })
+	r.LatencyCatchupSeconds = med(func(x Result) float64 { return x.LatencyCatchupSeconds })
 	r.ServeRSSBytesPerMember = med(func(x Result) float64 { return x.ServeRSSBytesPerMember })
 	r.StateBytesPerMember = med(func(x Result) float64 { return x.StateBytesPerMember })
 	r.ServeLastTenthOverFirst = med(func(x Result) float64 { return x.ServeLastTenthOverFirst })

@@ -178,6 +178,9 @@ func (r *runner) serve(ctx context.Context) error {
 		return err
 	}
 	defer func() { _ = stop() }()
+	if err := r.timersCaughtUp(ctx, in); err != nil {
+		return err
+	}
 	if err := r.latency(ctx, in); err != nil {
 		return err
 	}

@@ -202,7 +202,11 @@ type Engine struct {
 	liveGroups  atomic.Int64
 	liveMembers atomic.Int64
 	timers      atomic.Int64
-	broken      error
+	// timerLag is how far (ms) the earliest pending timer of owned
+	// partitions was behind the clock after the last advance: nonzero
+	// while overdue timers are fired over several batches.
+	timerLag atomic.Int64
+	broken   error
 }
 
 const metaNow = "now"

@@ -1244,6 +1244,7 @@ func TestEngineMaxTimersPerBatch(t *testing.T) {
 	// The clock jumps past every window: four leave with this record.
 	got := h.events(prof("late", at(5*time.Hour), `{"status":"rejected"}`))
 	require.Len(t, got, 4)
+	require.InDelta(t, 3*time.Hour.Milliseconds(), h.e.timerLag.Load(), 1, "the timers due just after 2h are about 3h behind the clock")
 	left := len(got)
 	for i := 0; i < 5 && left < 10; i++ {
 		tick := h.tick()
@@ -1257,4 +1258,5 @@ func TestEngineMaxTimersPerBatch(t *testing.T) {
 		require.Contains(t, e, " time #2 ")
 	}
 	require.Empty(t, h.tick())
+	require.Zero(t, h.e.timerLag.Load(), "no timer is overdue")
 }

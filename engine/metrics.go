@@ -21,6 +21,7 @@ type Metrics struct {
 	BackfillMembers   prometheus.Counter
 	BackfillsRunning  prometheus.Gauge
 	TimerQueueDepth   prometheus.GaugeFunc
+	TimerLag          prometheus.GaugeFunc
 	TimersFired       prometheus.Counter
 	RuleEvaluations   prometheus.Counter
 }
@@ -69,6 +70,10 @@ func newMetrics(reg prometheus.Registerer, e *Engine) (*Metrics, error) {
 		TimerQueueDepth: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "smartgroups_timer_queue_depth", Help: "Pending time-driven re-evaluations (one per member at most).",
 		}, func() float64 { return float64(e.timers.Load()) }),
+		TimerLag: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "smartgroups_timer_lag_seconds",
+			Help: "How far behind the clock the earliest due time-driven re-evaluation is (0: none is overdue). Overdue timers fire over several batches after a clock jump or a restart; this is how far behind that work is.",
+		}, func() float64 { return float64(e.timerLag.Load()) / 1000 }),
 		TimersFired: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "smartgroups_timers_fired_total", Help: "Time-driven re-evaluations performed.",
 		}),
@@ -82,7 +87,7 @@ func newMetrics(reg prometheus.Registerer, e *Engine) (*Metrics, error) {
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.RecordsConsumed, m.UnknownFields, m.DeadLetters,
 			m.MembershipChanges, m.AccessChanges, m.Latency, m.BatchDuration, m.StateSize, m.Groups, m.Members,
-			m.BackfillMembers, m.BackfillsRunning, m.TimerQueueDepth, m.TimersFired, m.RuleEvaluations} {
+			m.BackfillMembers, m.BackfillsRunning, m.TimerQueueDepth, m.TimerLag, m.TimersFired, m.RuleEvaluations} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("engine: register metrics: %w", err)
 			}

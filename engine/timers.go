@@ -53,7 +53,22 @@ func (t *txn) advance(now rule.Millis) error {
 			}
 		}
 	}
+	t.e.noteTimerLag(now)
 	return t.flushAccess()
+}
+
+// noteTimerLag records how far the earliest pending timer of the owned
+// partitions is behind now (0: none is due). Called under e.mu.
+func (e *Engine) noteTimerLag(now rule.Millis) {
+	lag := int64(0)
+	for p := range e.owned {
+		if ps := e.parts[p]; ps != nil {
+			if x, ok := ps.next(); ok && x.due <= now {
+				lag = max(lag, now-x.due)
+			}
+		}
+	}
+	e.timerLag.Store(lag)
 }
 
 const maxMillis = int64(^uint64(0) >> 1)
