@@ -74,6 +74,17 @@ func openHistoryEngine(t testing.TB, dir string, bound int, deferred bool) (*eng
 	return eng, st
 }
 
+// processAcked processes records as one batch in process mode and
+// acknowledges its outbox entries.
+func processAcked(t *testing.T, eng *engine.Engine, recs ...engine.Record) {
+	t.Helper()
+	res, err := eng.Process(context.Background(), recs)
+	require.NoError(t, err)
+	for _, o := range res.Outbox {
+		require.NoError(t, eng.Ack(o.Partition, o.ID))
+	}
+}
+
 func history(t *testing.T, eng *engine.Engine, member, group string) []engine.HistoryEntry {
 	t.Helper()
 	page, err := eng.MemberHistory("acme", member, group, 0, 1000)
@@ -194,13 +205,7 @@ func TestHistoryBoundAndErasureInStore(t *testing.T) {
 	dir := t.TempDir()
 	eng, st := openHistoryEngine(t, dir, 3, false)
 	var f histFeed
-	run := func(recs ...engine.Record) {
-		res, err := eng.Process(context.Background(), recs)
-		require.NoError(t, err)
-		for _, o := range res.Outbox {
-			require.NoError(t, eng.Ack(o.Partition, o.ID))
-		}
-	}
+	run := func(recs ...engine.Record) { processAcked(t, eng, recs...) }
 	count := func() int {
 		n := 0
 		pp := state.PartitionPrefix(0)
@@ -240,13 +245,7 @@ func TestHistoryOneKeyPerBatch(t *testing.T) {
 	eng, st := openHistoryEngine(t, dir, 4, false)
 	defer func() { _ = st.Close() }()
 	var f histFeed
-	run := func(recs ...engine.Record) {
-		res, err := eng.Process(context.Background(), recs)
-		require.NoError(t, err)
-		for _, o := range res.Outbox {
-			require.NoError(t, eng.Ack(o.Partition, o.ID))
-		}
-	}
+	run := func(recs ...engine.Record) { processAcked(t, eng, recs...) }
 	// keys returns the numbers of u1's history keys (its ordinal is 0, the
 	// first member of the spot) and the entries they hold.
 	keys := func() (ns []uint64, entries int) {
@@ -337,13 +336,7 @@ func TestHistoryRestored(t *testing.T) {
 func TestHistoryDisabled(t *testing.T) {
 	dir := t.TempDir()
 	var f histFeed
-	run := func(eng *engine.Engine, recs ...engine.Record) {
-		res, err := eng.Process(context.Background(), recs)
-		require.NoError(t, err)
-		for _, o := range res.Outbox {
-			require.NoError(t, eng.Ack(o.Partition, o.ID))
-		}
-	}
+	run := func(eng *engine.Engine, recs ...engine.Record) { processAcked(t, eng, recs...) }
 	keys := func(st *state.Store) int {
 		n := 0
 		pp := state.PartitionPrefix(0)

@@ -53,12 +53,12 @@ func (t *txn) advance(now rule.Millis) error {
 			}
 		}
 	}
-	t.e.noteTimerLag(now)
 	return t.flushAccess()
 }
 
 // noteTimerLag records how far the earliest pending timer of the owned
-// partitions is behind now (0: none is due). Called under e.mu.
+// partitions is behind now (0: none is due), once per committed batch.
+// Called under e.mu.
 func (e *Engine) noteTimerLag(now rule.Millis) {
 	lag := int64(0)
 	for p := range e.owned {

@@ -295,6 +295,7 @@ func (e *Engine) commit(t *txn) (*Result, error) {
 			return nil, e.fail(t, err)
 		}
 	}
+	e.noteTimerLag(e.now)
 	// The next batch likely emits as many events: its slice starts at
 	// that size rather than growing (and copying) from empty.
 	e.eventsHint = min(len(t.events), maxEventsHint)
